@@ -1,0 +1,1 @@
+"""Benchmarks printing speed ratios against a baseline measured in the same run."""

@@ -1,0 +1,37 @@
+"""The ``cas-studio`` command: one subcommand per task, each a thin call into the library."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module with a main(argv) function, one-line help). Modules load lazily so that
+# `cas-studio bench loss` does not pay for importing gradio.
+COMMANDS: dict[str, tuple[str, str]] = {}
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "loss": ("cas_studio.bench.loss", "CAS vs CE forward+backward time ratios"),
+}
+
+
+def _dispatch(table: dict[str, tuple[str, str]], prog: str, argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog=prog)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (_, help_text) in table.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    args, rest = parser.parse_known_args(argv[:1])
+    module = importlib.import_module(table[args.command][0])
+    return int(module.main(argv[1:]) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``cas-studio`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    table = {**COMMANDS, "bench": ("cas_studio.cli", "benchmarks: " + ", ".join(BENCHMARKS))}
+    if argv[:1] == ["bench"]:
+        return _dispatch(BENCHMARKS, "cas-studio bench", argv[1:])
+    return _dispatch(table, "cas-studio", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

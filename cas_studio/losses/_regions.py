@@ -1,0 +1,186 @@
+"""Shared input checks and per-region bookkeeping for the region losses.
+
+Every loss here takes the same ``(input, target)`` pair: ``input`` is (B, M, H, W) and
+``target`` is (B, H, W) integer region ids in ``[0, MAX_REGION_ID]``; pixels equal to
+``ignore_index`` are left out. Regions are numbered per image, so one id in two images names two
+unrelated regions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+MAX_REGION_ID = 65535
+REDUCTIONS = ("mean", "sum", "none")
+
+# Above this many bins the dense bincount path would waste memory; sort instead.
+_DENSE_BIN_LIMIT = 1 << 24
+
+
+def check_inputs(input: torch.Tensor, target: torch.Tensor, *, name: str, min_channels: int = 2) -> None:
+    """Raise ``ValueError`` naming the problem when ``input``/``target`` are not a valid pair."""
+    if not isinstance(input, torch.Tensor) or not isinstance(target, torch.Tensor):
+        raise ValueError(f"{name}: input and target must be torch.Tensor, got {type(input).__name__} "
+                         f"and {type(target).__name__}")
+    if input.ndim != 4:
+        raise ValueError(f"{name}: input must be (B, M, H, W), got shape {tuple(input.shape)}")
+    if not input.is_floating_point():
+        raise ValueError(f"{name}: input must be a floating-point tensor, got dtype {input.dtype}")
+    if target.ndim != 3:
+        raise ValueError(f"{name}: target must be (B, H, W) region ids, got shape {tuple(target.shape)}")
+    if target.is_floating_point() or target.is_complex():
+        raise ValueError(f"{name}: target must hold integer region ids, got dtype {target.dtype}")
+    b, m, h, w = input.shape
+    if tuple(target.shape) != (b, h, w):
+        raise ValueError(f"{name}: shape mismatch: input {tuple(input.shape)} needs target "
+                         f"{(b, h, w)}, got {tuple(target.shape)}")
+    if input.numel() == 0:
+        raise ValueError(f"{name}: input is empty, shape {tuple(input.shape)}")
+    if m < min_channels:
+        raise ValueError(f"{name}: input needs at least {min_channels} channels (M), got M={m}")
+    if target.device != input.device:
+        raise ValueError(f"{name}: input is on {input.device} but target is on {target.device}")
+    # A sum is one cheap reduction and NaN/inf survive it; only when it is not finite (which huge
+    # finite values could also cause) pay for the elementwise check.
+    if not bool(torch.isfinite(input.sum())) and not bool(torch.isfinite(input).all()):
+        raise ValueError(f"{name}: input contains NaN or inf values")
+
+
+def check_choice(name: str, reduction: str) -> None:
+    """Raise ``ValueError`` for a reduction other than mean / sum / none."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Apply ``reduction`` to per-image values of shape (B,)."""
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "sum":
+        return values.sum()
+    return values
+
+
+def accumulation_dtype(input: torch.Tensor) -> torch.dtype:
+    """float64 stays float64; everything narrower accumulates in float32."""
+    return torch.float64 if input.dtype == torch.float64 else torch.float32
+
+
+@dataclass(frozen=True)
+class RegionIndex:
+    """Per-image compact numbering of the regions present in a batch.
+
+    Region k of image b (k < regions_per_image[b]) is the k-th smallest id present in that image;
+    per-region values live in (B, ..., Kmax) grids whose absent slots are zero.
+
+    Attributes:
+        pixel_slot: (B, H*W) int64, the slot of each pixel; ignored pixels hold ``kmax`` (one
+            spare slot, dropped after accumulation).
+        present: (B, Kmax) bool, which slots hold a region.
+        region_id: (B, Kmax) int64, the original id in each slot (0 where absent).
+        region_size: (B, Kmax) int64, pixel count of each region (0 where absent).
+        regions_per_image: (B,) int64.
+        kmax: the largest region count of any image.
+    """
+
+    pixel_slot: torch.Tensor
+    present: torch.Tensor
+    region_id: torch.Tensor
+    region_size: torch.Tensor
+    regions_per_image: torch.Tensor
+    kmax: int
+
+    def pixel_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """(B, H*W): 1 / size of each pixel's region, 0 for ignored pixels."""
+        inv = 1.0 / self.region_size.clamp_min(1).to(dtype)
+        inv = torch.cat([inv * self.present, inv.new_zeros(inv.shape[0], 1)], dim=1)
+        return inv.gather(1, self.pixel_slot)
+
+    def region_sum(self, values: torch.Tensor) -> torch.Tensor:
+        """Sum per-pixel ``values`` (B, C, H*W) over each region: (B, C, Kmax).
+
+        On CPU a scatter-add along the pixel axis is the fastest reduction. On CUDA float atomics
+        would make the sums vary from run to run, so there we use ``index_put_`` with
+        ``accumulate=True``, which sorts and is deterministic.
+        """
+        b, c, p = values.shape
+        slots = self.kmax + 1
+        if values.is_cuda:
+            flat = (self.pixel_slot + torch.arange(b, device=values.device).unsqueeze(1) * slots)
+            rows = values.permute(0, 2, 1).reshape(b * p, c)
+            out = values.new_zeros(b * slots, c).index_put((flat.reshape(-1),), rows, accumulate=True)
+            return out.reshape(b, slots, c).permute(0, 2, 1)[..., :-1]
+        out = values.new_zeros(b, c, slots)
+        out = out.scatter_add(2, self.pixel_slot.unsqueeze(1).expand(b, c, p), values)
+        return out[..., :-1]
+
+    def gather(self, grid: torch.Tensor) -> torch.Tensor:
+        """Spread per-region values (B, C, Kmax) back to the pixels: (B, C, H*W); 0 if ignored."""
+        b, c, _ = grid.shape
+        padded = torch.cat([grid, grid.new_zeros(b, c, 1)], dim=2)
+        return padded.gather(2, self.pixel_slot.unsqueeze(1).expand(b, c, self.pixel_slot.shape[1]))
+
+
+def index_regions(target: torch.Tensor, ignore_index: int, *, name: str) -> RegionIndex:
+    """Number the regions of each image compactly, in one pass over the pixels."""
+    b = target.shape[0]
+    flat = target.reshape(b, -1).to(torch.int64)
+    lo, hi = (int(v) for v in torch.aminmax(flat))
+    # Fast path: when ignore_index cannot occur, skip all the masking.
+    valid = None if (lo > ignore_index or hi < ignore_index) else flat != ignore_index
+    if valid is not None:
+        lo, hi = (int(v) for v in torch.aminmax(torch.where(valid, flat, 0)))
+    if lo < 0 or hi > MAX_REGION_ID:
+        raise ValueError(f"{name}: region ids must lie in [0, {MAX_REGION_ID}] (or equal "
+                         f"ignore_index={ignore_index}), found {lo if lo < 0 else hi}")
+    span = hi + 1
+    rows = torch.arange(b, device=flat.device).unsqueeze(1)
+    if valid is None:
+        valid = torch.ones_like(flat, dtype=torch.bool)
+        all_valid = True
+    else:
+        all_valid = False
+    if b * span <= max(_DENSE_BIN_LIMIT, 4 * flat.numel()):
+        # Dense path: count every possible (image, id) pair; ignored pixels go to one extra bin.
+        key = flat + rows * span if all_valid else torch.where(valid, flat + rows * span, b * span)
+        counts = torch.bincount(key.reshape(-1), minlength=b * span + 1)[: b * span].reshape(b, span)
+        present_ids = counts > 0
+        slot_of_id = torch.cumsum(present_ids, 1) - 1
+        per_image = present_ids.sum(1)
+        kmax = int(per_image.max()) if b else 0
+        if all_valid and bool(present_ids.all()):
+            pixel_slot = flat  # ids are already 0..K-1 in every image (binary masks, compact maps)
+        elif all_valid:
+            pixel_slot = slot_of_id.gather(1, flat)
+        else:
+            pixel_slot = torch.where(valid, slot_of_id.gather(1, torch.where(valid, flat, 0)), kmax)
+        img, ids = torch.nonzero(present_ids, as_tuple=True)
+        sizes = counts[img, ids]
+    else:
+        key = torch.where(valid, flat + rows * span, -1)
+        uniq, inverse, sizes = torch.unique(key, return_inverse=True, return_counts=True)
+        keep = uniq >= 0
+        if not bool(keep[0]):  # -1 (ignored pixels) sorts first
+            inverse, uniq, sizes = inverse - 1, uniq[1:], sizes[1:]
+        img = torch.div(uniq, span, rounding_mode="floor")
+        ids = uniq - img * span
+        per_image = torch.bincount(img, minlength=b)
+        kmax = int(per_image.max()) if b else 0
+        start = torch.cumsum(per_image, 0) - per_image
+        pixel_slot = torch.where(valid, inverse - start.unsqueeze(1), kmax)
+    start = torch.cumsum(per_image, 0) - per_image
+    slot = torch.arange(img.numel(), device=flat.device) - start[img]
+    region_id = torch.zeros(b, kmax, dtype=torch.int64, device=flat.device)
+    region_id[img, slot] = ids
+    region_size = torch.zeros_like(region_id)
+    region_size[img, slot] = sizes
+    return RegionIndex(
+        pixel_slot=pixel_slot,
+        present=region_size > 0,
+        region_id=region_id,
+        region_size=region_size,
+        regions_per_image=per_image,
+        kmax=kmax,
+    )

@@ -1,0 +1,217 @@
+"""The class-agnostic segmentation (CAS) loss of Sharma et al. (IJCAI 2021 WSRL workshop)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.autograd.function import once_differentiable
+
+from ._regions import (
+    RegionIndex,
+    accumulation_dtype,
+    check_choice,
+    check_inputs,
+    index_regions,
+    reduce,
+)
+
+
+class CASTerms(NamedTuple):
+    """Per-image parts of the CAS loss, each of shape (B,).
+
+    Attributes:
+        uniformer: ``sum_i mean_{x in r_i} ||s(x) - s_i||^2`` (>= 0, small when every region is
+            constant).
+        discriminator: ``sum_{i != j} ||s_i - s_j||^2`` over ordered pairs (>= 0, large when the
+            region means are far apart).
+        num_regions: regions present in each image (int64).
+    """
+
+    uniformer: torch.Tensor
+    discriminator: torch.Tensor
+    num_regions: torch.Tensor
+
+
+class _CASTerms(torch.autograd.Function):
+    """Uniformer and discriminator from (B, M, P) probabilities, with an analytic backward.
+
+    Autograd through the scatter would save and replay several (B, M, P) intermediates; the
+    closed-form gradient needs one gather:
+    dU/ds(x) = 2 (s(x) - m_k) / n_k and dD/ds(x) = 4 (K m_k - sum_j m_j) / n_k for x in r_k.
+    """
+
+    @staticmethod
+    def forward(ctx, s: torch.Tensor, index: RegionIndex) -> tuple[torch.Tensor, torch.Tensor]:
+        n = index.region_size.to(s.dtype).clamp_min(1).unsqueeze(1)  # absent slots: sums are 0
+        mean = index.region_sum(s) / n  # (B, M, K)
+        mean_sq = (mean * mean).sum(1)  # (B, K)
+        weight = index.pixel_weight(s.dtype)  # (B, P): 1 / |r(x)|
+        # sum_i mean_{x in r_i} ||s(x) - m_i||^2 = sum_x ||s(x)||^2 / |r(x)| - sum_i ||m_i||^2
+        power = (torch.linalg.vecdot(s, s, dim=1) * weight).sum(1)
+        uniformer = (power - mean_sq.sum(1)).clamp_min(0.0)
+        # sum_{i != j} ||m_i - m_j||^2 = 2 K sum_i ||m_i||^2 - 2 ||sum_i m_i||^2: O(K M), no K x K table.
+        k = index.regions_per_image.to(s.dtype)
+        total = mean.sum(2)  # (B, M)
+        discriminator = (2 * k * mean_sq.sum(1) - 2 * (total * total).sum(1)).clamp_min(0.0)
+        ctx.index = index
+        ctx.save_for_backward(s, mean, weight, k, total)
+        return uniformer, discriminator
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_u: torch.Tensor, grad_d: torch.Tensor) -> tuple[torch.Tensor, None]:
+        s, mean, weight, k, total = ctx.saved_tensors
+        index: RegionIndex = ctx.index
+        gu, gd = grad_u.view(-1, 1, 1), grad_d.view(-1, 1, 1)
+        n = index.region_size.to(s.dtype).clamp_min(1).unsqueeze(1)
+        per_region = (2 * gu * mean - 4 * gd * (k.view(-1, 1, 1) * mean - total.unsqueeze(2))) / n
+        grad = index.gather(per_region.neg_())  # the one (B, M, P) buffer, then updated in place
+        return grad.addcmul_(s, (2 * gu.squeeze(2) * weight).unsqueeze(1)), None
+
+
+def _check_alpha(alpha: float) -> None:
+    if not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"cas_loss: alpha must lie in [0, 1], got {alpha}")
+
+
+def cas_terms(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    from_logits: bool = True,
+    ignore_index: int = -1,
+) -> CASTerms:
+    """Per-image uniformer and discriminator of the CAS loss (see :func:`cas_loss`).
+
+    Args:
+        input: (B, M, H, W) logits, or probabilities when ``from_logits=False``.
+        target: (B, H, W) integer region ids in [0, 65535]; only equality of ids matters.
+        from_logits: apply a softmax over dim 1 first.
+        ignore_index: target value of pixels to leave out.
+
+    Returns:
+        :class:`CASTerms` of (B,) tensors, float32 (float64 for float64 input).
+
+    Example:
+        >>> logits = torch.randn(2, 3, 8, 8)
+        >>> target = torch.randint(0, 4, (2, 8, 8))
+        >>> terms = cas_terms(logits, target)
+        >>> terms.uniformer.shape, bool((terms.discriminator >= 0).all())
+        (torch.Size([2]), True)
+    """
+    check_inputs(input, target, name="cas_loss")
+    index = index_regions(target, ignore_index, name="cas_loss")
+    x = input.to(accumulation_dtype(input))
+    s = torch.softmax(x, dim=1) if from_logits else x
+    uniformer, discriminator = _CASTerms.apply(s.flatten(2), index)
+    return CASTerms(uniformer, discriminator, index.regions_per_image)
+
+
+def cas_loss(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    alpha: float = 0.5,
+    from_logits: bool = True,
+    ignore_index: int = -1,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    r"""Class-agnostic segmentation loss (Eq. 1 of Sharma et al., 2021).
+
+    For one image with regions :math:`r_1..r_N` (the distinct ids of ``target`` present in it),
+    softmax output :math:`s(x) \in \Delta^{M-1}` and region means :math:`\hat s_i`:
+
+    .. math::
+
+        \mathrm{CAS} = \alpha \sum_i \frac{1}{|r_i|}\sum_{x \in r_i} \|s(x) - \hat s_i\|^2
+                     - (1 - \alpha) \sum_{i \ne j} \|\hat s_i - \hat s_j\|^2
+
+    with :math:`i \ne j` over ordered pairs, as in the paper. The value only depends on which
+    pixels share an id, never on the ids themselves, and each region counts once whatever its
+    size. Cost is one pass over the pixels plus O(N M) per image.
+
+    Bounds (for each image with N regions and M channels):
+
+    * uniformer: each region's term is a variance of points of the probability simplex, so it lies
+      in :math:`[0, 1 - 1/M]` (all mass split evenly between vertices); the sum lies in
+      :math:`[0, N(1 - 1/M)]`.
+    * discriminator: it equals :math:`2N^2 \mathrm{Var}(\hat s)`, convex in the means, so its
+      maximum is at simplex vertices: with :math:`N = qM + r` means spread as evenly as possible
+      over the M vertices, :math:`D_{max} = 2(N^2 - r(q+1)^2 - (M-r)q^2)`, which is
+      :math:`2N(N-1)` when :math:`N \le M`.
+    * so :math:`-(1-\alpha) D_{max} \le \mathrm{CAS} \le \alpha N (1 - 1/M)` (see
+      :func:`cas_bounds`). The lower bound is reached by constant regions on distinct vertices,
+      the upper one when every region's mass is split evenly over all M vertices around the same
+      mean (region sizes multiples of M).
+
+    The authors' reference code computes the uniformer on the foreground region only (binary
+    saliency); we follow the paper's equation, which sums over every region, because the
+    background is a region like any other: leaving it out lets the network put arbitrary
+    non-constant output there, and the equation is what generalises to N regions.
+
+    Args:
+        input: (B, M, H, W) logits (``from_logits=True``) or probabilities; M >= 2. float16 and
+            bfloat16 are accepted and accumulated in float32.
+        target: (B, H, W) integer region ids in [0, 65535], any numbering, not necessarily
+            contiguous.
+        alpha: weight of the uniformer in [0, 1]; the discriminator gets ``1 - alpha``.
+        from_logits: apply a softmax over dim 1 first.
+        ignore_index: pixels whose target equals this are left out.
+        reduction: ``"mean"`` or ``"sum"`` over images, or ``"none"`` for a (B,) tensor. An image
+            with no labelled pixel contributes 0.
+
+    Returns:
+        The loss, float32 (float64 for float64 input).
+
+    Raises:
+        ValueError: on a shape mismatch, a non-integer target, NaN/inf input, M < 2, ids outside
+            [0, 65535], alpha outside [0, 1] or an unknown reduction.
+
+    Example:
+        >>> logits = torch.randn(2, 2, 16, 16, requires_grad=True)
+        >>> target = torch.zeros(2, 16, 16, dtype=torch.long)
+        >>> target[:, 4:12, 4:12] = 7
+        >>> loss = cas_loss(logits, target, alpha=0.5)
+        >>> loss.backward()
+        >>> logits.grad.shape
+        torch.Size([2, 2, 16, 16])
+    """
+    _check_alpha(alpha)
+    check_choice("cas_loss", reduction)
+    terms = cas_terms(input, target, from_logits=from_logits, ignore_index=ignore_index)
+    values = alpha * terms.uniformer - (1.0 - alpha) * terms.discriminator
+    return reduce(values, reduction)
+
+
+def cas_bounds(num_regions: int, num_channels: int, *, alpha: float = 0.5) -> tuple[float, float]:
+    """Attainable (lower, upper) bounds of the per-image CAS loss for N regions and M channels."""
+    _check_alpha(alpha)
+    n, m = int(num_regions), int(num_channels)
+    q, r = divmod(n, m)
+    d_max = 2.0 * (n * n - r * (q + 1) ** 2 - (m - r) * q * q)
+    return -(1.0 - alpha) * d_max, alpha * n * (1.0 - 1.0 / m)
+
+
+class CASLoss(nn.Module):
+    """Module form of :func:`cas_loss`; the options are fixed at construction.
+
+    Example:
+        >>> criterion = CASLoss(alpha=0.5)
+        >>> criterion(torch.randn(1, 2, 8, 8), torch.randint(0, 2, (1, 8, 8))).shape
+        torch.Size([])
+    """
+
+    def __init__(self, *, alpha: float = 0.5, from_logits: bool = True, ignore_index: int = -1,
+                 reduction: str = "mean") -> None:
+        super().__init__()
+        _check_alpha(alpha)
+        check_choice("CASLoss", reduction)
+        self.alpha, self.from_logits = alpha, from_logits
+        self.ignore_index, self.reduction = ignore_index, reduction
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Compute the loss, see :func:`cas_loss`."""
+        return cas_loss(input, target, alpha=self.alpha, from_logits=self.from_logits,
+                        ignore_index=self.ignore_index, reduction=self.reduction)

@@ -1,0 +1,86 @@
+"""Cross-entropy with region ids taken as class labels: the paper's CE baseline."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._regions import accumulation_dtype, check_choice, check_inputs, reduce
+
+_EPS = 1e-12
+
+
+def log_probabilities(input: torch.Tensor, *, from_logits: bool) -> torch.Tensor:
+    """log-softmax of logits, or the clamped log of probabilities, in the accumulation dtype."""
+    x = input.to(accumulation_dtype(input))
+    return F.log_softmax(x, dim=1) if from_logits else torch.log(x.clamp_min(_EPS))
+
+
+def ce_loss(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    from_logits: bool = True,
+    ignore_index: int = -1,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    r"""Pixel-wise cross-entropy, reading each region id as a class label.
+
+    .. math:: \mathrm{CE} = -\frac{1}{|\Omega|} \sum_{x \in \Omega} \log s_{t(x)}(x)
+
+    per image over its labelled pixels :math:`\Omega`. This is the paper's CE baseline: it is *not*
+    invariant to renaming ids (swap foreground and background and the loss changes).
+
+    Args:
+        input: (B, M, H, W) logits (``from_logits=True``) or probabilities.
+        target: (B, H, W) integer labels in [0, M).
+        from_logits: apply a log-softmax over dim 1; otherwise take the log of ``input``.
+        ignore_index: pixels whose target equals this are left out.
+        reduction: ``"mean"`` / ``"sum"`` over images, or ``"none"`` for (B,).
+
+    Returns:
+        The loss; an image with no labelled pixel contributes 0.
+
+    Raises:
+        ValueError: on bad shapes or dtypes, NaN/inf input, or a label outside [0, M).
+
+    Example:
+        >>> ce_loss(torch.zeros(1, 2, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long))
+        tensor(0.6931)
+    """
+    check_inputs(input, target, name="ce_loss")
+    check_choice("ce_loss", reduction)
+    labels = target.to(torch.int64)
+    m = input.shape[1]
+    lo, hi = (int(v) for v in torch.aminmax(labels))
+    valid = None if (lo > ignore_index or hi < ignore_index) else labels != ignore_index
+    if valid is not None:
+        lo, hi = (int(v) for v in torch.aminmax(torch.where(valid, labels, 0)))
+    if lo < 0 or hi >= m:
+        raise ValueError(f"ce_loss: takes region ids as class labels, which must lie in "
+                         f"[0, M={m}); found {lo if lo < 0 else hi}")
+    x = input.to(accumulation_dtype(input))
+    if from_logits:
+        per_pixel = F.cross_entropy(x, labels, ignore_index=ignore_index, reduction="none")
+    else:
+        per_pixel = F.nll_loss(torch.log(x.clamp_min(_EPS)), labels, ignore_index=ignore_index, reduction="none")
+    if valid is None:
+        per_image = per_pixel.flatten(1).mean(1)
+    else:
+        per_image = per_pixel.flatten(1).sum(1) / valid.flatten(1).sum(1).clamp_min(1).to(per_pixel.dtype)
+    return reduce(per_image, reduction)
+
+
+class CELoss(nn.Module):
+    """Module form of :func:`ce_loss`."""
+
+    def __init__(self, *, from_logits: bool = True, ignore_index: int = -1, reduction: str = "mean") -> None:
+        super().__init__()
+        check_choice("CELoss", reduction)
+        self.from_logits, self.ignore_index, self.reduction = from_logits, ignore_index, reduction
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Compute the loss, see :func:`ce_loss`."""
+        return ce_loss(input, target, from_logits=self.from_logits, ignore_index=self.ignore_index,
+                       reduction=self.reduction)

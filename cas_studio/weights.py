@@ -1,0 +1,190 @@
+"""The weights format: safetensors tensors plus metadata describing the model, and loading it."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from .io import atomic_path
+from .models import ARCHITECTURES, SegmentationNet, build_model
+
+FORMAT = "cas-studio-weights/1"
+TASKS = ("saliency", "regions", "texture")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+#: Environment variable naming an extra folder searched for bare weight names.
+WEIGHTS_DIR_ENV = "CAS_STUDIO_WEIGHTS"
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """What a weights file records about its model.
+
+    Attributes:
+        arch: a key of :data:`cas_studio.models.ARCHITECTURES`.
+        out_channels: M, the number of softmax channels.
+        task: ``saliency``, ``regions`` or ``texture``.
+        input_size: side length the model was trained at (inference resizes to about this).
+        mean, std: per-channel input normalisation (RGB, images in [0, 1]).
+        saliency_channel: for saliency models, the channel that means "salient" (chosen by
+            correlation with the ground truth on validation data); ``None`` otherwise.
+        training_data: what the model was trained on (sets, splits, licences).
+        recipe: the exact command that trained it.
+        metrics: measured validation metrics, name -> value.
+    """
+
+    arch: str
+    out_channels: int
+    task: str
+    input_size: int = 320
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    saliency_channel: int | None = None
+    training_data: str = ""
+    recipe: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.arch!r}; choose one of {sorted(ARCHITECTURES)}")
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; choose one of {TASKS}")
+        if self.out_channels < 2:
+            raise ValueError(f"out_channels must be >= 2, got {self.out_channels}")
+        if self.saliency_channel is not None and not 0 <= self.saliency_channel < self.out_channels:
+            raise ValueError(f"saliency_channel {self.saliency_channel} is not a channel of an "
+                             f"{self.out_channels}-channel model")
+
+    def to_metadata(self) -> dict[str, str]:
+        """Flatten to safetensors' str -> str metadata (JSON for non-string values)."""
+        meta = {"format": FORMAT}
+        for key, value in asdict(self).items():
+            meta[key] = value if isinstance(value, str) else json.dumps(value)
+        return meta
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, str] | None, *, source: str = "weights") -> WeightsInfo:
+        """Parse metadata written by :meth:`to_metadata`; ``ValueError`` names what is wrong."""
+        meta = meta or {}
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{source}: not a CAS Studio weights file (metadata format is "
+                             f"{meta.get('format')!r}, expected {FORMAT!r})")
+        values = {}
+        try:
+            for f in fields(cls):
+                if f.name not in meta:
+                    continue
+                raw = meta[f.name]
+                values[f.name] = raw if f.type == "str" else json.loads(raw)
+            values["mean"], values["std"] = tuple(values.get("mean", IMAGENET_MEAN)), tuple(
+                values.get("std", IMAGENET_STD))
+            return cls(**values)
+        except (TypeError, json.JSONDecodeError, ValueError) as err:
+            raise ValueError(f"{source}: bad weights metadata: {err}") from err
+
+
+def weights_dirs() -> list[Path]:
+    """Folders searched for bare names, in order: ``$CAS_STUDIO_WEIGHTS``, then the shipped ones."""
+    dirs = [Path(os.environ[WEIGHTS_DIR_ENV])] if os.environ.get(WEIGHTS_DIR_ENV) else []
+    try:
+        dirs.append(Path(str(resources.files("cas_studio._weights"))))
+    except ModuleNotFoundError:  # a source tree used without installing
+        pass
+    dirs.append(Path(__file__).resolve().parent.parent / "weights")
+    return list(dict.fromkeys(d.resolve() for d in dirs))
+
+
+def available_weights() -> list[str]:
+    """Bare names that :func:`resolve_weights` can find."""
+    return sorted({p.stem for d in weights_dirs() if d.is_dir() for p in d.glob("*.safetensors")})
+
+
+def resolve_weights(name_or_path: str | os.PathLike) -> Path:
+    """Turn a bare name (``saliency``, ``regions``, ``texture``, ...) or a path into a file path."""
+    text = os.fspath(name_or_path)
+    looks_like_name = os.sep not in text and "/" not in text and not text.endswith(".safetensors")
+    if looks_like_name:
+        for d in weights_dirs():
+            candidate = d / f"{text}.safetensors"
+            if candidate.is_file():
+                return candidate
+        raise FileNotFoundError(f"no weights named {text!r}; available: {available_weights() or 'none'} "
+                                f"(or pass a path to a .safetensors file)")
+    path = Path(text)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    return path
+
+
+def save_weights(model: torch.nn.Module, path: str | os.PathLike, info: WeightsInfo, *,
+                 half: bool = False) -> Path:
+    """Write ``model``'s parameters and ``info`` to a safetensors file, atomically.
+
+    ``half=True`` stores floating-point tensors as float16 (half the size; they are loaded back
+    as float32).
+    """
+    if isinstance(model, SegmentationNet) and (model.arch, model.out_channels) != (info.arch, info.out_channels):
+        raise ValueError(f"model is {model.arch} with {model.out_channels} channels but info says "
+                         f"{info.arch} with {info.out_channels}")
+    tensors = {}
+    for key, value in model.state_dict().items():
+        value = value.detach().cpu()
+        if half and value.is_floating_point():
+            value = value.half()
+        tensors[key] = value.contiguous()
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=info.to_metadata())
+    return Path(path)
+
+
+def read_weights(name_or_path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], WeightsInfo]:
+    """Read the tensors and metadata of a weights file, with clear errors for bad files."""
+    path = resolve_weights(name_or_path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            info = WeightsInfo.from_metadata(f.metadata(), source=str(path))
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except SafetensorError as err:
+        raise ValueError(f"{path}: not a readable safetensors file (truncated or corrupt?): {err}") from err
+    return tensors, info
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` means CUDA when present, else CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "auto") -> SegmentationNet:
+    """Load a model from a shipped name or a path; the result is in eval mode with ``.info`` set.
+
+    Raises:
+        FileNotFoundError: no such file or name.
+        ValueError: the file is truncated or corrupt, is not CAS Studio weights, or its tensors do
+            not fit the architecture its metadata names.
+    """
+    tensors, info = read_weights(name_or_path)
+    model = build_model(info.arch, info.out_channels)
+    state = model.state_dict()
+    missing = sorted(set(state) - set(tensors))
+    unexpected = sorted(set(tensors) - set(state))
+    wrong = [k for k in state if k in tensors and tensors[k].shape != state[k].shape]
+    if missing or unexpected or wrong:
+        detail = "; ".join(part for part in (
+            f"missing {missing[:3]}" if missing else "",
+            f"unexpected {unexpected[:3]}" if unexpected else "",
+            f"shape mismatch {[(k, tuple(tensors[k].shape), tuple(state[k].shape)) for k in wrong[:3]]}"
+            if wrong else "") if part)
+        raise ValueError(f"{name_or_path}: tensors do not fit {info.arch} with {info.out_channels} "
+                         f"channels: {detail}")
+    model.load_state_dict({k: v.to(state[k].dtype) for k, v in tensors.items()})
+    model.info = info
+    return model.to(resolve_device(device)).eval()

@@ -1,0 +1,278 @@
+"""Tests of the CAS loss family against plain-loop definitions and the loss's properties."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cas_studio.losses import (
+    CACELoss, CASLoss, CELoss, DiscriminativeLoss, cace_loss, cas_bounds, cas_loss, cas_terms, ce_loss,
+    discriminative_loss,
+)
+from cas_studio.losses.reference import cas_loss_reference, cas_terms_reference
+
+
+def random_case(b, m, h, w, k, *, seed=0, ids=None, ignore_frac=0.0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, m, h, w, generator=gen, dtype=torch.float64)
+    t = torch.randint(0, k, (b, h, w), generator=gen)
+    if ids is not None:
+        t = torch.as_tensor(ids)[t]
+    if ignore_frac:
+        t[torch.rand(b, h, w, generator=gen) < ignore_frac] = -1
+    return x, t
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 40])
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
+def test_cas_equals_loop(k, alpha):
+    x, t = random_case(3, 4, 17, 13, k, seed=k)
+    got = cas_loss(x, t, alpha=alpha, reduction="none")
+    torch.testing.assert_close(got, cas_loss_reference(x, t, alpha=alpha))
+
+
+def test_cas_equals_loop_with_ignored_empty_and_noncontiguous_ids():
+    x, t = random_case(4, 3, 20, 20, 2, ids=[7, 300], ignore_frac=0.3, seed=1)
+    t[2] = -1  # an image with no labelled pixel
+    t[3, :10] = 65535
+    got = cas_terms(x, t)
+    ref_u, ref_d = cas_terms_reference(x, t)
+    torch.testing.assert_close(got.uniformer, ref_u)
+    torch.testing.assert_close(got.discriminator, ref_d)
+    assert got.num_regions.tolist() == [2, 2, 0, 3]
+    assert float(cas_loss(x, t, reduction="none")[2]) == 0.0
+
+
+def test_ignore_index_can_be_a_region_id():
+    x, t = random_case(2, 3, 10, 10, 4, seed=2)
+    dropped = t.clone()
+    dropped[t == 3] = -1
+    torch.testing.assert_close(cas_loss(x, t, ignore_index=3), cas_loss(x, dropped))
+
+
+def test_probabilities_input():
+    x, t = random_case(2, 3, 9, 9, 3, seed=3)
+    torch.testing.assert_close(cas_loss(torch.softmax(x, 1), t, from_logits=False), cas_loss(x, t))
+
+
+def test_invariant_to_renaming_ids():
+    x, t = random_case(2, 5, 16, 16, 6, seed=4)
+    perm = torch.tensor([300, 2, 65535, 9, 0, 41])
+    torch.testing.assert_close(cas_loss(x, perm[t]), cas_loss(x, t))
+
+
+def test_every_region_weighs_the_same_whatever_its_size():
+    """With constant regions the loss depends on the region means only, not on their sizes."""
+    means = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]], dtype=torch.float64)
+    small = torch.zeros(1, 16, 16, dtype=torch.long)
+    small[0, :2, :2], small[0, 8:, :] = 1, 2
+    large = torch.zeros(1, 16, 16, dtype=torch.long)
+    large[0, :, :13], large[0, :1, 15] = 1, 2
+    values = []
+    for t in (small, large):
+        probs = means[t].permute(0, 3, 1, 2)
+        values.append(cas_loss(probs, t, from_logits=False))
+    torch.testing.assert_close(values[0], values[1])
+    expected = -0.5 * sum(((means[i] - means[j]) ** 2).sum() for i, j in itertools.permutations(range(3), 2))
+    torch.testing.assert_close(values[0], expected)
+
+
+def test_one_region_has_zero_discriminator():
+    x = torch.randn(2, 3, 8, 8)
+    terms = cas_terms(x, torch.full((2, 8, 8), 5))
+    assert torch.equal(terms.discriminator, torch.zeros(2))
+    assert (terms.uniformer > 0).all()
+
+
+def test_reductions_and_module_equal_function():
+    x, t = random_case(3, 3, 8, 8, 3, seed=5)
+    per_image = cas_loss(x, t, reduction="none")
+    assert per_image.shape == (3,)
+    torch.testing.assert_close(cas_loss(x, t, reduction="sum"), per_image.sum())
+    torch.testing.assert_close(cas_loss(x, t), per_image.mean())
+    torch.testing.assert_close(CASLoss(alpha=0.2)(x, t), cas_loss(x, t, alpha=0.2))
+    torch.testing.assert_close(CELoss()(x, t), ce_loss(x, t))
+    torch.testing.assert_close(CACELoss()(x, t), cace_loss(x, t))
+    torch.testing.assert_close(DiscriminativeLoss(delta_d=1.0)(x, t), discriminative_loss(x, t, delta_d=1.0))
+
+
+def test_gradcheck_float64():
+    x, t = random_case(2, 3, 5, 4, 3, seed=6, ignore_frac=0.2)
+    x.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a: cas_loss(a, t, alpha=0.4), (x,))
+    assert torch.autograd.gradcheck(lambda a: cace_loss(a, t), (x,))
+    assert torch.autograd.gradcheck(lambda a: discriminative_loss(a, t, delta_v=0.1, delta_d=3.0), (x,))
+
+
+def test_gradient_matches_loop_gradient():
+    x, t = random_case(2, 4, 9, 9, 5, seed=7)
+    a = x.clone().requires_grad_(True)
+    b = x.clone().requires_grad_(True)
+    cas_loss(a, t, reduction="sum").backward()
+    cas_loss_reference(b, t).sum().backward()
+    torch.testing.assert_close(a.grad, b.grad)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_close_to_float32(dtype):
+    x, t = random_case(2, 4, 32, 32, 6, seed=8)
+    low = x.to(dtype)
+    got = cas_loss(low, t, reduction="none")
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, cas_loss(low.float(), t, reduction="none"))
+    tol = 2e-2 if dtype == torch.bfloat16 else 2e-3
+    torch.testing.assert_close(got.double(), cas_loss(x, t, reduction="none"), atol=tol, rtol=tol)
+    grad_input = low.clone().requires_grad_(True)
+    cas_loss(grad_input, t).backward()
+    assert grad_input.grad.dtype == dtype and torch.isfinite(grad_input.grad.float()).all()
+
+
+def test_float32_close_to_float64_on_large_regions():
+    x, t = random_case(2, 8, 256, 256, 3, seed=9)
+    torch.testing.assert_close(cas_loss(x.float(), t, reduction="none").double(), cas_loss(x, t, reduction="none"),
+                               atol=1e-5, rtol=1e-5)
+
+
+def test_deterministic():
+    x, t = random_case(2, 4, 64, 64, 10, seed=10)
+    x = x.float().requires_grad_(True)
+    cas_loss(x, t).backward()
+    g1, v1 = x.grad.clone(), cas_loss(x, t)
+    x.grad = None
+    cas_loss(x, t).backward()
+    assert torch.equal(v1, cas_loss(x, t)) and torch.equal(g1, x.grad)
+
+
+def test_huge_id_range_uses_sparse_path():
+    x, t = random_case(300, 2, 6, 6, 3, ids=[0, 40000, 65535], seed=11)
+    torch.testing.assert_close(cas_loss(x, t, reduction="none"), cas_loss(x, t % 7, reduction="none"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    k=st.integers(1, 9), m=st.integers(2, 6), alpha=st.floats(0, 1), seed=st.integers(0, 2**16),
+    scale=st.sampled_from([0.1, 3.0, 30.0]),
+)
+def test_cas_within_its_bounds(k, m, alpha, seed, scale):
+    x, t = random_case(1, m, 6, 6, k, seed=seed)
+    present = len(torch.unique(t))
+    lo, hi = cas_bounds(present, m, alpha=alpha)
+    value = float(cas_loss(x * scale, t, alpha=alpha))
+    assert lo - 1e-9 <= value <= hi + 1e-9
+
+
+@pytest.mark.parametrize("n,m", [(2, 2), (3, 2), (5, 3), (4, 8)])
+def test_bounds_are_attained(n, m):
+    """Lower bound: constant regions on spread-out vertices; upper: mass split over all vertices."""
+    lo, hi = cas_bounds(n, m, alpha=0.3)
+    vertex = torch.eye(m, dtype=torch.float64)
+    t = torch.arange(n).repeat_interleave(m).reshape(1, 1, n * m)
+    lowest = vertex[torch.arange(n) % m][t].permute(0, 3, 1, 2)
+    torch.testing.assert_close(float(cas_loss(lowest, t, alpha=0.3, from_logits=False)), lo)
+    highest = vertex[torch.arange(n * m) % m].reshape(1, 1, n * m, m).permute(0, 3, 1, 2)
+    torch.testing.assert_close(float(cas_loss(highest, t, alpha=0.3, from_logits=False)), hi)
+
+
+# ---- baselines -------------------------------------------------------------------------------
+
+def test_ce_matches_torch_and_is_not_invariant():
+    x, t = random_case(2, 3, 8, 8, 3, seed=12)
+    torch.testing.assert_close(ce_loss(x, t), F.cross_entropy(x, t))
+    assert not torch.allclose(ce_loss(x, (t + 1) % 3), ce_loss(x, t))
+
+
+def test_ce_ignore_is_per_image_mean():
+    x, t = random_case(2, 2, 8, 8, 2, seed=13, ignore_frac=0.5)
+    expected = torch.stack([F.cross_entropy(x[i:i + 1], t[i:i + 1], ignore_index=-1) for i in range(2)])
+    torch.testing.assert_close(ce_loss(x, t, reduction="none"), expected)
+
+
+def test_cace_is_min_over_permutations():
+    x, t = random_case(3, 4, 10, 10, 3, ids=[5, 9, 2], seed=14, ignore_frac=0.1)
+    logp = torch.log_softmax(x, 1)
+    expected = []
+    for b in range(3):
+        ids = [int(i) for i in torch.unique(t[b]) if i >= 0]
+        best = min(
+            -sum(float(logp[b, c][t[b] == i].sum()) for i, c in zip(ids, perm))
+            for perm in itertools.permutations(range(4), len(ids))
+        ) / int((t[b] >= 0).sum())
+        expected.append(best)
+    torch.testing.assert_close(cace_loss(x, t, reduction="none"), torch.tensor(expected, dtype=torch.float64))
+
+
+def test_cace_binary_is_min_of_two_labelings_and_invariant():
+    x, t = random_case(2, 2, 8, 8, 2, seed=15)
+    two = torch.minimum(ce_loss(x, t, reduction="none"), ce_loss(x, 1 - t, reduction="none"))
+    torch.testing.assert_close(cace_loss(x, t, reduction="none"), two)
+    torch.testing.assert_close(cace_loss(x, 1 - t), cace_loss(x, t))
+
+
+def test_discriminative_matches_loop():
+    x, t = random_case(2, 3, 9, 9, 4, seed=16, ignore_frac=0.1)
+    dv, dd = 0.3, 1.2
+    expected = []
+    for b in range(2):
+        ids = [int(i) for i in torch.unique(t[b]) if i >= 0]
+        mus = [x[b][:, t[b] == i].mean(1) for i in ids]
+        var = sum(torch.relu((x[b][:, t[b] == i] - mu[:, None]).norm(dim=0) - dv).pow(2).mean()
+                  for i, mu in zip(ids, mus)) / len(ids)
+        dist = sum(torch.relu(2 * dd - (a - c).norm()).pow(2) for a, c in itertools.permutations(mus, 2))
+        dist = dist / (len(ids) * (len(ids) - 1))
+        reg = sum(mu.norm() for mu in mus) / len(ids)
+        expected.append(var + dist + 0.001 * reg)
+    torch.testing.assert_close(discriminative_loss(x, t, delta_v=dv, delta_d=dd, reduction="none"),
+                               torch.stack(expected))
+
+
+# ---- bad input -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fn", [cas_loss, ce_loss, cace_loss, discriminative_loss])
+@pytest.mark.parametrize("make,message", [
+    (lambda: (torch.randn(1, 2, 4, 4), torch.zeros(1, 4, 5, dtype=torch.long)), "shape mismatch"),
+    (lambda: (torch.randn(1, 2, 4, 4), torch.zeros(1, 4, 4)), "integer"),
+    (lambda: (torch.full((1, 2, 4, 4), float("nan")), torch.zeros(1, 4, 4, dtype=torch.long)), "NaN"),
+    (lambda: (torch.full((1, 2, 4, 4), float("inf")), torch.zeros(1, 4, 4, dtype=torch.long)), "inf"),
+    (lambda: (torch.randn(1, 1, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long)), "M=1"),
+    (lambda: (torch.randn(2, 4, 4), torch.zeros(2, 4, dtype=torch.long)), "(B, M, H, W)"),
+    (lambda: (torch.randn(1, 2, 4, 4), torch.full((1, 4, 4), 70000)), "70000"),
+    (lambda: (torch.randn(1, 2, 4, 4), torch.full((1, 4, 4), -3)), "-3"),
+])
+def test_bad_input_names_the_problem(fn, make, message):
+    x, t = make()
+    with pytest.raises(ValueError, match=__import__("re").escape(message)):
+        fn(x, t)
+
+
+@pytest.mark.parametrize("alpha", [-0.1, 1.5])
+def test_alpha_outside_unit_interval(alpha):
+    with pytest.raises(ValueError, match="alpha"):
+        cas_loss(torch.randn(1, 2, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long), alpha=alpha)
+    with pytest.raises(ValueError, match="alpha"):
+        CASLoss(alpha=alpha)
+
+
+def test_bad_reduction():
+    with pytest.raises(ValueError, match="reduction"):
+        cas_loss(torch.randn(1, 2, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long), reduction="avg")
+
+
+def test_ce_label_out_of_range_and_cace_too_many_regions():
+    x = torch.randn(1, 2, 4, 4)
+    with pytest.raises(ValueError, match="class labels"):
+        ce_loss(x, torch.full((1, 4, 4), 2))
+    with pytest.raises(ValueError, match="3 regions but only M=2"):
+        cace_loss(x, torch.arange(16).reshape(1, 4, 4) % 3)
+
+
+def test_uint8_and_bool_targets():
+    x, t = random_case(2, 2, 8, 8, 2, seed=17)
+    torch.testing.assert_close(cas_loss(x, t.to(torch.uint8)), cas_loss(x, t))
+    torch.testing.assert_close(cas_loss(x, t.bool()), cas_loss(x, t))
+    assert np.isfinite(float(cas_loss(x, t.to(torch.int16))))
