@@ -8,7 +8,10 @@ import sys
 
 # subcommand -> (module with a main(argv) function, one-line help). Modules load lazily so that
 # `cas-studio bench loss` does not pay for importing gradio.
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "app": ("cas_studio.app.main", "serve the browser app on 127.0.0.1:7860"),
+    "train": ("cas_studio.train", "train a model (CAS or a baseline loss) on real or your own data"),
+}
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "loss": ("cas_studio.bench.loss", "CAS vs CE forward+backward time ratios"),
 }

@@ -1,4 +1,4 @@
-"""Atomic file writes (and, as the library grows, image and label-map reading)."""
+"""Reading and writing images and label maps, with clear errors, and atomic file writes."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 
 @contextlib.contextmanager
@@ -37,3 +39,156 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+#: Largest image we decode (decompression-bomb guard), in pixels.
+MAX_PIXELS = 40_000_000
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+MAX_LABEL = 65535
+
+
+class ImageError(ValueError):
+    """An image or label map that cannot be used; the message names the file and the problem."""
+
+
+def _check_size(height: int, width: int, source: str) -> None:
+    if height * width > MAX_PIXELS:
+        raise ImageError(f"{source}: image is {width}x{height} = {height * width / 1e6:.1f} megapixels, "
+                         f"over the {MAX_PIXELS / 1e6:.0f} MP limit; downscale it first")
+    if height < 1 or width < 1:
+        raise ImageError(f"{source}: image has no pixels ({width}x{height})")
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """(height, width) from the file header without decoding pixels, when PIL can tell."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # we apply our own limit, with a clearer message
+    try:
+        with Image.open(path) as im:
+            return im.height, im.width
+    except Exception:
+        return None
+
+
+def to_rgb8(array: np.ndarray, *, source: str = "image") -> np.ndarray:
+    """Any decoded image (gray, gray+alpha, RGB, RGBA; 8 or 16 bit; float in [0, 1]) -> HxWx3 uint8."""
+    a = np.asarray(array)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    elif a.ndim == 3 and a.shape[2] == 2:  # gray + alpha
+        a = np.repeat(a[..., :1], 3, axis=2)
+    elif a.ndim == 3 and a.shape[2] == 4:  # alpha dropped: we segment what is visible
+        a = a[..., :3]
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise ImageError(f"{source}: expected a gray, RGB or RGBA image, got shape {a.shape}")
+    _check_size(a.shape[0], a.shape[1], source)
+    if a.dtype == np.uint8:
+        return np.ascontiguousarray(a)
+    if a.dtype == np.uint16:
+        return (a // 257).astype(np.uint8)
+    if a.dtype == bool:
+        return a.astype(np.uint8) * 255
+    if np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all():
+            raise ImageError(f"{source}: image contains NaN or inf")
+        scale = 255.0 if a.max(initial=0) <= 1.0 else 1.0
+        return np.clip(a * scale, 0, 255).round().astype(np.uint8)
+    if np.issubdtype(a.dtype, np.integer):
+        return np.clip(a, 0, 255).astype(np.uint8)
+    raise ImageError(f"{source}: unsupported pixel type {a.dtype}")
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as HxWx3 uint8 RGB.
+
+    Gray, RGBA and 16-bit images are converted; images over :data:`MAX_PIXELS` are refused before
+    decoding.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ImageError: not an image, corrupt or truncated, or too large.
+    """
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    size = _header_size(path)
+    if size is not None:
+        _check_size(*size, str(path))
+    data = np.fromfile(path, dtype=np.uint8)
+    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if decoded is None:
+        raise ImageError(f"{path}: not a readable image (corrupt, truncated or not an image file)")
+    if decoded.ndim == 3:  # OpenCV decodes to BGR(A)
+        decoded = decoded[..., [2, 1, 0, 3][: decoded.shape[2]]] if decoded.shape[2] in (3, 4) else decoded
+    return to_rgb8(decoded, source=str(path))
+
+
+def read_label_map(path: str | os.PathLike) -> np.ndarray:
+    """Read an 8- or 16-bit single-channel PNG label map as HxW int32 region ids."""
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"label map not found: {path}")
+    size = _header_size(path)
+    if size is not None:
+        _check_size(*size, str(path))
+    decoded = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None:
+        raise ImageError(f"{path}: not a readable label map (corrupt, truncated or not an image file)")
+    if decoded.ndim == 3:
+        if not (decoded == decoded[..., :1]).all():
+            raise ImageError(f"{path}: label map must have one channel, got {decoded.shape[2]} differing channels")
+        decoded = decoded[..., 0]
+    if decoded.dtype not in (np.uint8, np.uint16):
+        raise ImageError(f"{path}: label map must be 8 or 16 bit, got {decoded.dtype}")
+    return decoded.astype(np.int32)
+
+
+def write_label_map(path: str | os.PathLike, labels: np.ndarray) -> Path:
+    """Write HxW region ids in [0, 65535] as a 16-bit PNG, atomically."""
+    import cv2
+
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ImageError(f"{path}: label map must be HxW, got shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() > MAX_LABEL):
+        raise ImageError(f"{path}: region ids must lie in [0, {MAX_LABEL}], got "
+                         f"[{labels.min()}, {labels.max()}]")
+    ok, buf = cv2.imencode(".png", labels.astype(np.uint16))
+    if not ok:
+        raise ImageError(f"{path}: could not encode label map")
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.tobytes())
+    return Path(path)
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write an HxW gray or HxWx3/4 RGB(A) uint8 image (format from the suffix), atomically."""
+    import cv2
+
+    image = np.asarray(image)
+    if image.ndim == 3:
+        image = image[..., [2, 1, 0, 3][: image.shape[2]]]
+    ok, buf = cv2.imencode(Path(path).suffix or ".png", image)
+    if not ok:
+        raise ImageError(f"{path}: could not encode image")
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.tobytes())
+    return Path(path)
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly in ``folder``, sorted; ``ValueError`` if there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"folder not found: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise ValueError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+    return files

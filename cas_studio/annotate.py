@@ -1,0 +1,300 @@
+"""Annotation operations: over-segment, then merge / split / paint / erase, as pure functions.
+
+Label maps are HxW int32 arrays; 0 means unlabelled (ignored in training) and regions are 1..N.
+Every function returns a new array and leaves its input untouched, so undo is just keeping the
+previous array (see :class:`History`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+from skimage import segmentation as skseg
+
+from .io import to_rgb8
+
+UNLABELLED = 0
+METHODS = ("watershed", "slic", "felzenszwalb", "model")
+#: Main parameters of each method, with defaults (what the app exposes).
+DEFAULTS: dict[str, dict[str, float]] = {
+    "watershed": {"regions": 300, "compactness": 0.0},
+    "slic": {"regions": 300, "compactness": 10.0},
+    "felzenszwalb": {"scale": 200.0, "sigma": 0.8, "min_size": 50},
+    "model": {"min_size": 64},
+}
+# Over-segmentation runs at most at this many pixels; labels are upsampled back (nearest).
+_WORK_PIXELS = 500_000
+
+
+def relabel(labels: np.ndarray) -> np.ndarray:
+    """Renumber regions 1..N in order of first appearance of their ids, keeping 0 as unlabelled.
+
+    Returns
+    -------
+    ndarray of int32, same shape.
+    """
+    labels = np.asarray(labels)
+    ids, inverse = np.unique(labels, return_inverse=True)
+    start = 0 if ids[0] == UNLABELLED else 1
+    return (inverse.reshape(labels.shape) + start).astype(np.int32)
+
+
+def _work_scale(shape: tuple[int, int]) -> float:
+    return min(1.0, float(np.sqrt(_WORK_PIXELS / (shape[0] * shape[1]))))
+
+
+def _edge_map(rgb: np.ndarray) -> np.ndarray:
+    gray = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (0, 0), 1.0)
+    gx = cv2.Scharr(gray, cv2.CV_32F, 1, 0)
+    gy = cv2.Scharr(gray, cv2.CV_32F, 0, 1)
+    return cv2.magnitude(gx, gy)
+
+
+def _watershed(rgb: np.ndarray, regions: int, compactness: float) -> np.ndarray:
+    """Marker watershed on the edge map: one seed per grid cell, at its weakest edge."""
+    h, w = rgb.shape[:2]
+    edges = _edge_map(rgb)
+    step = max(2, int(np.sqrt(h * w / max(1, regions))))
+    markers = np.zeros((h, w), np.int32)
+    ys, xs = np.arange(step // 2, h, step), np.arange(step // 2, w, step)
+    # The seed of each cell moves to the local minimum of the edge map within the cell.
+    eroded = cv2.erode(edges, np.ones((step // 2 * 2 + 1,) * 2, np.uint8))
+    k = 1
+    for y in ys:
+        y0, y1 = max(0, y - step // 2), min(h, y + step // 2 + 1)
+        for x in xs:
+            x0, x1 = max(0, x - step // 2), min(w, x + step // 2 + 1)
+            cell = eroded[y0:y1, x0:x1]
+            iy, ix = np.unravel_index(int(np.argmin(cell)), cell.shape)
+            markers[y0 + iy, x0 + ix] = k
+            k += 1
+    if compactness > 0:
+        labels = skseg.watershed(edges, markers, compactness=compactness)
+    else:
+        labels = cv2.watershed(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), markers)
+        # Watershed lines (-1) join the neighbouring basin.
+        lines = labels < 1
+        if lines.any():
+            dil = cv2.dilate(np.where(lines, 0, labels).astype(np.float32), np.ones((3, 3), np.uint8))
+            labels = np.where(lines, dil.astype(np.int32), labels)
+    return labels
+
+
+def oversegment(image: np.ndarray, method: str = "watershed", *, model=None, **params: float) -> np.ndarray:
+    """Over-segment an image into many small regions to start annotating from.
+
+    Parameters
+    ----------
+    image : ndarray, HxWx3 uint8 (gray, RGBA and 16-bit are converted)
+    method : {"watershed", "slic", "felzenszwalb", "model"}
+        ``watershed``: OpenCV marker watershed on a Scharr edge map; ``slic``: SLIC superpixels;
+        ``felzenszwalb``: graph-based segmentation; ``model``: the CAS ``regions`` model (pass it as
+        ``model=``, a loaded network).
+    **params
+        The method's main parameters (see :data:`DEFAULTS`); unknown names raise ``ValueError``.
+
+    Returns
+    -------
+    ndarray of int32, HxW, regions numbered 1..N (no unlabelled pixel).
+
+    Notes
+    -----
+    Images over 0.6 MP are over-segmented at reduced resolution and the labels upsampled, which
+    keeps any method under a second per megapixel.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown over-segmentation method {method!r}; choose one of {METHODS}")
+    unknown = set(params) - set(DEFAULTS[method])
+    if unknown:
+        raise ValueError(f"{method} has no parameter(s) {sorted(unknown)}; it takes {sorted(DEFAULTS[method])}")
+    p = {**DEFAULTS[method], **params}
+    rgb = to_rgb8(image)
+    h, w = rgb.shape[:2]
+    if method == "model":
+        if model is None:
+            raise ValueError("method 'model' needs a loaded regions model (model=...)")
+        from .infer import predict_regions
+
+        return relabel(predict_regions(model, rgb, min_size=int(p["min_size"])) + 1)
+    scale = _work_scale((h, w))
+    small = rgb if scale == 1.0 else cv2.resize(rgb, (max(1, int(w * scale)), max(1, int(h * scale))),
+                                                interpolation=cv2.INTER_AREA)
+    if method == "watershed":
+        labels = _watershed(small, max(1, int(p["regions"])), float(p["compactness"]))
+    elif method == "slic":
+        labels = skseg.slic(small, n_segments=max(1, int(p["regions"])), compactness=float(p["compactness"]),
+                            start_label=1, channel_axis=-1)
+    else:
+        labels = skseg.felzenszwalb(small, scale=float(p["scale"]) * scale, sigma=float(p["sigma"]),
+                                    min_size=max(1, int(p["min_size"] * scale * scale)))
+    if scale != 1.0:
+        labels = cv2.resize(labels.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST).astype(np.int32)
+    return relabel(labels + 1)
+
+
+def region_at(labels: np.ndarray, x: int, y: int) -> int:
+    """The region id under pixel (x, y) (0 if unlabelled); ``ValueError`` outside the image."""
+    h, w = labels.shape
+    if not (0 <= x < w and 0 <= y < h):
+        raise ValueError(f"point ({x}, {y}) is outside the {w}x{h} image")
+    return int(labels[y, x])
+
+
+def merge(labels: np.ndarray, ids: Sequence[int]) -> np.ndarray:
+    """Merge the regions ``ids`` into the first of them; 0 (unlabelled) cannot be merged."""
+    ids = [int(i) for i in ids]
+    if UNLABELLED in ids:
+        raise ValueError("cannot merge the unlabelled area; paint it into a region instead")
+    if len(ids) < 2:
+        return labels.copy()
+    return np.where(np.isin(labels, ids[1:]), ids[0], labels).astype(np.int32)
+
+
+def split(labels: np.ndarray, image: np.ndarray, region: int, *, parts: int = 2) -> np.ndarray:
+    """Split one region into ``parts`` colour clusters (k-means in Lab), each connected blob a new region."""
+    if region == UNLABELLED:
+        raise ValueError("cannot split the unlabelled area")
+    mask = labels == region
+    if not mask.any():
+        raise ValueError(f"region {region} does not exist")
+    if parts < 2:
+        raise ValueError(f"parts must be >= 2, got {parts}")
+    lab = cv2.cvtColor(to_rgb8(image), cv2.COLOR_RGB2LAB)[mask].astype(np.float32)
+    yy, xx = np.nonzero(mask)
+    # Position is a weak feature so that a cluster prefers to stay in one piece.
+    span = max(np.ptp(yy), np.ptp(xx), 1)
+    feats = np.column_stack([lab, 40.0 * yy / span, 40.0 * xx / span]).astype(np.float32)
+    k = min(parts, len(feats))
+    if k < 2:
+        return labels.copy()
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    cv2.setRNGSeed(0)
+    _, cluster, _ = cv2.kmeans(feats, k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    sub = np.zeros(labels.shape, np.int32)
+    sub[mask] = cluster.ravel() + 1
+    out = labels.copy()
+    next_id = int(labels.max()) + 1
+    first = True
+    for c in range(1, k + 1):
+        n, comp = cv2.connectedComponents((sub == c).astype(np.uint8), connectivity=4)
+        for j in range(1, n):
+            piece = comp == j
+            if first:  # the first piece keeps the old id
+                first = False
+                continue
+            out[piece] = next_id
+            next_id += 1
+    return out
+
+
+def stroke_mask(shape: tuple[int, int], points: Sequence[tuple[int, int]], radius: int) -> np.ndarray:
+    """Boolean mask of a brush stroke through ``points`` ((x, y) pairs) with the given radius."""
+    mask = np.zeros(shape, np.uint8)
+    pts = [(int(x), int(y)) for x, y in points]
+    for a, b in zip(pts, pts[1:] or pts):
+        cv2.line(mask, a, b, 1, thickness=max(1, 2 * int(radius)))
+    for p in pts:
+        cv2.circle(mask, p, max(1, int(radius)), 1, thickness=-1)
+    return mask.astype(bool)
+
+
+def paint(labels: np.ndarray, mask: np.ndarray, region: int | None = None) -> np.ndarray:
+    """Paint ``mask`` into ``region`` (grow it), or into a new region when ``region`` is None."""
+    mask = np.asarray(mask, bool)
+    if mask.shape != labels.shape:
+        raise ValueError(f"mask is {mask.shape} but the label map is {labels.shape}")
+    rid = int(labels.max()) + 1 if region is None else int(region)
+    if rid == UNLABELLED:
+        raise ValueError("painting with 0 means erasing; use erase()")
+    if rid > 65535:
+        raise ValueError("too many regions (ids above 65535); merge some first")
+    out = labels.copy()
+    out[mask] = rid
+    return out
+
+
+def erase(labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mark ``mask`` pixels unlabelled (0): they are left out of training."""
+    mask = np.asarray(mask, bool)
+    if mask.shape != labels.shape:
+        raise ValueError(f"mask is {mask.shape} but the label map is {labels.shape}")
+    out = labels.copy()
+    out[mask] = UNLABELLED
+    return out
+
+
+def boundaries(labels: np.ndarray) -> np.ndarray:
+    """Boolean HxW map of pixels whose right or lower neighbour is in another region."""
+    b = np.zeros(labels.shape, bool)
+    b[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    b[:-1, :] |= labels[:-1, :] != labels[1:, :]
+    return b
+
+
+def colorize(labels: np.ndarray, *, seed: int = 7) -> np.ndarray:
+    """HxWx3 uint8 colours, a fixed colour per id; unlabelled (0) is dark gray."""
+    rng = np.random.default_rng(seed)
+    n = int(labels.max()) + 1
+    palette = rng.integers(40, 256, (max(n, 1), 3), dtype=np.uint8)
+    palette[0] = (48, 48, 48)
+    return palette[labels]
+
+
+def overlay(image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.45,
+            highlight: Sequence[int] = ()) -> np.ndarray:
+    """The image blended with region colours, boundaries in white and ``highlight`` regions in yellow."""
+    rgb = to_rgb8(image).astype(np.float32)
+    out = (1 - alpha) * rgb + alpha * colorize(labels).astype(np.float32)
+    if highlight:
+        sel = np.isin(labels, list(highlight))
+        out[sel] = 0.5 * rgb[sel] + 0.5 * np.array([255, 230, 0], np.float32)
+    out[boundaries(labels)] = 255
+    return out.astype(np.uint8)
+
+
+class History:
+    """Undo / redo over label-map states (stored as uint16, at most ``limit`` kept)."""
+
+    def __init__(self, labels: np.ndarray, *, limit: int = 30) -> None:
+        self._undo: list[np.ndarray] = []
+        self._redo: list[np.ndarray] = []
+        self.current = np.asarray(labels, np.int32)
+        self.limit = limit
+        self.edits = 0
+
+    def push(self, labels: np.ndarray) -> np.ndarray:
+        """Make ``labels`` current, remembering the previous state."""
+        self._undo.append(self.current.astype(np.uint16))
+        del self._undo[: -self.limit]
+        self._redo.clear()
+        self.current = np.asarray(labels, np.int32)
+        self.edits += 1
+        return self.current
+
+    def undo(self) -> np.ndarray:
+        """Step back (no-op at the oldest state)."""
+        if self._undo:
+            self._redo.append(self.current.astype(np.uint16))
+            self.current = self._undo.pop().astype(np.int32)
+            self.edits += 1
+        return self.current
+
+    def redo(self) -> np.ndarray:
+        """Step forward again (no-op at the newest state)."""
+        if self._redo:
+            self._undo.append(self.current.astype(np.uint16))
+            self.current = self._redo.pop().astype(np.int32)
+            self.edits += 1
+        return self.current
+
+    @property
+    def can_undo(self) -> bool:
+        """Whether :meth:`undo` would change anything."""
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        """Whether :meth:`redo` would change anything."""
+        return bool(self._redo)

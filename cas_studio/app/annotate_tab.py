@@ -1,0 +1,315 @@
+"""Annotate tab: class-free region annotation from an automatic over-segmentation.
+
+Each browser session keeps its own :class:`Session` in a ``gr.State``; every edit goes through a
+pure function of :mod:`cas_studio.annotate` and is autosaved atomically into the project.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from .. import annotate as ann
+from ..data.project import Project, create_project, export_zip, open_project
+from ..io import ImageError, read_image
+from .models import get_model
+
+MODES = ["select / merge", "split", "erase region"]
+
+
+@dataclass
+class Session:
+    """One user's annotation state: project, current image, label history, selection."""
+
+    project: Project | None = None
+    index: int = 0
+    history: ann.History | None = None
+    image: np.ndarray | None = None
+    selected: list[int] = field(default_factory=list)
+    method: str = "manual"
+    params: dict = field(default_factory=dict)
+
+    def current(self) -> Path:
+        """Path of the image being annotated."""
+        if self.project is None:
+            raise gr.Error("Open or create a project first.")
+        images = self.project.images()
+        if not images:
+            raise gr.Error("The project has no images yet: add some.")
+        self.index %= len(images)
+        return images[self.index]
+
+    def labels(self) -> np.ndarray:
+        """The current label map."""
+        if self.history is None:
+            raise gr.Error("Over-segment the image (or import a mask) first.")
+        return self.history.current
+
+
+def _view(s: Session):
+    """(canvas image, status markdown, brush editor value) for the session's current state."""
+    if s.project is None:
+        return None, "No project open.", None
+    try:
+        path = s.current()
+    except gr.Error as err:
+        return None, str(err), None
+    if s.image is None:
+        s.image = read_image(path)
+    if s.history is None:
+        return s.image, f"**{path.name}** ({s.index + 1} of {len(s.project.images())}), not annotated yet: " \
+                        f"over-segment it. {s.project.progress()}.", s.image
+    labels = s.history.current
+    picture = ann.overlay(s.image, labels, highlight=s.selected)
+    n = int(len(np.unique(labels[labels != ann.UNLABELLED])))
+    unl = float((labels == ann.UNLABELLED).mean())
+    sel = f" selected: region {s.selected[0]}" if s.selected else ""
+    status = (f"**{path.name}** ({s.index + 1} of {len(s.project.images())}): **{n} regions**, "
+              f"{unl:.0%} unlabelled, {s.history.edits} edits.{sel} {s.project.progress()}.")
+    return picture, status, picture
+
+
+def _load_image(s: Session) -> None:
+    path = s.current()
+    s.image = read_image(path)
+    labels = s.project.load_labels(path)
+    s.history = None if labels is None else ann.History(labels)
+    meta = s.project.sidecar(path)
+    s.method, s.params, s.selected = meta.get("method", "manual"), meta.get("params", {}), []
+
+
+def _save(s: Session) -> None:
+    try:
+        s.project.save_labels(s.current(), s.history.current, method=s.method, params=s.params,
+                              edits=s.history.edits)
+    except OSError as err:
+        raise gr.Error(f"Could not save the annotation: {err}") from None
+
+
+def _edit(s: Session, labels: np.ndarray) -> None:
+    s.history.push(labels)
+    _save(s)  # autosave after every edit
+
+
+def open_or_create(folder: str, s: Session):
+    """Open the project in ``folder``, creating it if the folder is new or empty."""
+    if not folder or not folder.strip():
+        raise gr.Error("Type a folder for the project.")
+    try:
+        project = create_project(Path(folder.strip()).expanduser())
+    except (ValueError, OSError) as err:
+        raise gr.Error(str(err)) from None
+    s = Session(project=project)
+    if project.images():
+        _load_image(s)
+    return (s, *_view(s))
+
+
+def add_images(files: list[str] | None, s: Session):
+    """Copy uploaded images into the project; unreadable files are reported, not added."""
+    if s.project is None:
+        raise gr.Error("Open or create a project first.")
+    if not files:
+        raise gr.Error("Choose one or more images to add.")
+    bad = []
+    for f in files:
+        try:
+            s.project.add_images([f])
+        except (ImageError, OSError, FileNotFoundError) as err:
+            bad.append(f"{Path(f).name}: {err}")
+    if bad:
+        gr.Warning("Not added: " + "; ".join(bad))
+    if s.image is None and s.project.images():
+        _load_image(s)
+    return (s, *_view(s))
+
+
+def navigate(step: int, s: Session):
+    """Go to the previous (-1) or next (+1) image."""
+    if s.project is None or not s.project.images():
+        raise gr.Error("The project has no images yet.")
+    s.index = (s.index + step) % len(s.project.images())
+    _load_image(s)
+    return (s, *_view(s))
+
+
+def run_oversegment(method: str, regions: float, compactness: float, scale: float, sigma: float,
+                    min_size: float, s: Session):
+    """Replace the current labels with an automatic over-segmentation (undoable)."""
+    s.current()
+    if s.image is None:
+        _load_image(s)
+    params = {"watershed": {"regions": regions, "compactness": compactness},
+              "slic": {"regions": regions, "compactness": compactness},
+              "felzenszwalb": {"scale": scale, "sigma": sigma, "min_size": min_size},
+              "model": {"min_size": min_size}}[method]
+    try:
+        model = get_model("regions") if method == "model" else None
+        labels = ann.oversegment(s.image, method, model=model, **params)
+    except (ValueError, FileNotFoundError) as err:
+        raise gr.Error(str(err)) from None
+    if s.history is None:
+        s.history = ann.History(labels)
+        s.history.edits = 1
+        _save_after = True
+    else:
+        s.history.push(labels)
+        _save_after = True
+    s.method, s.params, s.selected = method, params, []
+    if _save_after:
+        _save(s)
+    return (s, *_view(s))
+
+
+def click(mode: str, parts: float, s: Session, evt: gr.SelectData):
+    """A click on the canvas: select / merge, split, or erase the clicked region."""
+    labels = s.labels()
+    x, y = int(evt.index[0]), int(evt.index[1])
+    try:
+        region = ann.region_at(labels, x, y)
+    except ValueError as err:
+        raise gr.Error(str(err)) from None
+    if mode == "split":
+        if region == ann.UNLABELLED:
+            raise gr.Error("That pixel is unlabelled; paint it into a region first.")
+        _edit(s, ann.split(labels, s.image, region, parts=int(parts)))
+        s.selected = []
+    elif mode == "erase region":
+        _edit(s, ann.erase(labels, labels == region))
+        s.selected = []
+    elif region == ann.UNLABELLED:
+        gr.Info("Unlabelled pixels cannot be selected; use the brush to paint them.")
+    elif not s.selected:
+        s.selected = [region]
+    elif s.selected[0] == region:
+        s.selected = []
+    else:
+        _edit(s, ann.merge(labels, [s.selected[0], region]))
+    return (s, *_view(s))
+
+
+def brush(action: str, editor: dict | None, s: Session):
+    """Apply the strokes drawn in the brush editor: new region, grow the selected one, or erase."""
+    labels = s.labels()
+    layers = (editor or {}).get("layers") or []
+    mask = np.zeros(labels.shape, bool)
+    for layer in layers:
+        if layer is None:
+            continue
+        arr = np.asarray(layer)
+        if arr.shape[:2] != labels.shape:
+            import cv2
+
+            arr = cv2.resize(arr, (labels.shape[1], labels.shape[0]), interpolation=cv2.INTER_NEAREST)
+        mask |= (arr[..., 3] > 0) if arr.ndim == 3 and arr.shape[2] == 4 else (arr.reshape(*arr.shape[:2], -1).max(-1) > 0)
+    if not mask.any():
+        raise gr.Error("Draw on the brush canvas first.")
+    if action == "grow":
+        if not s.selected:
+            raise gr.Error("Select a region (click it in select mode) to grow it.")
+        _edit(s, ann.paint(labels, mask, s.selected[0]))
+    elif action == "new":
+        _edit(s, ann.paint(labels, mask))
+    else:
+        _edit(s, ann.erase(labels, mask))
+    return (s, *_view(s))
+
+
+def undo_redo(which: str, s: Session):
+    """Undo or redo one edit (the result is saved)."""
+    if s.history is None:
+        raise gr.Error("Nothing to undo.")
+    (s.history.undo if which == "undo" else s.history.redo)()
+    s.selected = []
+    _save(s)
+    return (s, *_view(s))
+
+
+def import_mask(file: str | None, binary: bool, s: Session):
+    """Use an existing mask or label map for the current image."""
+    if not file:
+        raise gr.Error("Choose a mask or label-map file to import.")
+    try:
+        s.project.import_labels(s.current(), file, binary=binary)
+    except (ImageError, ValueError, OSError) as err:
+        raise gr.Error(str(err)) from None
+    _load_image(s)
+    return (s, *_view(s))
+
+
+def export(s: Session):
+    """Zip the project's annotations (the format `cas-studio train --data` reads, once unpacked)."""
+    if s.project is None:
+        raise gr.Error("Open or create a project first.")
+    out = Path(tempfile.mkdtemp(prefix="cas-export-")) / f"{s.project.root.name}-{time.strftime('%Y%m%d-%H%M%S')}.zip"
+    try:
+        return str(export_zip(s.project, out))
+    except (ValueError, OSError) as err:
+        raise gr.Error(str(err)) from None
+
+
+def build(default_folder: str) -> dict:
+    """Lay out the tab inside the current Blocks; return its components by name."""
+    state = gr.State(Session())
+    with gr.Row():
+        folder = gr.Textbox(default_folder, label="Project folder (created if new)", scale=4, elem_id="project-folder")
+        open_btn = gr.Button("Open / create", scale=1, elem_id="project-open")
+    with gr.Row():
+        with gr.Column(scale=1):
+            uploads = gr.File(file_count="multiple", file_types=["image"], label="Add images", elem_id="add-files")
+            add_btn = gr.Button("Add to project", elem_id="add-images")
+            with gr.Row():
+                prev_btn = gr.Button("< Previous")
+                next_btn = gr.Button("Next >")
+            method = gr.Radio(list(ann.METHODS), value="watershed", label="Over-segmentation")
+            regions = gr.Slider(10, 2000, value=300, step=10, label="regions (watershed, SLIC)")
+            compactness = gr.Slider(0, 50, value=0, step=0.5, label="compactness (watershed, SLIC)")
+            scale = gr.Slider(10, 2000, value=200, step=10, label="scale (Felzenszwalb)")
+            sigma = gr.Slider(0, 3, value=0.8, step=0.1, label="sigma (Felzenszwalb)")
+            min_size = gr.Slider(1, 1000, value=50, step=1, label="min size (Felzenszwalb, model)")
+            seg_btn = gr.Button("Over-segment", variant="primary", elem_id="oversegment")
+        with gr.Column(scale=3):
+            status = gr.Markdown("No project open.", elem_id="annotate-status")
+            mode = gr.Radio(MODES, value=MODES[0], label="Click does",
+                            info="select / merge: click a region, then another to merge it in; click again to deselect")
+            parts = gr.Slider(2, 8, value=2, step=1, label="split into")
+            canvas = gr.Image(label="Regions (click to edit)", interactive=False, format="png", elem_id="canvas")
+            with gr.Row():
+                undo_btn = gr.Button("Undo", elem_id="undo")
+                redo_btn = gr.Button("Redo", elem_id="redo")
+                export_btn = gr.Button("Export zip")
+            exported = gr.File(label="Exported project")
+            with gr.Accordion("Brush and eraser", open=False):
+                editor = gr.ImageEditor(type="numpy", label="Draw strokes, then apply", format="png",
+                                        sources=[], transforms=[], layers=False,
+                                        brush=gr.Brush(colors=["#ffe600"], default_size=12))
+                with gr.Row():
+                    new_btn = gr.Button("Paint a new region")
+                    grow_btn = gr.Button("Grow the selected region")
+                    erase_btn = gr.Button("Erase (mark unlabelled)")
+            with gr.Accordion("Import an existing mask or label map", open=False):
+                mask_file = gr.File(label="Mask / label map (PNG)", file_types=["image"])
+                binary = gr.Checkbox(label="binary mask (foreground / background)", value=True)
+                import_btn = gr.Button("Import for this image")
+    views = [state, canvas, status, editor]
+    edit = dict(concurrency_id="edits", concurrency_limit=4, api_name=False)
+    open_btn.click(open_or_create, [folder, state], views, **edit)
+    add_btn.click(add_images, [uploads, state], views, **edit)
+    prev_btn.click(lambda s: navigate(-1, s), state, views, **edit)
+    next_btn.click(lambda s: navigate(1, s), state, views, **edit)
+    seg_btn.click(run_oversegment, [method, regions, compactness, scale, sigma, min_size, state], views,
+                  concurrency_id="inference", concurrency_limit=1, api_name=False)
+    canvas.select(click, [mode, parts, state], views, **edit)
+    undo_btn.click(lambda s: undo_redo("undo", s), state, views, **edit)
+    redo_btn.click(lambda s: undo_redo("redo", s), state, views, **edit)
+    new_btn.click(lambda e, s: brush("new", e, s), [editor, state], views, **edit)
+    grow_btn.click(lambda e, s: brush("grow", e, s), [editor, state], views, **edit)
+    erase_btn.click(lambda e, s: brush("erase", e, s), [editor, state], views, **edit)
+    import_btn.click(import_mask, [mask_file, binary, state], views, **edit)
+    export_btn.click(export, state, exported, **edit)
+    return {"state": state, "folder": folder}

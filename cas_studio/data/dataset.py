@@ -1,0 +1,48 @@
+"""A torch ``Dataset`` over :class:`~cas_studio.data.sources.Item` lists."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..io import read_image
+from .noise import region_label_noise
+from .sources import Item, read_target
+from .transforms import Augment, augment_pair, to_tensor
+
+
+class RegionDataset(Dataset):
+    """Images and region maps, augmented together, resized to ``size`` x ``size``.
+
+    Each sample is ``(image (3, S, S) float32 normalised, target (S, S) int64)``. Randomness comes
+    from ``seed``, the epoch (:meth:`set_epoch`) and the index, so runs are reproducible with any
+    number of workers.
+    """
+
+    def __init__(self, items: Sequence[Item], *, size: int = 256, augment: Augment | None = None,
+                 label_noise: float = 0.0, seed: int = 0) -> None:
+        if not items:
+            raise ValueError("dataset is empty: no image/target pairs were found")
+        self.items, self.size = list(items), int(size)
+        self.augment = augment if augment is not None else Augment()
+        self.label_noise, self.seed, self.epoch = float(label_noise), int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw different augmentations (and BSDS annotators) in each epoch."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng((self.seed, self.epoch, i))
+        item = self.items[i]
+        image = read_image(item.image)
+        labels = read_target(item, rng=rng, shape=image.shape[:2])
+        image, labels = augment_pair(image, labels, self.size, self.augment, rng)
+        if self.label_noise:
+            labels = region_label_noise(labels, self.label_noise, rng)
+        return to_tensor(image), torch.from_numpy(labels)

@@ -1,0 +1,205 @@
+"""The annotation project: the one place that defines its folder format.
+
+::
+
+    <project>/
+      project.json            {"format": "cas-studio-project/1", "created": ..., "images": [names...]}
+      images/<name>           the images, copied in (any readable format)
+      labels/<stem>.png       16-bit label map: 0 = unlabelled (ignored in training), 1..N regions
+      labels/<stem>.json      sidecar: source image sha256, method and parameters, edit count, time
+      runs/                   fine-tuning runs (see cas_studio.train)
+
+There are no class names anywhere: a region is just an id. Every file is written atomically
+(temporary file, then rename), so a crash or two concurrent saves never leave a corrupt file.
+``cas-studio train --data <project>`` (and a zip made by :func:`export_zip`, once unpacked) reads
+this layout directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..io import IMAGE_SUFFIXES, ImageError, atomic_path, read_image, read_label_map, write_label_map
+
+FORMAT = "cas-studio-project/1"
+UNLABELLED = 0
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2))
+
+
+@dataclass(frozen=True)
+class Project:
+    """An annotation project folder (see the module docstring)."""
+
+    root: Path
+
+    @property
+    def manifest(self) -> Path:
+        """Path of ``project.json``."""
+        return self.root / "project.json"
+
+    def images(self) -> list[Path]:
+        """Image files in project order."""
+        names = json.loads(self.manifest.read_text()).get("images", [])
+        return [self.root / "images" / n for n in names if (self.root / "images" / n).is_file()]
+
+    def label_path(self, image: Path | str) -> Path:
+        """Where the label map of ``image`` lives."""
+        return self.root / "labels" / f"{Path(image).stem}.png"
+
+    def load_labels(self, image: Path | str) -> np.ndarray | None:
+        """The saved label map of ``image`` (int32, 0 = unlabelled), or None if not annotated yet."""
+        path = self.label_path(image)
+        return read_label_map(path) if path.is_file() else None
+
+    def sidecar(self, image: Path | str) -> dict:
+        """The JSON sidecar of ``image``'s annotation ({} if none)."""
+        path = self.label_path(image).with_suffix(".json")
+        try:
+            return json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+    def annotated(self) -> list[Path]:
+        """Images that have a saved label map."""
+        return [p for p in self.images() if self.label_path(p).is_file()]
+
+    def progress(self) -> str:
+        """e.g. ``"12 of 40 annotated"``."""
+        return f"{len(self.annotated())} of {len(self.images())} annotated"
+
+    def add_images(self, paths: list[str | os.PathLike]) -> list[Path]:
+        """Copy images into the project (each checked readable first); return the new paths.
+
+        A name already in the project gets a numeric suffix instead of overwriting.
+        """
+        added = []
+        meta = json.loads(self.manifest.read_text())
+        for src in paths:
+            src = Path(src)
+            read_image(src)  # refuse unreadable files before copying anything
+            name, k = src.name, 1
+            while (self.root / "images" / name).exists() or self.label_path(name).exists():
+                name, k = f"{src.stem}_{k}{src.suffix}", k + 1
+            dest = self.root / "images" / name
+            with atomic_path(dest) as tmp:
+                shutil.copyfile(src, tmp)
+            meta["images"].append(name)
+            added.append(dest)
+        _write_json(self.manifest, meta)
+        return added
+
+    def save_labels(self, image: Path | str, labels: np.ndarray, *, method: str = "manual",
+                    params: dict | None = None, edits: int = 0) -> Path:
+        """Save a label map (0 = unlabelled) and its sidecar, both atomically."""
+        image = self.root / "images" / Path(image).name
+        labels = np.asarray(labels)
+        shape = read_image(image).shape[:2]
+        if labels.shape != shape:
+            raise ImageError(f"label map is {labels.shape[1]}x{labels.shape[0]} but {image.name} is "
+                             f"{shape[1]}x{shape[0]}")
+        path = write_label_map(self.label_path(image), labels)
+        _write_json(path.with_suffix(".json"), {
+            "image": image.name, "image_sha256": sha256(image), "method": method, "params": params or {},
+            "edits": int(edits), "regions": int(len(np.unique(labels[labels != UNLABELLED]))),
+            "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        })
+        return path
+
+    def import_labels(self, image: Path | str, source: str | os.PathLike, *, binary: bool = False) -> Path:
+        """Import an existing mask or label map for ``image``.
+
+        A label map's ids are shifted by one so that its region 0 stays a region (our 0 means
+        unlabelled); ``binary=True`` reads any nonzero pixel as foreground (2) and the rest as
+        background (1).
+        """
+        labels = read_label_map(source)
+        labels = np.where(labels > 0, 2, 1) if binary else labels + 1
+        if labels.max() > 65535:
+            raise ImageError(f"{source}: too many regions to import (ids above 65534)")
+        return self.save_labels(image, labels, method=f"import:{Path(source).name}")
+
+
+def create_project(root: str | os.PathLike) -> Project:
+    """Create an empty project folder (or open it if it already is one)."""
+    root = Path(root)
+    if (root / "project.json").is_file():
+        return open_project(root)
+    if root.exists() and any(root.iterdir()):
+        raise ValueError(f"{root}: folder exists and is not empty; choose a new folder for a project")
+    for sub in ("images", "labels", "runs"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    _write_json(root / "project.json", {"format": FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                        "images": []})
+    return Project(root)
+
+
+def open_project(root: str | os.PathLike) -> Project:
+    """Open an existing project folder; ``ValueError`` if it is not one."""
+    root = Path(root)
+    try:
+        meta = json.loads((root / "project.json").read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{root}: not an annotation project (no project.json)") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{root}/project.json is corrupt: {err}") from err
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{root}: unknown project format {meta.get('format')!r}")
+    return Project(root)
+
+
+def is_project(root: str | os.PathLike) -> bool:
+    """Whether ``root`` holds a ``project.json``."""
+    return (Path(root) / "project.json").is_file()
+
+
+def export_zip(project: Project, dest: str | os.PathLike) -> Path:
+    """Zip the annotated images, their label maps and sidecars, and the manifest, atomically."""
+    done = project.annotated()
+    if not done:
+        raise ValueError(f"{project.root}: nothing to export, no image is annotated yet")
+    meta = json.loads(project.manifest.read_text())
+    meta["images"] = [p.name for p in done]
+    with atomic_path(dest) as tmp:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("project.json", json.dumps(meta, indent=2))
+            for img in done:
+                z.write(img, f"images/{img.name}")
+                label = project.label_path(img)
+                z.write(label, f"labels/{label.name}")
+                if label.with_suffix(".json").is_file():
+                    z.write(label.with_suffix(".json"), f"labels/{label.stem}.json")
+    return Path(dest)
+
+
+def project_items(root: str | os.PathLike):
+    """Training items of a project: annotated images only (0 = unlabelled is ignored)."""
+    from .sources import Item
+
+    project = open_project(root)
+    items = [Item(p, project.label_path(p), "annotation") for p in project.annotated()
+             if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not items:
+        raise ValueError(f"{root}: no annotated images in this project yet")
+    return items

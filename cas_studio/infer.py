@@ -1,0 +1,129 @@
+"""Inference: saliency maps and region label maps from a loaded model, at the image's own size.
+
+Large images are resized so that their longer side equals the model's training ``input_size``
+(a CAS model's output is a smooth per-region code, so it upsamples well); the probabilities are
+then resized back to the original resolution. Images are never tiled: tiling would number the
+regions of each tile independently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+from scipy import ndimage
+from torch import nn
+from torch.nn import functional as F
+
+from .data.transforms import to_tensor
+from .io import to_rgb8
+from .weights import IMAGENET_MEAN, IMAGENET_STD
+
+
+def _info(model: nn.Module):
+    return getattr(model, "info", None)
+
+
+def model_input_size(model: nn.Module, default: int = 320) -> int:
+    """The side length a model was trained at (its weights metadata), else ``default``."""
+    info = _info(model)
+    return int(info.input_size) if info is not None else default
+
+
+@torch.inference_mode()
+def predict_probabilities(model: nn.Module, image: np.ndarray | Sequence[np.ndarray], *,
+                          size: int | None = None) -> np.ndarray:
+    """Softmax output at the image's size: (M, H, W) float32, or (N, M, H, W) for a list of images.
+
+    Args:
+        model: a segmentation network returning (B, M, h, w) logits.
+        image: HxWx3 uint8 RGB (gray / RGBA / 16-bit are converted), or a list of them.
+        size: longer side fed to the network (default: the model's training size).
+    """
+    if isinstance(image, (list, tuple)):
+        return np.stack([predict_probabilities(model, im, size=size) for im in image])
+    image = to_rgb8(image)
+    h, w = image.shape[:2]
+    side = size or model_input_size(model)
+    scale = side / max(h, w)
+    # Multiples of 8 keep the network's stride arithmetic exact.
+    nh, nw = max(8, int(round(h * scale / 8)) * 8), max(8, int(round(w * scale / 8)) * 8)
+    small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    info = _info(model)
+    mean, std = (info.mean, info.std) if info is not None else (IMAGENET_MEAN, IMAGENET_STD)
+    device = next(model.parameters()).device
+    x = to_tensor(small, mean, std).unsqueeze(0).to(device)
+    probs = torch.softmax(model(x).float(), dim=1)
+    probs = F.interpolate(probs, size=(h, w), mode="bilinear", align_corners=False)
+    return probs[0].cpu().numpy()
+
+
+def saliency_channel(model: nn.Module) -> int:
+    """The channel that means "salient": from the weights metadata, else channel 1."""
+    info = _info(model)
+    return int(info.saliency_channel) if info is not None and info.saliency_channel is not None else 1
+
+
+def predict_saliency(model: nn.Module, image: np.ndarray, *, size: int | None = None,
+                     channel: int | None = None) -> np.ndarray:
+    """Saliency map: HxW float32 in [0, 1] at the image's size (the saliency channel's softmax)."""
+    probs = predict_probabilities(model, image, size=size)
+    return probs[saliency_channel(model) if channel is None else channel]
+
+
+def choose_saliency_channel(probabilities: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> int:
+    """The paper's rule: the channel whose output correlates best with the ground truth.
+
+    ``probabilities`` are (M, H, W) softmax outputs and ``masks`` the matching binary masks of a
+    validation set.
+    """
+    if not probabilities:
+        raise ValueError("need at least one validation image to choose the saliency channel")
+    m = probabilities[0].shape[0]
+    flat_gt = np.concatenate([np.asarray(g, dtype=np.float64).ravel() > 0 for g in masks]).astype(np.float64)
+    scores = []
+    for c in range(m):
+        pred = np.concatenate([p[c].ravel() for p in probabilities]).astype(np.float64)
+        if pred.std() == 0 or flat_gt.std() == 0:
+            scores.append(-np.inf)
+        else:
+            scores.append(float(np.corrcoef(pred, flat_gt)[0, 1]))
+    return int(np.argmax(scores))
+
+
+def binarize(saliency: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """Binary mask: saliency >= ``threshold``, by default 2 x mean (the paper's rule, capped at 1)."""
+    t = min(2.0 * float(np.mean(saliency)), 1.0) if threshold is None else float(threshold)
+    return saliency >= t
+
+
+def labels_from_probabilities(probs: np.ndarray, *, min_size: int = 64) -> np.ndarray:
+    """(M, H, W) probabilities -> HxW int32 labels 0..N-1.
+
+    Arg-max channel, then connected components (one region per connected blob of a channel), then
+    regions smaller than ``min_size`` pixels are absorbed by their nearest large region.
+    """
+    winner = probs.argmax(0).astype(np.int32)
+    labels = np.zeros(winner.shape, np.int32)
+    offset = 0
+    for c in np.unique(winner):
+        n, comp = cv2.connectedComponents((winner == c).astype(np.uint8), connectivity=4)
+        labels[comp > 0] = comp[comp > 0] + offset
+        offset += n - 1
+    if min_size > 1:
+        sizes = np.bincount(labels.ravel())
+        small = sizes[labels] < min_size
+        if small.any() and not small.all():
+            # Each small-region pixel takes the label of the nearest pixel of a large region.
+            _, (iy, ix) = ndimage.distance_transform_edt(small, return_indices=True)
+            labels = labels[iy, ix]
+    _, labels = np.unique(labels, return_inverse=True)
+    return labels.reshape(winner.shape).astype(np.int32)
+
+
+def predict_regions(model: nn.Module, image: np.ndarray, *, size: int | None = None,
+                    min_size: int = 64) -> np.ndarray:
+    """Region label map: HxW int32 ids 0..N-1 at the image's size (see :func:`labels_from_probabilities`)."""
+    return labels_from_probabilities(predict_probabilities(model, image, size=size), min_size=min_size)
