@@ -325,7 +325,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, recipe: str = "",
                     logits = net(x)
                 loss = loss_fn(logits.float(), t)
                 if not torch.isfinite(loss):
-                    raise TrainingFailed(f"loss became {float(loss)} at epoch {epoch + 1}, step {step + 1}; "
+                    raise TrainingFailed(f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
                                          f"try a lower learning rate (the last good checkpoint is kept)")
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()

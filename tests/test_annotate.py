@@ -1,0 +1,168 @@
+"""The pure annotation operations and the project format."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from skimage import data
+
+from cas_studio import annotate as ann
+from cas_studio.data import resolve
+from cas_studio.data.project import create_project, export_zip, open_project
+from cas_studio.io import write_image, write_label_map
+
+
+@pytest.fixture(scope="module")
+def coffee():
+    return data.coffee()[::2, ::2]
+
+
+@pytest.mark.parametrize("method", ["watershed", "slic", "felzenszwalb"])
+def test_oversegment_covers_image_with_many_regions(coffee, method):
+    labels = ann.oversegment(coffee, method)
+    assert labels.shape == coffee.shape[:2] and labels.dtype == np.int32
+    assert labels.min() == 1  # no unlabelled pixel
+    n = len(np.unique(labels))
+    assert 20 < n < 5000
+    assert labels.max() == n  # ids are 1..N
+
+
+def test_oversegment_follows_region_count(coffee):
+    few = len(np.unique(ann.oversegment(coffee, "watershed", regions=50)))
+    many = len(np.unique(ann.oversegment(coffee, "watershed", regions=800)))
+    assert many > 3 * few
+
+
+def test_oversegment_large_image_is_downscaled_but_full_size(coffee):
+    big = np.tile(coffee, (3, 3, 1))  # 1.2 MP
+    labels = ann.oversegment(big, "slic", regions=200)
+    assert labels.shape == big.shape[:2]
+
+
+def test_oversegment_bad_arguments(coffee):
+    with pytest.raises(ValueError, match="unknown over-segmentation method"):
+        ann.oversegment(coffee, "kmeans")
+    with pytest.raises(ValueError, match="no parameter"):
+        ann.oversegment(coffee, "slic", scale=3)
+    with pytest.raises(ValueError, match="needs a loaded regions model"):
+        ann.oversegment(coffee, "model")
+
+
+def test_merge_split_paint_erase_are_pure():
+    labels = np.array([[1, 1, 2], [3, 3, 2]], np.int32)
+    before = labels.copy()
+    merged = ann.merge(labels, [2, 3])
+    assert (merged == np.array([[1, 1, 2], [2, 2, 2]])).all()
+    assert (labels == before).all()
+    painted = ann.paint(labels, labels == 1)
+    assert set(np.unique(painted)) == {2, 3, 4}
+    grown = ann.paint(labels, np.array([[0, 0, 0], [1, 0, 0]], bool), region=2)
+    assert grown[1, 0] == 2
+    erased = ann.erase(labels, labels == 3)
+    assert (erased[1, :2] == 0).all()
+    with pytest.raises(ValueError, match="unlabelled"):
+        ann.merge(erased, [0, 1])
+
+
+def test_split_makes_new_regions_by_colour():
+    image = np.zeros((20, 20, 3), np.uint8)
+    image[:, 10:] = 255
+    labels = np.ones((20, 20), np.int32)
+    out = ann.split(labels, image, 1, parts=2)
+    assert len(np.unique(out)) == 2
+    assert len(np.unique(out[:, :10])) == 1 and len(np.unique(out[:, 10:])) == 1
+    with pytest.raises(ValueError, match="does not exist"):
+        ann.split(labels, image, 9)
+
+
+def test_stroke_mask_and_region_at():
+    mask = ann.stroke_mask((50, 50), [(5, 5), (40, 5)], radius=3)
+    assert mask[5, 20] and not mask[30, 20]
+    labels = np.arange(12).reshape(3, 4)
+    assert ann.region_at(labels, x=3, y=1) == 7
+    with pytest.raises(ValueError, match="outside"):
+        ann.region_at(labels, 4, 0)
+
+
+def test_history_undo_redo():
+    h = ann.History(np.zeros((2, 2), np.int32), limit=2)
+    for v in (1, 2, 3):
+        h.push(np.full((2, 2), v))
+    assert h.undo()[0, 0] == 2 and h.undo()[0, 0] == 1
+    assert h.undo()[0, 0] == 1  # limit reached: the oldest states were dropped
+    assert h.redo()[0, 0] == 2
+    h.push(np.full((2, 2), 9))
+    assert not h.can_redo
+
+
+def test_overlay_and_boundaries():
+    labels = np.array([[1, 1, 2], [1, 1, 2]], np.int32)
+    b = ann.boundaries(labels)
+    assert b[:, 1].all() and not b[:, 0].any()
+    out = ann.overlay(np.zeros((2, 3, 3), np.uint8), labels, highlight=[2])
+    assert out.shape == (2, 3, 3) and (out[:, 1] == 255).all()
+
+
+def test_project_round_trip_and_training_items(tmp_path, coffee):
+    src = tmp_path / "in"
+    write_image(src / "a.png", coffee)
+    write_image(src / "b.jpg", coffee)
+    project = create_project(tmp_path / "proj")
+    added = project.add_images([src / "a.png", src / "b.jpg", src / "a.png"])
+    assert [p.name for p in added] == ["a.png", "b.jpg", "a_1.png"]
+    labels = ann.oversegment(coffee, "watershed", regions=40)
+    labels[:5] = 0
+    project.save_labels(added[0], labels, method="watershed", params={"regions": 40}, edits=3)
+    assert project.progress() == "1 of 3 annotated"
+    side = project.sidecar(added[0])
+    assert side["method"] == "watershed" and side["edits"] == 3 and len(side["image_sha256"]) == 64
+    assert (open_project(project.root).load_labels(added[0]) == labels).all()
+    items = resolve(project.root)
+    assert len(items) == 1 and items[0].kind == "annotation"
+    from cas_studio.data import read_target
+
+    target = read_target(items[0])
+    assert (target[:5] == -1).all() and target.min() == -1
+    zpath = export_zip(project, tmp_path / "out.zip")
+    with zipfile.ZipFile(zpath) as z:
+        names = set(z.namelist())
+        assert {"project.json", "images/a.png", "labels/a.png", "labels/a.json"} <= names
+        z.extractall(tmp_path / "unzipped")
+    assert len(resolve(tmp_path / "unzipped")) == 1
+    assert json.loads((tmp_path / "unzipped" / "project.json").read_text())["images"] == ["a.png"]
+
+
+def test_project_refuses_bad_input(tmp_path, coffee):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x.txt").write_text("x")
+    with pytest.raises(ValueError, match="not empty"):
+        create_project(tmp_path / "full")
+    with pytest.raises(ValueError, match="not an annotation project"):
+        open_project(tmp_path / "full")
+    project = create_project(tmp_path / "p")
+    (tmp_path / "bad.png").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="not a readable image"):
+        project.add_images([tmp_path / "bad.png"])
+    assert project.images() == []
+    with pytest.raises(ValueError, match="nothing to export"):
+        export_zip(project, tmp_path / "e.zip")
+    write_image(tmp_path / "ok.png", coffee)
+    (img,) = project.add_images([tmp_path / "ok.png"])
+    with pytest.raises(ValueError, match="label map is"):
+        project.save_labels(img, np.ones((3, 3), np.int32))
+
+
+def test_import_binary_mask_and_label_map(tmp_path, coffee):
+    project = create_project(tmp_path / "p")
+    write_image(tmp_path / "ok.png", coffee)
+    (img,) = project.add_images([tmp_path / "ok.png"])
+    mask = np.zeros(coffee.shape[:2], np.uint8)
+    mask[50:100, 50:100] = 255
+    write_label_map(tmp_path / "m.png", mask)
+    project.import_labels(img, tmp_path / "m.png", binary=True)
+    assert set(np.unique(project.load_labels(img))) == {1, 2}
+    project.import_labels(img, tmp_path / "m.png", binary=False)
+    assert set(np.unique(project.load_labels(img))) == {1, 256}

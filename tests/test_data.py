@@ -1,0 +1,107 @@
+"""Dataset layouts, augmentation and the label-noise setting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cas_studio.data import NAMED, Augment, RegionDataset, augment_pair, folder_items, read_target, region_label_noise, resolve
+from cas_studio.io import ImageError, write_image, write_label_map
+from cas_studio.losses import cas_loss, ce_loss
+
+from .helpers import make_figure_ground
+
+
+def test_figure_ground_folder(tmp_path):
+    make_figure_ground(tmp_path / "set", n=3)
+    items = resolve(tmp_path / "set")
+    assert len(items) == 3 and items[0].kind == "mask"
+    assert set(np.unique(read_target(items[0]))) == {0, 1}
+
+
+def test_duts_layout(tmp_path):
+    make_figure_ground(tmp_path / "tmp", n=2)
+    (tmp_path / "duts").mkdir()
+    (tmp_path / "tmp" / "images").rename(tmp_path / "duts" / "DUTS-TE-Image")
+    (tmp_path / "tmp" / "masks").rename(tmp_path / "duts" / "DUTS-TE-Mask")
+    assert len(folder_items(tmp_path / "duts")) == 2
+
+
+def test_label_map_folder_and_size_mismatch(tmp_path):
+    write_image(tmp_path / "images" / "a.png", np.zeros((10, 12, 3), np.uint8))
+    write_label_map(tmp_path / "labels" / "a.png", np.arange(120).reshape(10, 12))
+    (item,) = folder_items(tmp_path)
+    assert read_target(item).max() == 119
+    with pytest.raises(ImageError, match="a.png"):
+        read_target(item, shape=(11, 12))
+
+
+def test_unknown_layout_and_empty_dataset(tmp_path):
+    (tmp_path / "x").mkdir()
+    with pytest.raises(ValueError, match="unknown dataset layout"):
+        resolve(tmp_path / "x")
+    with pytest.raises(ValueError, match="empty"):
+        RegionDataset([])
+
+
+def test_augment_keeps_image_and_labels_aligned():
+    rng = np.random.default_rng(0)
+    image = np.zeros((50, 80, 3), np.uint8)
+    labels = np.zeros((50, 80), np.int64)
+    image[:, 40:] = 255
+    labels[:, 40:] = 1
+    for _ in range(10):
+        im, lab = augment_pair(image, labels, 32, Augment(jitter=0.0), rng)
+        assert im.shape == (32, 32, 3) and lab.shape == (32, 32)
+        bright = im[..., 0] > 127
+        assert (bright == (lab == 1)).mean() > 0.95
+
+
+def test_dataset_is_reproducible(tmp_path):
+    items = resolve(make_figure_ground(tmp_path / "s", n=2))
+    a = RegionDataset(items, size=32, seed=3)[1]
+    b = RegionDataset(items, size=32, seed=3)[1]
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    ds = RegionDataset(items, size=32, seed=3)
+    ds.set_epoch(1)
+    assert not torch.equal(ds[1][0], a[0])
+
+
+def test_label_noise_swaps_ids_but_keeps_regions():
+    rng = np.random.default_rng(0)
+    labels = np.array([[0, 0, 1], [2, 2, -1]])
+    noisy = region_label_noise(labels, 1.0, rng)
+    assert (noisy != labels)[labels >= 0].all() and noisy[1, 2] == -1
+    same_region = lambda a: a[:, :, None] == a.reshape(-1)[None, None, :]  # noqa: E731
+    assert (same_region(noisy) == same_region(labels)).all()
+    assert (region_label_noise(labels, 0.0, rng) == labels).all()
+    with pytest.raises(ValueError, match="probability"):
+        region_label_noise(labels, 1.5, rng)
+
+
+def test_cas_is_invariant_to_label_noise_and_ce_is_not():
+    rng = np.random.default_rng(1)
+    labels = (rng.random((4, 16, 16)) > 0.5).astype(np.int64)
+    noisy = np.stack([region_label_noise(l, 1.0, rng) for l in labels])
+    x = torch.randn(4, 2, 16, 16)
+    t, tn = torch.from_numpy(labels), torch.from_numpy(noisy)
+    torch.testing.assert_close(cas_loss(x, tn), cas_loss(x, t))
+    assert not torch.allclose(ce_loss(x, tn), ce_loss(x, t))
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("name", NAMED)
+def test_named_sets_load(data_dir, name):
+    items = resolve(name)
+    assert items
+    x, t = RegionDataset(items, size=64)[0]
+    assert x.shape == (3, 64, 64) and t.shape == (64, 64)
+    assert len(torch.unique(t)) >= 2
+
+
+@pytest.mark.data
+def test_sod_split_follows_bsds_and_is_disjoint(data_dir):
+    train = {it.image.stem for it in resolve("sod:train")}
+    val = {it.image.stem for it in resolve("sod:val")}
+    assert len(train) == 200 and len(val) == 100 and not train & val

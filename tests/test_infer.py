@@ -1,0 +1,59 @@
+"""Inference helpers: sizes, ranges, the paper's channel and threshold rules, region cleanup."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cas_studio.infer import (
+    binarize, choose_saliency_channel, labels_from_probabilities, predict_probabilities, predict_regions,
+    predict_saliency,
+)
+from cas_studio.models import build_model
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return build_model("lraspp_mobilenet_v3_large", 3).eval()
+
+
+def test_outputs_at_original_size(model):
+    image = np.random.default_rng(0).integers(0, 255, (70, 113, 3), dtype=np.uint8)
+    probs = predict_probabilities(model, image, size=64)
+    assert probs.shape == (3, 70, 113)
+    np.testing.assert_allclose(probs.sum(0), 1.0, atol=1e-5)
+    sal = predict_saliency(model, image, size=64)
+    assert sal.shape == (70, 113) and sal.dtype == np.float32 and 0 <= sal.min() <= sal.max() <= 1
+    labels = predict_regions(model, image, size=64, min_size=1)
+    assert labels.shape == (70, 113) and labels.min() == 0
+    assert labels.max() == len(np.unique(labels)) - 1
+
+
+def test_gray_input_is_accepted(model):
+    assert predict_saliency(model, np.zeros((20, 30), np.uint8), size=32).shape == (20, 30)
+
+
+def test_channel_rule_picks_the_correlated_channel():
+    gt = np.zeros((10, 10), bool)
+    gt[2:6, 2:6] = True
+    probs = np.stack([1.0 - gt, gt.astype(float)]).astype(np.float32)
+    assert choose_saliency_channel([probs], [gt]) == 1
+    assert choose_saliency_channel([probs[::-1]], [gt]) == 0
+
+
+def test_binarize_default_is_twice_the_mean():
+    sal = np.array([0.0, 0.1, 0.2, 0.9])
+    assert binarize(sal).tolist() == [False, False, False, True]  # 2 x mean = 0.6
+    assert binarize(sal, 0.15).tolist() == [False, False, True, True]
+
+
+def test_labels_cleanup_absorbs_small_regions():
+    probs = np.zeros((2, 20, 20), np.float32)
+    probs[0] = 1
+    probs[:, 5, 5] = (0, 1)  # a one-pixel speck
+    probs[:, 10:, :] = np.array([0, 1], np.float32)[:, None, None]
+    labels = labels_from_probabilities(probs, min_size=4)
+    assert len(np.unique(labels)) == 2 and labels[5, 5] == labels[0, 0]
+    assert len(np.unique(labels_from_probabilities(probs, min_size=1))) == 3

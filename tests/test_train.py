@@ -1,0 +1,105 @@
+"""The training loop: artefacts, stop / resume, NaN handling, reproducibility, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from cas_studio import losses
+from cas_studio.train import TrainConfig, TrainingFailed, main, read_status, train
+from cas_studio.weights import load_model, read_weights
+
+from .helpers import make_figure_ground
+
+
+@pytest.fixture(scope="module")
+def figure_ground(tmp_path_factory):
+    return make_figure_ground(tmp_path_factory.mktemp("fg") / "set", n=8, size=48)
+
+
+def config(data, out, **kw) -> TrainConfig:
+    base = dict(task="saliency", train=[str(data)], val=str(data), out_dir=str(out), size=32, batch=4,
+                epochs=2, lr=2e-3, val_limit=4)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_run_writes_everything(figure_ground, tmp_path):
+    last = train(config(figure_ground, tmp_path / "r"), show_progress=False)
+    out = tmp_path / "r"
+    for name in ("config.json", "metrics.csv", "metrics.jsonl", "curves.png", "last.safetensors",
+                 "best.safetensors", "last.state.pt", "status.json"):
+        assert (out / name).is_file(), name
+    assert read_status(out)["state"] == "finished"
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2] and "adp_fbeta" in last
+    model = load_model(out / "best.safetensors", device="cpu")
+    assert model.info.task == "saliency" and model.info.saliency_channel in (0, 1)
+    assert model.info.input_size == 32 and "adp_fbeta" in model.info.metrics
+
+
+def test_stop_then_resume(figure_ground, tmp_path):
+    cfg = config(figure_ground, tmp_path / "r", epochs=3, val=None)
+    calls = {"n": 0}
+
+    def stop_in_second_epoch():
+        calls["n"] += 1
+        return calls["n"] > 2  # 2 steps per epoch: stop at the first step of epoch 2
+
+    train(cfg, should_stop=stop_in_second_epoch, show_progress=False)
+    status = read_status(cfg.out_dir)
+    assert status["state"] == "stopped" and status["epoch"] == 1
+    train(cfg, resume=True, show_progress=False)
+    rows = (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["epoch"] for r in rows] == [1, 2, 3]
+    assert read_status(cfg.out_dir)["state"] == "finished"
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(figure_ground, tmp_path, monkeypatch):
+    calls = {"n": 0}
+
+    def flaky(x, t, **kw):
+        calls["n"] += 1
+        value = losses.cas_loss(x, t)
+        return value * float("nan") if calls["n"] > 2 else value
+
+    monkeypatch.setitem(losses.LOSSES, "cas", flaky)
+    cfg = config(figure_ground, tmp_path / "r", val=None)
+    with pytest.raises(TrainingFailed, match="loss became nan"):
+        train(cfg, show_progress=False)
+    status = read_status(cfg.out_dir)
+    assert status["state"] == "failed" and "nan" in status["message"]
+    tensors, _ = read_weights(tmp_path / "r" / "last.safetensors")
+    assert all(torch.isfinite(t.float()).all() for t in tensors.values())
+
+
+def test_same_seed_same_weights(figure_ground, tmp_path):
+    for name in ("a", "b"):
+        train(config(figure_ground, tmp_path / name, epochs=1, val=None), show_progress=False)
+    ta, _ = read_weights(tmp_path / "a" / "last.safetensors")
+    tb, _ = read_weights(tmp_path / "b" / "last.safetensors")
+    assert all(torch.equal(ta[k], tb[k]) for k in ta)
+
+
+def test_cli_errors_are_clear(tmp_path, capsys):
+    assert main(["--data", str(tmp_path), "--out", str(tmp_path / "o"), "--val", "none"]) == 2
+    assert "unknown dataset layout" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown loss"):
+        TrainConfig(loss="dice")
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(figure_ground, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "cas_studio.cli", "train", "--data", str(figure_ground), "--val", "none", "--size", "32",
+           "--batch", "2", "--epochs", "1", "--device", "cpu", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert read_status(out)["state"] == "finished"
+    assert (out / "last.safetensors").is_file()
