@@ -298,18 +298,20 @@ def build(default_folder: str) -> dict:
                 import_btn = gr.Button("Import for this image")
     views = [state, canvas, status, editor]
     edit = dict(concurrency_id="edits", concurrency_limit=4, api_name=False)
-    open_btn.click(open_or_create, [folder, state], views, **edit)
-    add_btn.click(add_images, [uploads, state], views, **edit)
+    # A few actions are API endpoints too (the session's state persists across a client's calls).
+    api = dict(concurrency_id="edits", concurrency_limit=4)
+    open_btn.click(open_or_create, [folder, state], views, api_name="open_project", **api)
+    add_btn.click(add_images, [uploads, state], views, api_name="add_images", **api)
     prev_btn.click(lambda s: navigate(-1, s), state, views, **edit)
     next_btn.click(lambda s: navigate(1, s), state, views, **edit)
     seg_btn.click(run_oversegment, [method, regions, compactness, scale, sigma, min_size, state], views,
-                  concurrency_id="inference", concurrency_limit=1, api_name=False)
+                  concurrency_id="inference", concurrency_limit=1, api_name="oversegment")
     canvas.select(click, [mode, parts, state], views, **edit)
-    undo_btn.click(lambda s: undo_redo("undo", s), state, views, **edit)
+    undo_btn.click(lambda s: undo_redo("undo", s), state, views, api_name="undo", **api)
     redo_btn.click(lambda s: undo_redo("redo", s), state, views, **edit)
     new_btn.click(lambda e, s: brush("new", e, s), [editor, state], views, **edit)
     grow_btn.click(lambda e, s: brush("grow", e, s), [editor, state], views, **edit)
     erase_btn.click(lambda e, s: brush("erase", e, s), [editor, state], views, **edit)
     import_btn.click(import_mask, [mask_file, binary, state], views, **edit)
-    export_btn.click(export, state, exported, **edit)
+    export_btn.click(export, state, exported, api_name="export", **api)
     return {"state": state, "folder": folder}

@@ -79,7 +79,8 @@ def build(examples: list[str]) -> dict:
     """Lay out the tab inside the current Blocks; return its components by name."""
     with gr.Row():
         with gr.Column(scale=1):
-            image = gr.Image(type="filepath", label="Image", sources=["upload", "clipboard"], height=360)
+            image = gr.Image(type="filepath", label="Image", sources=["upload", "clipboard"], height=360,
+                             format="png", elem_id="segment-image")
             task = gr.Radio(TASKS, value="saliency", label="Task")
             model = gr.Dropdown(model_choices(), value=_default_model("saliency"), label="Model",
                                 allow_custom_value=False)

@@ -1,0 +1,44 @@
+"""A live app on a free loopback port, with small untrained models standing in for shipped ones."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+
+from cas_studio.models import build_model
+from cas_studio.weights import WEIGHTS_DIR_ENV, WeightsInfo, save_weights
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def weights_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    for task, channels in (("saliency", 2), ("regions", 8), ("texture", 4)):
+        info = WeightsInfo(arch="lraspp_mobilenet_v3_large", out_channels=channels, task=task, input_size=128,
+                           saliency_channel=1 if task == "saliency" else None)
+        save_weights(build_model(info.arch, channels), folder / f"{task}.safetensors", info, half=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def app_url(weights_dir, tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv(WEIGHTS_DIR_ENV, str(weights_dir))
+    mp.setattr("cas_studio.weights.weights_dirs", lambda: [weights_dir])
+    from cas_studio.app import build_app
+
+    demo = build_app(project_folder=str(tmp_path_factory.mktemp("projects") / "p"))
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, show_error=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+    mp.undo()

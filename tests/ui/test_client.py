@@ -1,0 +1,61 @@
+"""The app's API through gradio_client: /segment for each task and an annotation round trip."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from skimage import data
+
+from cas_studio.io import read_label_map, write_image
+
+pytestmark = pytest.mark.ui
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    return Client(app_url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def image_file(tmp_path_factory):
+    return write_image(tmp_path_factory.mktemp("img") / "coffee.png", data.coffee()[::3, ::3])
+
+
+@pytest.mark.parametrize("task", ["saliency", "regions", "texture"])
+def test_segment_endpoint(client, image_file, task):
+    result, overlay, channels, cutout, summary = client.predict(handle_file(str(image_file)), task, task,
+                                                                api_name="/segment")
+    assert task in summary and " ms" in summary
+    assert len(channels) == {"saliency": 2, "regions": 8, "texture": 4}[task]
+    assert (cutout is not None) == (task == "saliency")
+    if task == "saliency":
+        from cas_studio.io import read_image
+
+        cut = read_image(cutout)  # an RGBA PNG, read as RGB
+        assert cut.shape[:2] == data.coffee()[::3, ::3].shape[:2]
+
+
+def test_segment_refuses_a_non_image(client, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    with pytest.raises(Exception, match="cannot identify image file|not a readable image"):
+        client.predict(handle_file(str(bad)), "saliency", "saliency", api_name="/segment")
+
+
+def test_annotation_round_trip(app_url, image_file, tmp_path):
+    client = Client(app_url, verbose=False)  # its own session: its own project state
+    folder = tmp_path / "proj"
+    _, status, _ = client.predict(str(folder), api_name="/open_project")
+    assert "No project" not in status
+    _, status, _ = client.predict([handle_file(str(image_file))], api_name="/add_images")
+    assert "coffee.png" in status and "0 of 1 annotated" in status
+    _, status, _ = client.predict("slic", 100, 10, 200, 0.8, 50, api_name="/oversegment")
+    assert "1 of 1 annotated" in status
+    labels = read_label_map(folder / "labels" / "coffee.png")
+    assert labels.shape == data.coffee()[::3, ::3].shape[:2] and len(np.unique(labels)) > 20
+    archive = client.predict(api_name="/export")
+    with zipfile.ZipFile(archive) as z:
+        assert {"project.json", "images/coffee.png", "labels/coffee.png"} <= set(z.namelist())
