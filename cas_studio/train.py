@@ -27,7 +27,7 @@ import torch.distributed as dist
 from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from .data import Augment, RegionDataset, read_target, resolve
+from .data import make_dataset, read_target, resolve
 from .io import atomic_path, read_image
 from .losses import LOSSES
 from .metrics import SaliencyMeter, mean_metrics, region_metrics
@@ -265,8 +265,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, recipe: str = "",
             tmp.write_text(json.dumps({**asdict(cfg), "recipe": recipe}, indent=2))
         write_status(out_dir, "running", "starting")
 
-    datasets = [RegionDataset(resolve(src), size=cfg.size, augment=Augment(), label_noise=cfg.label_noise,
-                              seed=cfg.seed + 1000 * i) for i, src in enumerate(cfg.train)]
+    datasets = [make_dataset(src, size=cfg.size, label_noise=cfg.label_noise, seed=cfg.seed + 1000 * i)
+                for i, src in enumerate(cfg.train)]
     data = ConcatDataset(datasets)
     sampler = DistributedSampler(data, num_replicas=world, rank=rank, seed=cfg.seed) if distributed else None
     gen = torch.Generator().manual_seed(cfg.seed)

@@ -105,3 +105,29 @@ def test_sod_split_follows_bsds_and_is_disjoint(data_dir):
     train = {it.image.stem for it in resolve("sod:train")}
     val = {it.image.stem for it in resolve("sod:val")}
     assert len(train) == 200 and len(val) == 100 and not train & val
+
+
+def test_mosaics_have_the_requested_regions_and_real_borders():
+    from cas_studio.data.mosaics import MosaicDataset, compose_mosaic, random_layout
+
+    rng = np.random.default_rng(0)
+    layout = random_layout(64, 5, rng)
+    assert sorted(np.unique(layout)) == [0, 1, 2, 3, 4]
+    textures = [np.full((20, 20, 3), 40 * k, np.uint8) for k in range(6)]
+    image, labels = compose_mosaic(textures, 64, rng, regions=(3, 3))
+    assert len(np.unique(labels)) == 3
+    for k in np.unique(labels):  # each region is filled from exactly one texture
+        assert len(np.unique(image[labels == k][:, 0])) == 1
+    ds = MosaicDataset(textures, size=32, length=5, seed=1)
+    x, t = ds[2]
+    assert x.shape == (3, 32, 32) and torch.equal(t, MosaicDataset(textures, size=32, length=5, seed=1)[2][1])
+
+
+@pytest.mark.data
+def test_outex_textures_and_items(data_dir):
+    from cas_studio.data.mosaics import outex_textures
+
+    textures = outex_textures(data_dir / "outex", mosaics=[0, 1])
+    assert len(textures) == 10 and min(t.shape[0] for t in textures) >= 64
+    items = resolve("outex")
+    assert len(items) == 50 and len(np.unique(read_target(items[0]))) == 5

@@ -46,3 +46,25 @@ class RegionDataset(Dataset):
         if self.label_noise:
             labels = region_label_noise(labels, self.label_noise, rng)
         return to_tensor(image), torch.from_numpy(labels)
+
+
+def make_dataset(source: str, *, size: int, label_noise: float = 0.0, seed: int = 0,
+                 augment: Augment | None = None) -> Dataset:
+    """A training dataset for a source name or folder.
+
+    ``mosaics`` composes texture mosaics from the Outex regions and crops of the BSDS500 training
+    images; ``mosaics:FOLDER`` composes them from crops of the images in FOLDER.
+    """
+    from .mosaics import MosaicDataset, folder_textures, outex_textures
+    from .sources import data_root, resolve
+
+    if source == "mosaics" or source.startswith("mosaics:"):
+        folder = source.partition(":")[2]
+        if folder:
+            textures = folder_textures(folder, seed=seed)
+        else:
+            root = data_root()
+            textures = outex_textures(root / "outex") + folder_textures(root / "bsds500" / "images" / "train",
+                                                                       crops_per_image=1, seed=seed)
+        return MosaicDataset(textures, size=size, seed=seed)
+    return RegionDataset(resolve(source), size=size, augment=augment, label_noise=label_noise, seed=seed)

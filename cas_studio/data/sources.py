@@ -12,9 +12,12 @@ Supported layouts, by path:
   unlabelled), see :mod:`cas_studio.data.project`;
 * BSDS500: ``images/<split>/*.jpg`` + ``groundTruth/<split>/*.mat``.
 
+* the Outex texture suite: ``mosaics/*.png`` + one shared ``gt.png``.
+
 Named sets under ``$CAS_DATA`` (default ``../shared/data`` beside the checkout): ``sod``,
 ``sod:train``, ``sod:val`` (split by the BSDS500 ids), ``horses``, ``davis``, ``bsds500:train``,
-``bsds500:val``.
+``bsds500:val``, ``outex``. Training can also use ``mosaics`` (texture mosaics composed on the fly,
+see :mod:`cas_studio.data.mosaics`).
 """
 
 from __future__ import annotations
@@ -119,6 +122,8 @@ def folder_items(root: str | os.PathLike) -> list[Item]:
         raise FileNotFoundError(f"dataset folder not found: {root}")
     if is_project(root):
         return project_items(root)
+    if (root / "mosaics").is_dir() and (root / "gt.png").is_file():
+        return outex_items(root)
     if (root / "groundTruth").is_dir() and (root / "images").is_dir():
         return [it for split in ("train", "val", "test") if (root / "images" / split).is_dir()
                 for it in bsds_items(root, split)]
@@ -152,7 +157,16 @@ def bsds_ids(split: str, root: Path | None = None) -> set[str]:
     return {p.stem for p in folder.glob("*.jpg")}
 
 
-NAMED = ("sod", "sod:train", "sod:val", "horses", "davis", "bsds500:train", "bsds500:val")
+NAMED = ("sod", "sod:train", "sod:val", "horses", "davis", "bsds500:train", "bsds500:val", "outex")
+
+
+def outex_items(root: str | os.PathLike) -> list[Item]:
+    """The Outex mosaics as given, all sharing the one ground truth ``gt.png``."""
+    root = Path(root)
+    files = sorted((root / "mosaics").glob("*.png"))
+    if not files or not (root / "gt.png").is_file():
+        raise ValueError(f"{root}: expected mosaics/*.png and gt.png (the Outex layout)")
+    return [Item(f, root / "gt.png", "label_map") for f in files]
 
 
 def resolve(source: str | os.PathLike) -> list[Item]:
@@ -163,6 +177,8 @@ def resolve(source: str | os.PathLike) -> list[Item]:
     if text in NAMED:
         if name == "bsds500":
             return bsds_items(root / "bsds500", split)
+        if name == "outex":
+            return outex_items(root / "outex")
         items = folder_items(root / name)
         if name == "sod" and split:
             keep = bsds_ids(split, root)
