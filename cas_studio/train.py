@@ -155,6 +155,9 @@ def validate(model: torch.nn.Module, task: str, source: str, *, size: int, limit
             image = read_image(it.image)
             labels = labels_from_probabilities(predict_probabilities(model, image, size=size))
             gts = _all_annotations(it, image.shape[:2])
+            labelled = gts[0] >= 0  # annotation projects mark unlabelled pixels -1: not scored
+            if not labelled.all():
+                labels, gts = labels[labelled], [g[labelled] for g in gts]
             rows.append(region_metrics(labels, gts))
         return mean_metrics(rows)
     finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..io import write_image
-from . import annotate_tab, segment_tab
+from . import annotate_tab, finetune_tab, segment_tab
 from .models import model_choices
 
 EXAMPLES = ("astronaut", "coffee", "chelsea", "rocket", "coins", "camera")
@@ -38,6 +38,8 @@ def build_app(*, project_folder: str = "projects/my-project") -> gr.Blocks:
             seg = segment_tab.build(example_images())
         with gr.Tab("Annotate"):
             annotate_tab.build(project_folder)
+        with gr.Tab("Fine-tune"):
+            finetune_tab.build(project_folder, seg["model"])
         # Model lists refresh on page load, so models added since start-up appear.
         demo.load(lambda: gr.update(choices=model_choices()), None, seg["model"], api_name=False)
     # Bounded queue: inference runs one at a time, edits a few at a time; memory stays bounded.
@@ -53,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--share", action="store_true", help="ask Gradio for a public share link (off by default)")
     p.add_argument("--project", default="projects/my-project", help="default annotation project folder")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    finetune_tab.register_runs(args.project)  # earlier runs' models are selectable at once
     demo = build_app(project_folder=args.project)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True,
                 max_file_size="200mb")

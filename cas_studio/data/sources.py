@@ -170,8 +170,22 @@ def outex_items(root: str | os.PathLike) -> list[Item]:
 
 
 def resolve(source: str | os.PathLike) -> list[Item]:
-    """Items of a named set (see :data:`NAMED`) or of a folder path."""
+    """Items of a named set (see :data:`NAMED`) or of a folder path.
+
+    ``PROJECT@train`` and ``PROJECT@holdout`` split an annotation project: the last annotated image
+    is held out (when there are at least two).
+    """
     text = os.fspath(source)
+    base, at, part = text.rpartition("@")
+    if at and part in ("train", "holdout"):
+        from .project import is_project, project_items
+
+        if is_project(base):
+            # The last annotated image is held out for validation when there are at least two.
+            items = project_items(base)
+            if len(items) < 2:
+                return items if part == "train" else []
+            return items[:-1] if part == "train" else items[-1:]
     name, _, split = text.partition(":")
     root = data_root()
     if text in NAMED:

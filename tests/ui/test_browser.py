@@ -89,3 +89,18 @@ def test_segment_then_annotate_and_merge(page, tmp_path):
     assert saved[ya, xa] == saved[yb, xb] == a
     assert len(np.unique(saved)) == n_before - 1
     page.screenshot(path=str(tmp_path / "annotate.png"))
+
+
+def test_finetune_start_progress_completion(page, tmp_path):
+    from playwright.sync_api import expect
+
+    from ..helpers import make_project
+
+    project = make_project(tmp_path / "ftproj", n=3, size=48)
+    page.get_by_role("tab", name="Fine-tune").click()
+    page.locator("#ft-project textarea, #ft-project input").first.fill(str(project.root))
+    page.locator("#ft-start").click()
+    expect(page.locator("#ft-message")).to_contain_text("Started run")
+    expect(page.locator("#ft-status")).to_contain_text("running")
+    expect(page.locator("#ft-status")).to_contain_text("finished", timeout=180_000)
+    expect(page.locator("#ft-pct")).to_have_text("100%")

@@ -59,3 +59,29 @@ def test_annotation_round_trip(app_url, image_file, tmp_path):
     archive = client.predict(api_name="/export")
     with zipfile.ZipFile(archive) as z:
         assert {"project.json", "images/coffee.png", "labels/coffee.png"} <= set(z.namelist())
+
+
+def test_finetune_start_progress_finish_then_selectable(app_url, tmp_path):
+    import time
+
+    from ..helpers import make_project
+
+    project = make_project(tmp_path / "ftproj", n=3, size=48)
+    client = Client(app_url, verbose=False)
+    message = client.predict(str(project.root), "regions", "regions", 2, 1e-3, 0.5, 64, 2, False,
+                             api_name="/finetune_start")
+    assert "Started run" in message
+    with pytest.raises(Exception, match="already in progress"):
+        client.predict(str(project.root), "regions", "regions", 2, 1e-3, 0.5, 64, 2, False, api_name="/finetune_start")
+    seen, deadline = [], time.time() + 180
+    while time.time() < deadline:
+        text, *_ = client.predict(str(project.root), api_name="/finetune_status")
+        seen.append(text)
+        if "**finished**" in text:
+            break
+        time.sleep(0.5)
+    assert "**finished**" in seen[-1], seen[-3:]
+    run_name = seen[-1].split("(")[1].split(")")[0]
+    model = f"{project.root.name}/{run_name}"
+    *_, summary = client.predict(handle_file(str(project.images()[0])), "regions", model, api_name="/segment")
+    assert model in summary

@@ -1,0 +1,184 @@
+"""Fine-tune tab: train a CAS model on the user's own annotations, in the background, live."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from .. import annotate as ann
+from ..data import resolve
+from ..finetune import FinetuneOptions, RunInProgress, RunManager, estimate_seconds, list_runs, make_config, run_weights
+from ..infer import labels_from_probabilities, predict_probabilities
+from ..io import read_image
+from ..weights import load_model
+from .models import extra_models, get_model, model_choices
+
+MANAGER = RunManager()
+TASKS = ["regions", "texture", "saliency"]
+
+
+def _fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return "-"
+    s = int(round(s))
+    return f"{s // 60}m {s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def _options(base, task, epochs, lr, alpha, size, batch, freeze) -> FinetuneOptions:
+    if not base:
+        raise gr.Error("Choose a base model.")
+    return FinetuneOptions(base=base if base not in extra_models else str(extra_models[base]), task=task,
+                           epochs=int(epochs), lr=float(lr), alpha=float(alpha), size=int(size),
+                           batch=int(batch), freeze_backbone=bool(freeze))
+
+
+def register_runs(project: str) -> None:
+    """Make every finished run of a project selectable as a model (Segment and Annotate tabs)."""
+    root = Path(project).expanduser()
+    for run_dir, status in list_runs(root, MANAGER):
+        weights = run_weights(run_dir)
+        if weights is not None and status.get("state") in ("finished", "stopped"):
+            extra_models[f"{root.name}/{run_dir.name}"] = weights
+
+
+def estimate(project, base, task, epochs, lr, alpha, size, batch, freeze) -> str:
+    """Estimated run time on this machine, before starting."""
+    try:
+        cfg = make_config(Path(project).expanduser(), _options(base, task, epochs, lr, alpha, size, batch, freeze),
+                          "/nonexistent")
+        return f"Estimated time on {cfg.device if cfg.device != 'auto' else 'this machine'}: " \
+               f"about {_fmt_seconds(estimate_seconds(cfg))} for {len(resolve(cfg.train[0]))} training images."
+    except (ValueError, FileNotFoundError) as err:
+        raise gr.Error(str(err)) from None
+
+
+def start(project, base, task, epochs, lr, alpha, size, batch, freeze) -> str:
+    """Start a background run for the project."""
+    if not project:
+        raise gr.Error("Choose a project folder.")
+    try:
+        run = MANAGER.start(Path(project).expanduser(), _options(base, task, epochs, lr, alpha, size, batch, freeze))
+    except RunInProgress as err:
+        raise gr.Error(str(err)) from None
+    except (ValueError, FileNotFoundError, OSError) as err:
+        raise gr.Error(f"Could not start: {err}") from None
+    return f"Started run {run.out_dir.name} ({run.config.epochs} epochs on {len(resolve(run.config.train[0]))} images)."
+
+
+def stop(project) -> str:
+    """Ask the running run to stop after its current step."""
+    if MANAGER.stop(Path(project).expanduser()):
+        return "Stopping after the current step; the last checkpoint is kept."
+    return "No run is in progress for this project."
+
+
+def _plot(run):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(8, 2.6))
+    if run is not None and run.losses:
+        axes[0].plot(run.losses, lw=1)
+    axes[0].set_title("training loss (per step)")
+    rows = run.rows if run is not None else []
+    key = "covering" if rows and "covering" in rows[0] else None
+    if key:
+        axes[1].plot([r["epoch"] for r in rows], [r[key] for r in rows], marker="o")
+    axes[1].set_title("held-out covering (per epoch)" if key else "no held-out image")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def status(project: str):
+    """Progress text, curves, the runs table and a refreshed model list."""
+    root = Path(project).expanduser() if project else None
+    run = MANAGER.active(root) if root else None
+    if run is None:
+        text = "No run started in this session."
+    else:
+        state = run.state()
+        p = run.progress
+        where = f"epoch {p.epoch + 1}/{p.epochs}, step {p.step}/{p.steps}" if p else "starting"
+        text = f"**{state['state']}** ({run.out_dir.name}): {where}, {run.fraction():.0%} done, " \
+               f"ETA {_fmt_seconds(run.eta_seconds())}"
+        if run.losses:
+            text += f", loss {run.losses[-1]:.4f}"
+        if run.error or state["state"] == "failed":
+            text += f"\n\n**Error:** {run.error or state.get('message')}"
+        elif state["state"] in ("finished", "stopped"):
+            text += f". {state.get('message', '')}"
+    runs = [[d.name, s.get("state"), s.get("message", "")] for d, s in list_runs(root, MANAGER)] if root and root.is_dir() else []
+    if root and root.is_dir():
+        register_runs(str(root))
+    pct = int(round(100 * run.fraction())) if run else 0
+    bar = f'<progress id="ft-bar" value="{pct}" max="100" style="width:100%"></progress><span id="ft-pct">{pct}%</span>'
+    return text, bar, _plot(run), runs or [["-", "-", "no runs yet"]], gr.update(choices=model_choices())
+
+
+def before_after(project: str):
+    """The base model and the newest finished run side by side on the held-out image."""
+    root = Path(project).expanduser()
+    held = resolve(f"{root}@holdout") if root.is_dir() else []
+    finished = [(d, s) for d, s in list_runs(root, MANAGER) if s.get("state") in ("finished", "stopped")]
+    if not held or not finished:
+        raise gr.Error("Needs a finished run and at least two annotated images (the last one is held out).")
+    run_dir = finished[0][0]
+    after = load_model(run_weights(run_dir))
+    base = get_model(after.info.recipe.split("fine-tune of ")[-1].split(" on ")[0]) if "fine-tune of" in after.info.recipe else None
+    image = read_image(held[0].image)
+    views = []
+    for model in (base, after):
+        if model is None:
+            views.append(None)
+            continue
+        labels = labels_from_probabilities(predict_probabilities(model, image, size=after.info.input_size)) + 1
+        views.append(ann.overlay(image, labels))
+    return views[0], views[1]
+
+
+def build(default_folder: str, segment_model: gr.Dropdown) -> dict:
+    """Lay out the tab; ``segment_model`` is the Segment tab's dropdown, refreshed as runs finish."""
+    with gr.Row():
+        folder = gr.Textbox(default_folder, label="Annotation project", scale=3, elem_id="ft-project")
+        base = gr.Dropdown(model_choices(), value="regions" if "regions" in model_choices() else None,
+                           label="Base model", scale=2, elem_id="ft-base")
+        task = gr.Radio(TASKS, value="regions", label="Task", scale=2)
+    with gr.Row():
+        epochs = gr.Slider(1, 100, value=20, step=1, label="epochs")
+        lr = gr.Number(5e-4, label="learning rate")
+        alpha = gr.Slider(0, 1, value=0.5, step=0.05, label="alpha (uniformer weight)")
+        size = gr.Slider(64, 512, value=256, step=32, label="image size")
+        batch = gr.Slider(1, 16, value=4, step=1, label="batch")
+        freeze = gr.Checkbox(False, label="freeze backbone")
+    with gr.Row():
+        est_btn = gr.Button("Estimate time")
+        start_btn = gr.Button("Start", variant="primary", elem_id="ft-start")
+        stop_btn = gr.Button("Stop", variant="stop", elem_id="ft-stop")
+    message = gr.Markdown(elem_id="ft-message")
+    progress = gr.HTML(elem_id="ft-progress")
+    text = gr.Markdown(elem_id="ft-status")
+    curves = gr.Plot(label="Live curves")
+    runs = gr.Dataframe(headers=["run", "state", "message"], label="Runs of this project", interactive=False)
+    with gr.Row():
+        show = gr.Button("Before / after on the held-out image")
+    with gr.Row():
+        before = gr.Image(label="base model", interactive=False, format="png")
+        after = gr.Image(label="fine-tuned", interactive=False, format="png")
+    params = [folder, base, task, epochs, lr, alpha, size, batch, freeze]
+    est_btn.click(estimate, params, message, api_name=False)
+    start_btn.click(start, params, message, api_name="finetune_start", concurrency_id="finetune", concurrency_limit=2)
+    stop_btn.click(stop, folder, message, api_name="finetune_stop")
+    timer = gr.Timer(1.0)
+    outputs = [text, progress, curves, runs, segment_model]
+    timer.tick(status, folder, outputs, api_name=False, show_progress="hidden")
+    gr.on([folder.submit], status, folder, outputs, api_name="finetune_status")
+    show.click(before_after, folder, [before, after], api_name=False)
+    return {"folder": folder}

@@ -1,0 +1,89 @@
+"""Fine-tuning on an annotation project improves a model on a held-out image; runs are managed."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from cas_studio.data import resolve
+from cas_studio.data.project import create_project
+from cas_studio.finetune import FinetuneOptions, RunInProgress, RunManager, list_runs, make_config, run_weights
+from cas_studio.models import build_model
+from cas_studio.train import train, validate, write_status
+from cas_studio.weights import WeightsInfo, load_model, save_weights
+
+from .helpers import make_project
+
+
+@pytest.fixture
+def base_model(tmp_path):
+    torch.manual_seed(0)
+    info = WeightsInfo(arch="lraspp_mobilenet_v3_large", out_channels=4, task="regions", input_size=64)
+    return save_weights(build_model(info.arch, 4), tmp_path / "base.safetensors", info)
+
+
+def test_project_split_holds_out_the_last_image(tmp_path):
+    project = make_project(tmp_path / "p", n=3)
+    train_items, held = resolve(f"{project.root}@train"), resolve(f"{project.root}@holdout")
+    assert len(train_items) == 2 and len(held) == 1
+    assert held[0].image.name == project.annotated()[-1].name
+
+
+def test_finetuning_improves_the_held_out_image(tmp_path, base_model):
+    project = make_project(tmp_path / "p", n=6)
+    options = FinetuneOptions(base=str(base_model), task="regions", epochs=12, lr=3e-3, size=64, batch=4)
+    cfg = make_config(project.root, options, tmp_path / "run")
+    before = validate(load_model(base_model, device="cpu"), "regions", cfg.val, size=64)
+    train(cfg, show_progress=False)
+    after = validate(load_model(tmp_path / "run" / "best.safetensors", device="cpu"), "regions", cfg.val, size=64)
+    assert after["covering"] > before["covering"] + 0.15, (before, after)
+
+
+def test_manager_runs_in_background_one_per_project(tmp_path, base_model):
+    project = make_project(tmp_path / "p", n=3, size=48)
+    manager = RunManager()
+    options = FinetuneOptions(base=str(base_model), epochs=30, size=48, batch=2)
+    run = manager.start(project.root, options)
+    with pytest.raises(RunInProgress, match="already in progress"):
+        manager.start(project.root, options)
+    deadline = time.time() + 60
+    while run.progress is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert run.progress is not None and run.alive
+    assert manager.stop(project.root)
+    run.thread.join(60)
+    assert run.state()["state"] == "stopped"
+    assert run_weights(run.out_dir) is not None or run.progress.epoch == 0
+    second = manager.start(project.root, FinetuneOptions(base=str(base_model), epochs=1, size=48, batch=2))
+    second.thread.join(120)
+    assert second.state()["state"] == "finished" and run_weights(second.out_dir) is not None
+    assert [s["state"] for _, s in list_runs(project.root, manager)][:1] == ["finished"]
+
+
+def test_interrupted_run_is_reported_after_restart(tmp_path):
+    project = make_project(tmp_path / "p", n=1, size=32)
+    stale = project.root / "runs" / "20260101-000000"
+    stale.mkdir(parents=True)
+    write_status(stale, "running", "epoch 3/20")
+    ((_, status),) = list_runs(project.root, RunManager())
+    assert status["state"] == "interrupted" and "checkpoint" in status["message"]
+
+
+def test_crash_is_reported_with_a_readable_error(tmp_path, base_model):
+    project = make_project(tmp_path / "p", n=2, size=32)
+    (project.root / "labels" / "src1.png").write_bytes(b"corrupt")  # the held-out label map
+    (project.root / "labels" / "src0.png").write_bytes(b"corrupt")
+    manager = RunManager()
+    run = manager.start(project.root, FinetuneOptions(base=str(base_model), epochs=1, size=32, batch=1))
+    run.thread.join(60)
+    assert run.error and "not a readable label map" in run.error
+    assert run.state()["state"] == "failed"
+
+
+def test_no_annotation_no_run(tmp_path, base_model):
+    project = create_project(tmp_path / "empty")
+    with pytest.raises(ValueError, match="annotate at least one image"):
+        RunManager().start(project.root, FinetuneOptions(base=str(base_model)))
