@@ -11,6 +11,8 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "app": ("cas_studio.app.main", "serve the browser app on 127.0.0.1:7860"),
     "train": ("cas_studio.train", "train a model (CAS or a baseline loss) on real or your own data"),
+    "predict": ("cas_studio.predict", "saliency maps or label maps for image files and folders"),
+    "eval": ("cas_studio.evaluate", "metrics of a model, a predictions folder or a baseline on a dataset"),
 }
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "loss": ("cas_studio.bench.loss", "CAS vs CE forward+backward time ratios"),

@@ -1,0 +1,174 @@
+"""Evaluation on a dataset, and ``cas-studio eval``: a model, a predictions folder or a baseline.
+
+Saliency: adaptive / max / mean F-beta, MAE, S-measure, E-measure, weighted F (pysodmetrics), with
+the saliency channel chosen by the paper's rule on the evaluated set when the weights record none.
+Regions and texture: covering, PRI and VI against every human segmentation (BSDS) or the given
+ground truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .data import Item, bsds_segmentations, read_target, resolve
+from .io import atomic_path, read_image, read_label_map
+from .metrics import SaliencyMeter, mean_metrics, region_metrics
+
+SALIENCY_METHODS = ("spectral_residual",)
+REGION_METHODS = ("felzenszwalb",)
+
+
+def _ground_truths(item: Item, shape) -> list[np.ndarray]:
+    if item.kind == "bsds_mat":
+        return bsds_segmentations(item.target)
+    return [read_target(item, shape=shape)]
+
+
+Predictor = Callable[[Item, np.ndarray], np.ndarray]
+
+
+def evaluate_saliency(predict: Predictor, items: list[Item], *, progress: bool = True) -> dict[str, float | np.ndarray]:
+    """SOD metrics of ``predict(item, image) -> HxW saliency in [0, 1]`` over ``items``."""
+    meter = SaliencyMeter()
+    for it in tqdm(items, desc="saliency", disable=not progress, leave=False):
+        image = read_image(it.image)
+        meter.update(predict(it, image), read_target(it, shape=image.shape[:2]) > 0)
+    return meter.results()
+
+
+def evaluate_regions(segment: Predictor, items: list[Item], *, progress: bool = True) -> dict[str, float]:
+    """Mean covering / PRI / VI of ``segment(item, image) -> HxW labels`` over ``items``."""
+    rows = []
+    for it in tqdm(items, desc="regions", disable=not progress, leave=False):
+        image = read_image(it.image)
+        labels = segment(it, image)
+        gts = _ground_truths(it, image.shape[:2])
+        valid = gts[0] >= 0  # unlabelled pixels of annotation projects are not scored
+        if not valid.all():
+            labels, gts = labels[valid], [g[valid] for g in gts]
+        rows.append(region_metrics(labels, gts))
+    return mean_metrics(rows)
+
+
+def model_predictor(weights: str, task: str, items: list[Item], *, size: int | None = None) -> Predictor:
+    """A predictor from weights; a saliency model without a recorded channel gets the paper's rule."""
+    from .infer import choose_saliency_channel, predict_probabilities, predict_regions
+    from .weights import load_model
+
+    model = load_model(weights)
+    if task != "saliency":
+        return lambda it, im: predict_regions(model, im, size=size)
+    channel = model.info.saliency_channel
+    if channel is None:
+        probs, masks = [], []
+        for it in items:
+            im = read_image(it.image)
+            probs.append(predict_probabilities(model, im, size=size))
+            masks.append(read_target(it, shape=im.shape[:2]) > 0)
+        channel = choose_saliency_channel(probs, masks)
+    return lambda it, im: predict_probabilities(model, im, size=size)[channel]
+
+
+def folder_predictor(folder: str | Path, task: str, items: list[Item]) -> Predictor:
+    """Predictions saved as PNGs named like the images (saliency 8-bit, labels 8/16-bit)."""
+    folder = Path(folder)
+    lookup = {f.stem: f for f in folder.glob("*.png")}
+    missing = [it.image.stem for it in items if it.image.stem not in lookup]
+    if missing:
+        raise ValueError(f"{folder}: no prediction for {len(missing)} of {len(items)} images, e.g. {missing[:3]}")
+
+    def predict(it: Item, image: np.ndarray) -> np.ndarray:
+        pred = read_label_map(lookup[it.image.stem])
+        if pred.shape != image.shape[:2]:
+            raise ValueError(f"{lookup[it.image.stem]}: prediction is {pred.shape} but the image is {image.shape[:2]}")
+        return pred.astype(np.float32) / 255.0 if task == "saliency" else pred
+
+    return predict
+
+
+def baseline_predictor(method: str, task: str, *, scale: float = 500, min_size: int = 200) -> Predictor:
+    """A classical baseline as a predictor."""
+    from . import baselines
+
+    if method in SALIENCY_METHODS:
+        if task != "saliency":
+            raise ValueError(f"{method} is a saliency method; use --task saliency")
+        return lambda it, im: baselines.spectral_residual_saliency(im)
+    if task == "saliency":
+        raise ValueError(f"{method} is a region method; use --task regions or texture")
+    return lambda it, im: baselines.felzenszwalb_regions(im, scale=scale, min_size=min_size)
+
+
+def _table(name: str, metrics: dict) -> str:
+    keys = [k for k, v in metrics.items() if np.isscalar(v)]
+    head = "| method | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys) + "\n"
+    cells = [f"{metrics[k]:.4f}" if isinstance(metrics[k], float) else str(metrics[k]) for k in keys]
+    return head + f"| {name} | " + " | ".join(cells) + " |"
+
+
+def _plot_pr(metrics: dict, name: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.plot(metrics["recall"], metrics["precision"], label=name)
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``cas-studio eval``."""
+    p = argparse.ArgumentParser(prog="cas-studio eval", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", choices=["saliency", "regions", "texture"], required=True)
+    p.add_argument("--data", required=True, help="ground truth: a named set (sod:val, bsds500:val, outex) or folder")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--weights", help="a model: shipped name or .safetensors path")
+    what.add_argument("--pred", help="a folder of predictions named like the images (PNG)")
+    what.add_argument("--method", choices=SALIENCY_METHODS + REGION_METHODS, help="a classical baseline")
+    p.add_argument("--size", type=int, default=None, help="network input size (default: the model's)")
+    p.add_argument("--scale", type=float, default=500, help="felzenszwalb scale")
+    p.add_argument("--min-size", type=int, default=200, help="felzenszwalb min_size")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
+    p.add_argument("--json", help="also write the metrics to this JSON file")
+    p.add_argument("--pr-curve", help="saliency: plot the precision-recall curve to this PNG")
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        items = resolve(args.data)[: args.limit]
+        if not items:
+            raise ValueError(f"{args.data}: no images to evaluate")
+        if args.weights:
+            name, predict = args.weights, model_predictor(args.weights, args.task, items, size=args.size)
+        elif args.pred:
+            name, predict = args.pred, folder_predictor(args.pred, args.task, items)
+        else:
+            name = args.method
+            predict = baseline_predictor(args.method, args.task, scale=args.scale, min_size=args.min_size)
+        metrics = (evaluate_saliency(predict, items) if args.task == "saliency"
+                   else evaluate_regions(predict, items))
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{len(items)} images of {args.data}\n")
+    print(_table(name, metrics))
+    scalars = {k: v for k, v in metrics.items() if np.isscalar(v)}
+    if args.json:
+        with atomic_path(args.json) as tmp:
+            tmp.write_text(json.dumps({"method": name, "data": args.data, "images": len(items), **scalars}, indent=2))
+    if args.pr_curve and args.task == "saliency":
+        _plot_pr(metrics, name, Path(args.pr_curve))
+    return 0

@@ -1,0 +1,64 @@
+"""``cas-studio predict``: saliency maps or label maps for image files and folders."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .infer import predict_probabilities, labels_from_probabilities, saliency_channel
+from .io import IMAGE_SUFFIXES, ImageError, list_images, read_image, write_image, write_label_map
+from .weights import load_model
+
+
+def gather_inputs(inputs: list[str]) -> list[Path]:
+    """Image files named directly or found in folders (not recursive); errors name the bad input."""
+    files = []
+    for text in inputs:
+        path = Path(text)
+        if path.is_dir():
+            files += list_images(path)
+        elif path.is_file():
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                raise ValueError(f"{path}: not an image file ({', '.join(IMAGE_SUFFIXES)})")
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"input not found: {path}")
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``cas-studio predict``."""
+    p = argparse.ArgumentParser(prog="cas-studio predict", description=__doc__)
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p.add_argument("--weights", required=True, help="shipped name (saliency, regions, texture) or .safetensors path")
+    p.add_argument("--task", choices=["saliency", "regions", "texture"], required=True)
+    p.add_argument("--out", required=True, help="output folder: NAME.png per input NAME.*")
+    p.add_argument("--size", type=int, default=None, help="network input size (default: the model's)")
+    p.add_argument("--min-size", type=int, default=64, help="regions: smallest region kept, in pixels")
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        files = gather_inputs(args.inputs)
+        model = load_model(args.weights)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    failed = 0
+    for f in tqdm(files, desc="predict", unit="img"):
+        try:
+            probs = predict_probabilities(model, read_image(f), size=args.size)
+        except ImageError as err:
+            tqdm.write(f"skipped: {err}")
+            failed += 1
+            continue
+        if args.task == "saliency":
+            sal = probs[saliency_channel(model)]
+            write_image(out / f"{f.stem}.png", np.clip(np.round(sal * 255), 0, 255).astype(np.uint8))
+        else:
+            write_label_map(out / f"{f.stem}.png", labels_from_probabilities(probs, min_size=args.min_size))
+    print(f"wrote {len(files) - failed} predictions to {out}" + (f"; {failed} inputs skipped" if failed else ""))
+    return 1 if failed else 0
