@@ -74,8 +74,8 @@ def test_interrupted_run_is_reported_after_restart(tmp_path):
 
 def test_crash_is_reported_with_a_readable_error(tmp_path, base_model):
     project = make_project(tmp_path / "p", n=2, size=32)
-    (project.root / "labels" / "src1.png").write_bytes(b"corrupt")  # the held-out label map
-    (project.root / "labels" / "src0.png").write_bytes(b"corrupt")
+    (project.root / "labels" / "mosaic1.png").write_bytes(b"corrupt")  # the held-out label map
+    (project.root / "labels" / "mosaic0.png").write_bytes(b"corrupt")
     manager = RunManager()
     run = manager.start(project.root, FinetuneOptions(base=str(base_model), epochs=1, size=32, batch=1))
     run.thread.join(60)
