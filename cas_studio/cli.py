@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "loss": ("cas_studio.bench.loss", "CAS vs CE forward+backward time ratios"),
     "annotate": ("cas_studio.bench.annotate", "over-segmentation and edit times on a 1 MP image"),
+    "infer": ("cas_studio.bench.infer", "inference time per 256x256 image of the shipped models"),
+    "finetune": ("cas_studio.bench.finetune", "fine-tuning 10 annotated 256x256 images for 20 epochs"),
 }
 
 

@@ -1,0 +1,41 @@
+"""Inference time per 256x256 image of each shipped model (and of the default architecture untrained).
+
+Lines read ``infer NAME 256x256: X ms, Y of target`` with the target 30 ms per image on CPU; the
+untrained default architecture, timed in the same run, is the baseline the ratio column compares to.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from torch.utils.benchmark import Timer
+
+from ..models import DEFAULT_ARCH, build_model
+from ..weights import available_weights, load_model
+
+TARGET_MS = 30.0
+
+
+def _ms(model: torch.nn.Module, size: int, min_run_time: float) -> float:
+    x = torch.randn(1, 3, size, size)
+    with torch.inference_mode():
+        model(x)
+        timer = Timer("model(x)", globals={"model": model, "x": x}, num_threads=torch.get_num_threads())
+        return timer.blocked_autorange(min_run_time=min_run_time).median * 1000
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print inference times."""
+    p = argparse.ArgumentParser(prog="cas-studio bench infer", description=__doc__)
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--min-run-time", type=float, default=2.0)
+    args = p.parse_args(argv)
+    base = _ms(build_model(DEFAULT_ARCH, 2).eval(), args.size, args.min_run_time)
+    print(f"infer {DEFAULT_ARCH} (untrained baseline) {args.size}x{args.size}: {base:.1f} ms, "
+          f"{base / TARGET_MS:.2f} of target")
+    for name in available_weights():
+        ms = _ms(load_model(name, device="cpu"), args.size, args.min_run_time)
+        print(f"infer {name} {args.size}x{args.size}: {ms:.1f} ms, {ms / TARGET_MS:.2f} of target, "
+              f"{ms / base:.2f}x baseline")
+    return 0
