@@ -136,3 +136,14 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
             raise RuntimeError("disk full")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_atomic_write_gives_readable_permissions(tmp_path):
+    target = tmp_path / "new.txt"
+    with atomic_path(target) as tmp:
+        tmp.write_text("x")
+    assert target.stat().st_mode & 0o777 == 0o644
+    target.chmod(0o600)
+    with atomic_path(target) as tmp:
+        tmp.write_text("y")
+    assert target.stat().st_mode & 0o777 == 0o600
