@@ -14,6 +14,7 @@ import numpy as np
 from skimage import segmentation as skseg
 
 from .io import to_rgb8
+from .metrics import boundary_map
 
 UNLABELLED = 0
 METHODS = ("watershed", "slic", "felzenszwalb", "model")
@@ -232,10 +233,7 @@ def erase(labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def boundaries(labels: np.ndarray) -> np.ndarray:
     """Boolean HxW map of pixels whose right or lower neighbour is in another region."""
-    b = np.zeros(labels.shape, bool)
-    b[:, :-1] |= labels[:, :-1] != labels[:, 1:]
-    b[:-1, :] |= labels[:-1, :] != labels[1:, :]
-    return b
+    return boundary_map(labels)
 
 
 def colorize(labels: np.ndarray, *, seed: int = 7) -> np.ndarray:

@@ -131,3 +131,22 @@ def test_outex_textures_and_items(data_dir):
     assert len(textures) == 10 and min(t.shape[0] for t in textures) >= 64
     items = resolve("outex")
     assert len(items) == 50 and len(np.unique(read_target(items[0]))) == 5
+
+
+def test_composites_paste_the_masked_object(tmp_path):
+    from cas_studio.data import make_dataset
+    from cas_studio.data.composites import paste
+
+    rng = np.random.default_rng(0)
+    fg = np.zeros((40, 40, 3), np.uint8)
+    fg[10:20, 10:30] = 255
+    mask = fg[..., 0] > 0
+    bg = np.full((50, 60, 3), 30, np.uint8)
+    image, labels = paste(fg, mask, bg, 32, rng)
+    assert image.shape == (32, 32, 3) and set(np.unique(labels)) == {0, 1}
+    assert (image[labels == 1] == 255).all() and (image[labels == 0] == 30).all()
+    ds = make_dataset("composites:" + str(make_figure_ground(tmp_path / "fg", n=3, size=40)), size=32)
+    x, t = ds[0]
+    assert x.shape == (3, 32, 32) and set(t.unique().tolist()) <= {0, 1}
+    with pytest.raises(ValueError, match="at least two"):
+        make_dataset("composites:" + str(make_figure_ground(tmp_path / "one", n=1, size=40)), size=32)

@@ -71,3 +71,21 @@ def test_saliency_meter_perfect_and_inverted():
     assert g["precision"].shape == g["recall"].shape
     with pytest.raises(ValueError, match="no images"):
         SaliencyMeter().results()
+
+
+def test_boundary_fmeasure_perfect_shifted_and_missing():
+    from cas_studio.metrics import boundary_fmeasure
+
+    gt = np.zeros((100, 100), int)
+    gt[:, 50:] = 1
+    assert boundary_fmeasure(gt, [gt])["boundary_f"] == 1.0
+    near = np.zeros_like(gt)
+    near[:, 51:] = 1  # one pixel off: within the tolerance (0.75% of the diagonal, about 1 pixel)
+    assert boundary_fmeasure(near, [gt])["boundary_f"] == 1.0
+    far = np.zeros_like(gt)
+    far[:, 70:] = 1
+    res = boundary_fmeasure(far, [gt])
+    assert res["boundary_precision"] == 0.0 and res["boundary_recall"] == 0.0 and res["boundary_f"] == 0.0
+    over = (np.arange(100)[None, :] // 10 + np.zeros((100, 1), int))  # every 10 columns
+    res = boundary_fmeasure(over, [gt])
+    assert res["boundary_recall"] == 1.0 and res["boundary_precision"] < 0.2

@@ -17,7 +17,7 @@ import numpy as np
 from .. import annotate as ann
 from ..data.project import Project, create_project, export_zip, open_project
 from ..io import ImageError, read_image
-from .models import get_model
+from .models import get_model, model_choices
 
 MODES = ["select / merge", "split", "erase region"]
 
@@ -139,7 +139,7 @@ def navigate(step: int, s: Session):
 
 
 def run_oversegment(method: str, regions: float, compactness: float, scale: float, sigma: float,
-                    min_size: float, s: Session):
+                    min_size: float, model_name: str | None, s: Session):
     """Replace the current labels with an automatic over-segmentation (undoable)."""
     s.current()
     if s.image is None:
@@ -148,9 +148,12 @@ def run_oversegment(method: str, regions: float, compactness: float, scale: floa
               "slic": {"regions": regions, "compactness": compactness},
               "felzenszwalb": {"scale": scale, "sigma": sigma, "min_size": min_size},
               "model": {"min_size": min_size}}[method]
+    if method == "model":
+        params = {**params, "model": model_name or "regions"}
     try:
-        model = get_model("regions") if method == "model" else None
-        labels = ann.oversegment(s.image, method, model=model, **params)
+        model = get_model(model_name or "regions") if method == "model" else None
+        labels = ann.oversegment(s.image, method, model=model,
+                                 **{k: v for k, v in params.items() if k != "model"})
     except (ValueError, FileNotFoundError) as err:
         raise gr.Error(str(err)) from None
     if s.history is None:
@@ -272,6 +275,8 @@ def build(default_folder: str) -> dict:
             scale = gr.Slider(10, 2000, value=200, step=10, label="scale (Felzenszwalb)")
             sigma = gr.Slider(0, 3, value=0.8, step=0.1, label="sigma (Felzenszwalb)")
             min_size = gr.Slider(1, 1000, value=50, step=1, label="min size (Felzenszwalb, model)")
+            model_name = gr.Dropdown(model_choices(), value="regions" if "regions" in model_choices() else None,
+                                     label="model (for the 'model' method: shipped or fine-tuned)")
             seg_btn = gr.Button("Over-segment", variant="primary", elem_id="oversegment")
         with gr.Column(scale=3):
             status = gr.Markdown("No project open.", elem_id="annotate-status")
@@ -304,7 +309,7 @@ def build(default_folder: str) -> dict:
     add_btn.click(add_images, [uploads, state], views, api_name="add_images", **api)
     prev_btn.click(lambda s: navigate(-1, s), state, views, **edit)
     next_btn.click(lambda s: navigate(1, s), state, views, **edit)
-    seg_btn.click(run_oversegment, [method, regions, compactness, scale, sigma, min_size, state], views,
+    seg_btn.click(run_oversegment, [method, regions, compactness, scale, sigma, min_size, model_name, state], views,
                   concurrency_id="inference", concurrency_limit=1, api_name="oversegment")
     canvas.select(click, [mode, parts, state], views, **edit)
     undo_btn.click(lambda s: undo_redo("undo", s), state, views, api_name="undo", **api)
@@ -314,4 +319,4 @@ def build(default_folder: str) -> dict:
     erase_btn.click(lambda e, s: brush("erase", e, s), [editor, state], views, **edit)
     import_btn.click(import_mask, [mask_file, binary, state], views, **edit)
     export_btn.click(export, state, exported, api_name="export", **api)
-    return {"state": state, "folder": folder}
+    return {"state": state, "folder": folder, "model": model_name}

@@ -98,7 +98,7 @@ def _plot(run):
 
 
 def status(project: str):
-    """Progress text, curves, the runs table and a refreshed model list."""
+    """Progress text, curves, the runs table and refreshed model lists (Segment and Annotate tabs)."""
     root = Path(project).expanduser() if project else None
     run = MANAGER.active(root) if root else None
     if run is None:
@@ -120,7 +120,8 @@ def status(project: str):
         register_runs(str(root))
     pct = int(round(100 * run.fraction())) if run else 0
     bar = f'<progress id="ft-bar" value="{pct}" max="100" style="width:100%"></progress><span id="ft-pct">{pct}%</span>'
-    return text, bar, _plot(run), runs or [["-", "-", "no runs yet"]], gr.update(choices=model_choices())
+    models = gr.update(choices=model_choices())
+    return text, bar, _plot(run), runs or [["-", "-", "no runs yet"]], models, models
 
 
 def before_after(project: str):
@@ -144,8 +145,9 @@ def before_after(project: str):
     return views[0], views[1]
 
 
-def build(default_folder: str, segment_model: gr.Dropdown) -> dict:
-    """Lay out the tab; ``segment_model`` is the Segment tab's dropdown, refreshed as runs finish."""
+def build(default_folder: str, model_lists: list[gr.Dropdown]) -> dict:
+    """Lay out the tab; ``model_lists`` are the other tabs' model dropdowns (Segment, Annotate),
+    refreshed as runs finish."""
     with gr.Row():
         folder = gr.Textbox(default_folder, label="Annotation project", scale=3, elem_id="ft-project")
         base = gr.Dropdown(model_choices(), value="regions" if "regions" in model_choices() else None,
@@ -177,7 +179,7 @@ def build(default_folder: str, segment_model: gr.Dropdown) -> dict:
     start_btn.click(start, params, message, api_name="finetune_start", concurrency_id="finetune", concurrency_limit=2)
     stop_btn.click(stop, folder, message, api_name="finetune_stop")
     timer = gr.Timer(1.0)
-    outputs = [text, progress, curves, runs, segment_model]
+    outputs = [text, progress, curves, runs, *model_lists]
     timer.tick(status, folder, outputs, api_name=False, show_progress="hidden")
     gr.on([folder.submit], status, folder, outputs, api_name="finetune_status")
     show.click(before_after, folder, [before, after], api_name=False)

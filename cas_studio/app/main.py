@@ -37,11 +37,12 @@ def build_app(*, project_folder: str = "projects/my-project") -> gr.Blocks:
         with gr.Tab("Segment"):
             seg = segment_tab.build(example_images())
         with gr.Tab("Annotate"):
-            annotate_tab.build(project_folder)
+            annot = annotate_tab.build(project_folder)
         with gr.Tab("Fine-tune"):
-            finetune_tab.build(project_folder, seg["model"])
+            finetune_tab.build(project_folder, [seg["model"], annot["model"]])
         # Model lists refresh on page load, so models added since start-up appear.
-        demo.load(lambda: gr.update(choices=model_choices()), None, seg["model"], api_name=False)
+        demo.load(lambda: (gr.update(choices=model_choices()),) * 2, None, [seg["model"], annot["model"]],
+                  api_name=False)
     # Bounded queue: inference runs one at a time, edits a few at a time; memory stays bounded.
     demo.queue(default_concurrency_limit=2, max_size=64)
     return demo

@@ -53,11 +53,15 @@ def make_dataset(source: str, *, size: int, label_noise: float = 0.0, seed: int 
     """A training dataset for a source name or folder.
 
     ``mosaics`` composes texture mosaics from the Outex regions and crops of the BSDS500 training
-    images; ``mosaics:FOLDER`` composes them from crops of the images in FOLDER.
+    images; ``mosaics:FOLDER`` composes them from crops of the images in FOLDER;
+    ``composites:SOURCE`` pastes the objects of a figure-ground SOURCE onto its other images.
     """
+    from .composites import CompositeDataset
     from .mosaics import MosaicDataset, folder_textures, outex_textures
     from .sources import data_root, resolve
 
+    if source.startswith("composites:"):
+        return CompositeDataset(resolve(source.partition(":")[2]), size=size, seed=seed)
     if source == "mosaics" or source.startswith("mosaics:"):
         folder = source.partition(":")[2]
         if folder:

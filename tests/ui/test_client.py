@@ -52,7 +52,7 @@ def test_annotation_round_trip(app_url, image_file, tmp_path):
     assert "No project" not in status
     _, status, _ = client.predict([handle_file(str(image_file))], api_name="/add_images")
     assert "coffee.png" in status and "0 of 1 annotated" in status
-    _, status, _ = client.predict("slic", 100, 10, 200, 0.8, 50, api_name="/oversegment")
+    _, status, _ = client.predict("slic", 100, 10, 200, 0.8, 50, "regions", api_name="/oversegment")
     assert "1 of 1 annotated" in status
     labels = read_label_map(folder / "labels" / "coffee.png")
     assert labels.shape == data.coffee()[::3, ::3].shape[:2] and len(np.unique(labels)) > 20
@@ -85,3 +85,8 @@ def test_finetune_start_progress_finish_then_selectable(app_url, tmp_path):
     model = f"{project.root.name}/{run_name}"
     *_, summary = client.predict(handle_file(str(project.images()[0])), "regions", model, api_name="/segment")
     assert model in summary
+    # the fine-tuned model pre-annotates in the Annotate tab
+    client.predict(str(project.root), api_name="/open_project")
+    _, status, _ = client.predict("model", 300, 0, 200, 0.8, 20, model, api_name="/oversegment")
+    assert "regions" in status and "edits" in status
+    assert project.sidecar(project.images()[0])["params"]["model"] == model
