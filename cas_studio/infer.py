@@ -32,18 +32,8 @@ def model_input_size(model: nn.Module, default: int = 320) -> int:
     return int(info.input_size) if info is not None else default
 
 
-@torch.inference_mode()
-def predict_probabilities(model: nn.Module, image: np.ndarray | Sequence[np.ndarray], *,
-                          size: int | None = None) -> np.ndarray:
-    """Softmax output at the image's size: (M, H, W) float32, or (N, M, H, W) for a list of images.
-
-    Args:
-        model: a segmentation network returning (B, M, h, w) logits.
-        image: HxWx3 uint8 RGB (gray / RGBA / 16-bit are converted), or a list of them.
-        size: longer side fed to the network (default: the model's training size).
-    """
-    if isinstance(image, (list, tuple)):
-        return np.stack([predict_probabilities(model, im, size=size) for im in image])
+def _prepare(model: nn.Module, image: np.ndarray, size: int | None) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Normalised (3, h, w) network input (longer side = ``size``, multiples of 8) and the original size."""
     image = to_rgb8(image)
     h, w = image.shape[:2]
     side = size or model_input_size(model)
@@ -53,11 +43,37 @@ def predict_probabilities(model: nn.Module, image: np.ndarray | Sequence[np.ndar
     small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     info = _info(model)
     mean, std = (info.mean, info.std) if info is not None else (IMAGENET_MEAN, IMAGENET_STD)
+    return to_tensor(small, mean, std), (h, w)
+
+
+@torch.inference_mode()
+def predict_probabilities(model: nn.Module, image: np.ndarray | Sequence[np.ndarray], *,
+                          size: int | None = None, batch_size: int = 8) -> np.ndarray | list[np.ndarray]:
+    """Softmax output at the image's size: (M, H, W) float32, or a list of them for a list of images.
+
+    Args:
+        model: a segmentation network returning (B, M, h, w) logits.
+        image: HxWx3 uint8 RGB (gray / RGBA / 16-bit are converted), or a list of them; images of
+            the same shape are run through the network together, ``batch_size`` at a time.
+        size: longer side fed to the network (default: the model's training size).
+    """
+    single = not isinstance(image, (list, tuple))
+    images = [image] if single else list(image)
     device = next(model.parameters()).device
-    x = to_tensor(small, mean, std).unsqueeze(0).to(device)
-    probs = torch.softmax(model(x).float(), dim=1)
-    probs = F.interpolate(probs, size=(h, w), mode="bilinear", align_corners=False)
-    return probs[0].cpu().numpy()
+    prepared = [_prepare(model, im, size) for im in images]
+    out: list[np.ndarray | None] = [None] * len(images)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, (x, _) in enumerate(prepared):
+        groups.setdefault(tuple(x.shape), []).append(i)
+    for idx in groups.values():
+        for start in range(0, len(idx), batch_size):
+            chunk = idx[start:start + batch_size]
+            x = torch.stack([prepared[i][0] for i in chunk]).to(device)
+            probs = torch.softmax(model(x).float(), dim=1)
+            for k, i in enumerate(chunk):
+                p = F.interpolate(probs[k:k + 1], size=prepared[i][1], mode="bilinear", align_corners=False)
+                out[i] = p[0].cpu().numpy()
+    return out[0] if single else out
 
 
 def saliency_channel(model: nn.Module) -> int:

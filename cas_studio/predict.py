@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="output folder: NAME.png per input NAME.*")
     p.add_argument("--size", type=int, default=None, help="network input size (default: the model's)")
     p.add_argument("--min-size", type=int, default=64, help="regions: smallest region kept, in pixels")
+    p.add_argument("--batch", type=int, default=8, help="images per network call (same-shape images are batched)")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         files = gather_inputs(args.inputs)
@@ -48,17 +49,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.out)
     failed = 0
-    for f in tqdm(files, desc="predict", unit="img"):
-        try:
-            probs = predict_probabilities(model, read_image(f), size=args.size)
-        except ImageError as err:
-            tqdm.write(f"skipped: {err}")
-            failed += 1
-            continue
-        if args.task == "saliency":
-            sal = probs[saliency_channel(model)]
-            write_image(out / f"{f.stem}.png", np.clip(np.round(sal * 255), 0, 255).astype(np.uint8))
-        else:
-            write_label_map(out / f"{f.stem}.png", labels_from_probabilities(probs, min_size=args.min_size))
+    bar = tqdm(total=len(files), desc="predict", unit="img")
+    for start in range(0, len(files), args.batch):
+        chunk, images = [], []
+        for f in files[start:start + args.batch]:
+            try:
+                images.append(read_image(f))
+                chunk.append(f)
+            except ImageError as err:
+                tqdm.write(f"skipped: {err}")
+                failed += 1
+        for f, probs in zip(chunk, predict_probabilities(model, images, size=args.size, batch_size=args.batch)):
+            if args.task == "saliency":
+                sal = probs[saliency_channel(model)]
+                write_image(out / f"{f.stem}.png", np.clip(np.round(sal * 255), 0, 255).astype(np.uint8))
+            else:
+                write_label_map(out / f"{f.stem}.png", labels_from_probabilities(probs, min_size=args.min_size))
+        bar.update(len(files[start:start + args.batch]))
+    bar.close()
     print(f"wrote {len(files) - failed} predictions to {out}" + (f"; {failed} inputs skipped" if failed else ""))
     return 1 if failed else 0

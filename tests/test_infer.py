@@ -57,3 +57,12 @@ def test_labels_cleanup_absorbs_small_regions():
     labels = labels_from_probabilities(probs, min_size=4)
     assert len(np.unique(labels)) == 2 and labels[5, 5] == labels[0, 0]
     assert len(np.unique(labels_from_probabilities(probs, min_size=1))) == 3
+
+
+def test_batched_list_equals_one_by_one(model):
+    rng = np.random.default_rng(3)
+    images = [rng.integers(0, 255, s, dtype=np.uint8) for s in ((40, 60, 3), (40, 60, 3), (50, 50, 3))]
+    batched = predict_probabilities(model, images, size=64, batch_size=2)
+    assert isinstance(batched, list) and len(batched) == 3
+    for im, p in zip(images, batched):
+        np.testing.assert_allclose(p, predict_probabilities(model, im, size=64), atol=1e-5)
