@@ -276,21 +276,20 @@ class History:
         self.edits += 1
         return self.current
 
-    def undo(self) -> np.ndarray:
-        """Step back (no-op at the oldest state)."""
-        if self._undo:
-            self._redo.append(self.current.astype(np.uint16))
-            self.current = self._undo.pop().astype(np.int32)
+    def _step(self, source: list[np.ndarray], target: list[np.ndarray]) -> np.ndarray:
+        if source:
+            target.append(self.current.astype(np.uint16))
+            self.current = source.pop().astype(np.int32)
             self.edits += 1
         return self.current
 
+    def undo(self) -> np.ndarray:
+        """Step back (no-op at the oldest state)."""
+        return self._step(self._undo, self._redo)
+
     def redo(self) -> np.ndarray:
         """Step forward again (no-op at the newest state)."""
-        if self._redo:
-            self._undo.append(self.current.astype(np.uint16))
-            self.current = self._redo.pop().astype(np.int32)
-            self.edits += 1
-        return self.current
+        return self._step(self._redo, self._undo)
 
     @property
     def can_undo(self) -> bool:

@@ -57,9 +57,22 @@ def evaluate_regions(segment: Predictor, items: list[Item], *, progress: bool = 
     return mean_metrics(rows)
 
 
+def saliency_channel_on(model, items: list[Item], *, size: int | None = None
+                        ) -> tuple[int, list[np.ndarray], list[np.ndarray]]:
+    """The paper's rule on ``items``: (channel, the probabilities, the binary masks) for reuse."""
+    from .infer import choose_saliency_channel, predict_probabilities
+
+    probs, masks = [], []
+    for it in items:
+        im = read_image(it.image)
+        probs.append(predict_probabilities(model, im, size=size))
+        masks.append(read_target(it, shape=im.shape[:2]) > 0)
+    return choose_saliency_channel(probs, masks), probs, masks
+
+
 def model_predictor(weights: str, task: str, items: list[Item], *, size: int | None = None) -> Predictor:
     """A predictor from weights; a saliency model without a recorded channel gets the paper's rule."""
-    from .infer import choose_saliency_channel, predict_probabilities, predict_regions
+    from .infer import predict_probabilities, predict_regions
     from .weights import load_model
 
     model = load_model(weights)
@@ -67,12 +80,7 @@ def model_predictor(weights: str, task: str, items: list[Item], *, size: int | N
         return lambda it, im: predict_regions(model, im, size=size)
     channel = model.info.saliency_channel
     if channel is None:
-        probs, masks = [], []
-        for it in items:
-            im = read_image(it.image)
-            probs.append(predict_probabilities(model, im, size=size))
-            masks.append(read_target(it, shape=im.shape[:2]) > 0)
-        channel = choose_saliency_channel(probs, masks)
+        channel, _, _ = saliency_channel_on(model, items, size=size)
     return lambda it, im: predict_probabilities(model, im, size=size)[channel]
 
 

@@ -105,6 +105,22 @@ def to_rgb8(array: np.ndarray, *, source: str = "image") -> np.ndarray:
     raise ImageError(f"{source}: unsupported pixel type {a.dtype}")
 
 
+def _decode(path: Path, what: str) -> np.ndarray:
+    """Decode a file as stored (any depth and channel count), refusing huge or unreadable ones."""
+    import cv2
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    size = _header_size(path)
+    if size is not None:
+        _check_size(*size, str(path))
+    data = np.fromfile(path, dtype=np.uint8)
+    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if decoded is None:
+        raise ImageError(f"{path}: not a readable {what} (corrupt, truncated or not an image file)")
+    return decoded
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as HxWx3 uint8 RGB.
 
@@ -115,18 +131,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         FileNotFoundError: no such file.
         ImageError: not an image, corrupt or truncated, or too large.
     """
-    import cv2
-
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
-    size = _header_size(path)
-    if size is not None:
-        _check_size(*size, str(path))
-    data = np.fromfile(path, dtype=np.uint8)
-    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if decoded is None:
-        raise ImageError(f"{path}: not a readable image (corrupt, truncated or not an image file)")
+    decoded = _decode(path, "image")
     if decoded.ndim == 3:  # OpenCV decodes to BGR(A)
         decoded = decoded[..., [2, 1, 0, 3][: decoded.shape[2]]] if decoded.shape[2] in (3, 4) else decoded
     return to_rgb8(decoded, source=str(path))
@@ -134,17 +140,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 def read_label_map(path: str | os.PathLike) -> np.ndarray:
     """Read an 8- or 16-bit single-channel PNG label map as HxW int32 region ids."""
-    import cv2
-
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"label map not found: {path}")
-    size = _header_size(path)
-    if size is not None:
-        _check_size(*size, str(path))
-    decoded = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if decoded is None:
-        raise ImageError(f"{path}: not a readable label map (corrupt, truncated or not an image file)")
+    decoded = _decode(path, "label map")
     if decoded.ndim == 3:
         if not (decoded == decoded[..., :1]).all():
             raise ImageError(f"{path}: label map must have one channel, got {decoded.shape[2]} differing channels")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 import shlex
 import sys
@@ -27,10 +26,10 @@ import torch.distributed as dist
 from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from .data import make_dataset, read_target, resolve
-from .io import atomic_path, read_image
+from .data import make_dataset, resolve
+from .io import atomic_path
 from .losses import LOSSES
-from .metrics import SaliencyMeter, mean_metrics, region_metrics
+from .metrics import SaliencyMeter
 from .models import ARCHITECTURES, DEFAULT_ARCH, build_model
 from .weights import TASKS, WeightsInfo, load_model, resolve_device, save_weights
 
@@ -130,36 +129,24 @@ def validate(model: torch.nn.Module, task: str, source: str, *, size: int, limit
 
     Saliency: the saliency channel is chosen by correlation with the ground truth (the paper's
     rule) and reported as ``saliency_channel``; then SOD metrics. Regions / texture: covering,
-    PRI and VI against every human segmentation.
+    PRI, VI and boundary F against every human segmentation (see :mod:`cas_studio.evaluate`).
     """
-    from .infer import choose_saliency_channel, labels_from_probabilities, predict_probabilities
+    from .evaluate import evaluate_regions, saliency_channel_on
+    from .infer import labels_from_probabilities, predict_probabilities
 
     items = resolve(source)[:limit]
     was_training = model.training
     model.eval()
     try:
         if task == "saliency":
-            probs, masks = [], []
-            for it in items:
-                image = read_image(it.image)
-                probs.append(predict_probabilities(model, image, size=size))
-                masks.append(read_target(it, shape=image.shape[:2]) > 0)
-            channel = choose_saliency_channel(probs, masks)
+            channel, probs, masks = saliency_channel_on(model, items, size=size)
             meter = SaliencyMeter()
             for p, m in zip(probs, masks):
                 meter.update(p[channel], m)
             res = {k: v for k, v in meter.results().items() if np.isscalar(v)}
             return {**res, "saliency_channel": channel}
-        rows = []
-        for it in items:
-            image = read_image(it.image)
-            labels = labels_from_probabilities(predict_probabilities(model, image, size=size))
-            gts = _all_annotations(it, image.shape[:2])
-            labelled = gts[0] >= 0  # annotation projects mark unlabelled pixels -1: not scored
-            if not labelled.all():
-                labels, gts = labels[labelled], [g[labelled] for g in gts]
-            rows.append(region_metrics(labels, gts))
-        return mean_metrics(rows)
+        segment = lambda it, im: labels_from_probabilities(predict_probabilities(model, im, size=size))  # noqa: E731
+        return evaluate_regions(segment, items, progress=False)
     finally:
         model.train(was_training)
 
@@ -188,14 +175,6 @@ def recalibrate_batchnorm(model: torch.nn.Module, loader: DataLoader, device: to
     for m, momentum in zip(norms, saved):
         m.momentum = momentum
     model.train(was_training)
-
-
-def _all_annotations(item, shape) -> list[np.ndarray]:
-    from .data import bsds_segmentations
-
-    if item.kind == "bsds_mat":
-        return bsds_segmentations(item.target)
-    return [read_target(item, shape=shape)]
 
 
 def _plot(rows: list[dict], path: Path) -> None:

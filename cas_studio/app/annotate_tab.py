@@ -15,7 +15,7 @@ import gradio as gr
 import numpy as np
 
 from .. import annotate as ann
-from ..data.project import Project, create_project, export_zip, open_project
+from ..data.project import Project, create_project, export_zip
 from ..io import ImageError, read_image
 from .models import get_model, model_choices
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 
 from .. import annotate as ann
 from ..data import resolve
