@@ -48,8 +48,26 @@ def _time(fn: LossFn, x: torch.Tensor, target: torch.Tensor, min_run_time: float
         if x.is_cuda:
             torch.cuda.synchronize()
 
+    for _ in range(3):  # warm-up: allocator, thread pool, caches
+        step()
     timer = Timer("step()", globals={"step": step}, num_threads=torch.get_num_threads())
     return timer.blocked_autorange(min_run_time=min_run_time).median
+
+
+def _ratio(fn: LossFn, base: LossFn, x: torch.Tensor, t_fn: torch.Tensor, t_base: torch.Tensor,
+           min_run_time: float, rounds: int = 3) -> tuple[float, float]:
+    """Median over alternating rounds of time(fn) / time(base), and fn's median time.
+
+    Alternating the two and taking the median of the per-round ratios cancels slow drifts of a
+    shared machine (frequency scaling, other jobs) that would bias one side.
+    """
+    ratios, times = [], []
+    for _ in range(rounds):
+        a = _time(fn, x, t_fn, min_run_time / rounds)
+        b = _time(base, x, t_base, min_run_time / rounds)
+        ratios.append(a / b)
+        times.append(a)
+    return sorted(ratios)[rounds // 2], sorted(times)[rounds // 2]
 
 
 def _inputs(case: Case, device: torch.device, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,17 +88,19 @@ def run(*, devices: list[torch.device], min_run_time: float = 1.0, loop: bool = 
         for case in CASES:
             x, target = _inputs(case, device)
             ce_target = target % case.channels  # CE reads ids as class labels, which must be < M
-            t_ce = _time(ce_loss, x, ce_target, min_run_time)
-            t_torch_ce = _time(lambda a, b: F.cross_entropy(a, b), x, ce_target, min_run_time)
-            t_cas = _time(cas_loss, x, target, min_run_time)
-            t_disc = _time(discriminative_loss, x, target, min_run_time)
+            torch_ce = lambda a, b: F.cross_entropy(a, b)  # noqa: E731
+            cas_ce, t_cas = _ratio(cas_loss, ce_loss, x, target, ce_target, min_run_time)
+            cas_torch, _ = _ratio(cas_loss, torch_ce, x, target, ce_target, min_run_time)
+            disc_ce, _ = _ratio(discriminative_loss, ce_loss, x, target, ce_target, min_run_time)
+            t_torch_ce = _time(torch_ce, x, ce_target, min_run_time / 3)
             sizes_seen[case.size] = (t_cas, t_torch_ce)
-            yield f"cas/ce {case.label()}{tag}: {t_cas / t_ce:.2f}"
-            yield f"cas/torch_ce {case.label()}{tag}: {t_cas / t_torch_ce:.2f}"
-            yield f"discriminative/ce {case.label()}{tag}: {t_disc / t_ce:.2f}"
+            yield f"cas/ce {case.label()}{tag}: {cas_ce:.2f}"
+            yield f"cas/torch_ce {case.label()}{tag}: {cas_torch:.2f}"
+            yield f"discriminative/ce {case.label()}{tag}: {disc_ce:.2f}"
             if loop and case.size <= 256 and case.regions <= 32:
-                t_loop = _time(lambda a, b: cas_loss_reference(a, b).mean(), x, target, min_run_time)
-                yield f"loop/cas {case.label()}{tag}: {t_loop / t_cas:.2f}"
+                loop_cas, _ = _ratio(lambda a, b: cas_loss_reference(a, b).mean(), cas_loss, x, target, target,
+                                     min_run_time, rounds=1)
+                yield f"loop/cas {case.label()}{tag}: {loop_cas:.2f}"
         if 128 in sizes_seen and 512 in sizes_seen:
             # Linear cost means 16x the pixels takes about 16x the time; CE shows what the
             # memory hierarchy adds on this machine.
