@@ -159,13 +159,10 @@ def run_oversegment(method: str, regions: float, compactness: float, scale: floa
     if s.history is None:
         s.history = ann.History(labels)
         s.history.edits = 1
-        _save_after = True
     else:
         s.history.push(labels)
-        _save_after = True
     s.method, s.params, s.selected = method, params, []
-    if _save_after:
-        _save(s)
+    _save(s)
     return (s, *_view(s))
 
 

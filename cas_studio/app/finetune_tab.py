@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import gradio as gr
@@ -12,7 +13,7 @@ from ..finetune import FinetuneOptions, RunInProgress, RunManager, estimate_seco
 from ..infer import labels_from_probabilities, predict_probabilities
 from ..io import read_image
 from ..weights import load_model
-from .models import extra_models, get_model, model_choices
+from .models import extra_models, model_choices
 
 MANAGER = RunManager()
 TASKS = ["regions", "texture", "saliency"]
@@ -131,13 +132,10 @@ def before_after(project: str):
         raise gr.Error("Needs a finished run and at least two annotated images (the last one is held out).")
     run_dir = finished[0][0]
     after = load_model(run_weights(run_dir))
-    base = get_model(after.info.recipe.split("fine-tune of ")[-1].split(" on ")[0]) if "fine-tune of" in after.info.recipe else None
+    base = load_model(json.loads((run_dir / "config.json").read_text())["init"])  # what the run started from
     image = read_image(held[0].image)
     views = []
     for model in (base, after):
-        if model is None:
-            views.append(None)
-            continue
         labels = labels_from_probabilities(predict_probabilities(model, image, size=after.info.input_size)) + 1
         views.append(ann.overlay(image, labels))
     return views[0], views[1]
@@ -180,5 +178,5 @@ def build(default_folder: str, model_lists: list[gr.Dropdown]) -> dict:
     outputs = [text, progress, curves, runs, *model_lists]
     timer.tick(status, folder, outputs, api_name=False, show_progress="hidden")
     gr.on([folder.submit], status, folder, outputs, api_name="finetune_status")
-    show.click(before_after, folder, [before, after], api_name=False)
+    show.click(before_after, folder, [before, after], api_name="before_after")
     return {"folder": folder}

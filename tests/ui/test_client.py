@@ -90,3 +90,7 @@ def test_finetune_start_progress_finish_then_selectable(app_url, tmp_path):
     _, status, _ = client.predict("model", 300, 0, 200, 0.8, 20, model, api_name="/oversegment")
     assert "regions" in status and "edits" in status
     assert project.sidecar(project.images()[0])["params"]["model"] == model
+    before, after = client.predict(str(project.root), api_name="/before_after")
+    from cas_studio.io import read_image
+
+    assert read_image(before).shape == read_image(after).shape == (48, 48, 3)
