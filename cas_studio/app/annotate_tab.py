@@ -55,21 +55,22 @@ def _view(s: Session):
     """(canvas image, status markdown, brush editor value) for the session's current state."""
     if s.project is None:
         return None, "No project open.", None
+    where = f"Project `{s.project.root}`. "
     try:
         path = s.current()
     except gr.Error as err:
-        return None, str(err), None
+        return None, where + str(err), None
     if s.image is None:
         s.image = read_image(path)
     if s.history is None:
-        return s.image, f"**{path.name}** ({s.index + 1} of {len(s.project.images())}), not annotated yet: " \
-                        f"over-segment it. {s.project.progress()}.", s.image
+        return s.image, where + f"**{path.name}** ({s.index + 1} of {len(s.project.images())}), not annotated " \
+                                f"yet: over-segment it. {s.project.progress()}.", s.image
     labels = s.history.current
     picture = ann.overlay(s.image, labels, highlight=s.selected)
     n = int(len(np.unique(labels[labels != ann.UNLABELLED])))
     unl = float((labels == ann.UNLABELLED).mean())
     sel = f" selected: region {s.selected[0]}" if s.selected else ""
-    status = (f"**{path.name}** ({s.index + 1} of {len(s.project.images())}): **{n} regions**, "
+    status = (where + f"**{path.name}** ({s.index + 1} of {len(s.project.images())}): **{n} regions**, "
               f"{unl:.0%} unlabelled, {s.history.edits} edits.{sel} {s.project.progress()}.")
     return picture, status, picture
 

@@ -33,6 +33,17 @@ def page(app_url):
         browser.close()
 
 
+def fill_and_settle(page, elem_id: str, text: str) -> None:
+    """Type into a Gradio textbox and leave it, so the app has the value before the next click."""
+    from playwright.sync_api import expect
+
+    box = page.locator(f"{elem_id} textarea, {elem_id} input").first
+    box.fill(text)
+    expect(box).to_have_value(text)
+    box.press("Tab")
+    page.wait_for_timeout(300)
+
+
 def inner_point(labels: np.ndarray, region: int) -> tuple[int, int]:
     """The pixel of ``region`` farthest from its boundary, as (x, y)."""
     dist = ndimage.distance_transform_edt(labels == region)
@@ -61,9 +72,10 @@ def test_segment_then_annotate_and_merge(page, tmp_path):
 
     page.get_by_role("tab", name="Annotate").click()
     folder = tmp_path / "project"
-    page.locator("#project-folder textarea, #project-folder input").first.fill(str(folder))
+    fill_and_settle(page, "#project-folder", str(folder))
     page.locator("#project-open").click()
     status = page.locator("#annotate-status")
+    expect(status).to_contain_text(str(folder))
     expect(status).to_contain_text("no images yet")
     page.locator("#add-files input[type=file]").set_input_files(str(image_file))
     page.locator("#add-images").click()
@@ -98,7 +110,7 @@ def test_finetune_start_progress_completion(page, tmp_path):
 
     project = make_project(tmp_path / "ftproj", n=3, size=48)
     page.get_by_role("tab", name="Fine-tune").click()
-    page.locator("#ft-project textarea, #ft-project input").first.fill(str(project.root))
+    fill_and_settle(page, "#ft-project", str(project.root))
     page.locator("#ft-start").click()
     expect(page.locator("#ft-message")).to_contain_text("Started run")
     expect(page.locator("#ft-status")).to_contain_text("running")

@@ -49,7 +49,7 @@ def test_annotation_round_trip(app_url, image_file, tmp_path):
     client = Client(app_url, verbose=False)  # its own session: its own project state
     folder = tmp_path / "proj"
     _, status, _ = client.predict(str(folder), api_name="/open_project")
-    assert "No project" not in status
+    assert "No project" not in status and str(folder) in status
     _, status, _ = client.predict([handle_file(str(image_file))], api_name="/add_images")
     assert "coffee.png" in status and "0 of 1 annotated" in status
     _, status, _ = client.predict("slic", 100, 10, 200, 0.8, 50, "regions", api_name="/oversegment")
