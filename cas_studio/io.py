@@ -65,12 +65,19 @@ def _check_size(height: int, width: int, source: str) -> None:
 
 def _header_size(path: Path) -> tuple[int, int] | None:
     """(height, width) from the file header without decoding pixels, when PIL can tell."""
+    import warnings
+
     from PIL import Image
 
-    Image.MAX_IMAGE_PIXELS = None  # we apply our own limit, with a clearer message
+    # PIL's own bomb guard stays as it is for the rest of the process (gradio relies on it); here
+    # its warning is silenced and its error turned into our clearer message.
     try:
-        with Image.open(path) as im:
-            return im.height, im.width
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return im.height, im.width
+    except Image.DecompressionBombError as err:
+        raise ImageError(f"{path}: image is over the {MAX_PIXELS / 1e6:.0f} MP limit ({err})") from None
     except Exception:
         return None
 
@@ -153,32 +160,30 @@ def read_label_map(path: str | os.PathLike) -> np.ndarray:
 
 def write_label_map(path: str | os.PathLike, labels: np.ndarray) -> Path:
     """Write HxW region ids in [0, 65535] as a 16-bit PNG, atomically."""
-    import cv2
-
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ImageError(f"{path}: label map must be HxW, got shape {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() > MAX_LABEL):
         raise ImageError(f"{path}: region ids must lie in [0, {MAX_LABEL}], got "
                          f"[{labels.min()}, {labels.max()}]")
-    ok, buf = cv2.imencode(".png", labels.astype(np.uint16))
-    if not ok:
-        raise ImageError(f"{path}: could not encode label map")
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buf.tobytes())
-    return Path(path)
+    return _write_encoded(path, ".png", labels.astype(np.uint16), "label map")
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     """Write an HxW gray or HxWx3/4 RGB(A) uint8 image (format from the suffix), atomically."""
-    import cv2
-
     image = np.asarray(image)
     if image.ndim == 3:
-        image = image[..., [2, 1, 0, 3][: image.shape[2]]]
-    ok, buf = cv2.imencode(Path(path).suffix or ".png", image)
+        image = image[..., [2, 1, 0, 3][: image.shape[2]]]  # OpenCV writes BGR(A)
+    return _write_encoded(path, Path(path).suffix or ".png", image, "image")
+
+
+def _write_encoded(path: str | os.PathLike, suffix: str, array: np.ndarray, what: str) -> Path:
+    """Encode with OpenCV and write atomically."""
+    import cv2
+
+    ok, buf = cv2.imencode(suffix, array)
     if not ok:
-        raise ImageError(f"{path}: could not encode image")
+        raise ImageError(f"{path}: could not encode {what}")
     with atomic_path(path) as tmp:
         tmp.write_bytes(buf.tobytes())
     return Path(path)

@@ -349,15 +349,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, recipe: str = "",
                     tqdm.write(f"epoch {epoch + 1}: {shown}")
     except KeyboardInterrupt:
         final_state, message = "stopped", "stopped by the user; last checkpoint kept"
-    except TrainingFailed as err:
-        final_state, message = "failed", str(err)
-        if _is_main():
-            write_status(out_dir, final_state, message)
-        raise
     except Exception as err:
-        final_state, message = "failed", f"{type(err).__name__}: {err}"
         if _is_main():
-            write_status(out_dir, final_state, message)
+            message = str(err) if isinstance(err, TrainingFailed) else f"{type(err).__name__}: {err}"
+            write_status(out_dir, "failed", message)
         raise
     finally:
         if distributed and dist.is_initialized():

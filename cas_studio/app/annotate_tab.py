@@ -145,18 +145,18 @@ def run_oversegment(method: str, regions: float, compactness: float, scale: floa
     s.current()
     if s.image is None:
         _load_image(s)
-    params = {"watershed": {"regions": regions, "compactness": compactness},
-              "slic": {"regions": regions, "compactness": compactness},
-              "felzenszwalb": {"scale": scale, "sigma": sigma, "min_size": min_size},
-              "model": {"min_size": min_size}}[method]
-    if method == "model":
-        params = {**params, "model": model_name or "regions"}
+    sliders = {"regions": regions, "compactness": compactness, "scale": scale, "sigma": sigma, "min_size": min_size}
+    if method not in ann.DEFAULTS:
+        raise gr.Error(f"Unknown over-segmentation method {method!r}.")
+    params = {k: sliders[k] for k in ann.DEFAULTS[method]}  # the method's own parameters only
+    model_name = (model_name or "regions") if method == "model" else None
     try:
-        model = get_model(model_name or "regions") if method == "model" else None
-        labels = ann.oversegment(s.image, method, model=model,
-                                 **{k: v for k, v in params.items() if k != "model"})
+        model = get_model(model_name) if model_name else None
+        labels = ann.oversegment(s.image, method, model=model, **params)
     except (ValueError, FileNotFoundError) as err:
         raise gr.Error(str(err)) from None
+    if model_name:
+        params["model"] = model_name  # recorded in the sidecar
     if s.history is None:
         s.history = ann.History(labels)
         s.history.edits = 1

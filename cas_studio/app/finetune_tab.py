@@ -34,10 +34,10 @@ def _options(base, task, epochs, lr, alpha, size, batch, freeze) -> FinetuneOpti
                            batch=int(batch), freeze_backbone=bool(freeze))
 
 
-def register_runs(project: str) -> None:
+def register_runs(project: str, runs: list[tuple[Path, dict]] | None = None) -> None:
     """Make every finished run of a project selectable as a model (Segment and Annotate tabs)."""
     root = Path(project).expanduser()
-    for run_dir, status in list_runs(root, MANAGER):
+    for run_dir, status in list_runs(root, MANAGER) if runs is None else runs:
         weights = run_weights(run_dir)
         if weights is not None and status.get("state") in ("finished", "stopped"):
             extra_models[f"{root.name}/{run_dir.name}"] = weights
@@ -114,13 +114,27 @@ def status(project: str):
             text += f"\n\n**Error:** {run.error or state.get('message')}"
         elif state["state"] in ("finished", "stopped"):
             text += f". {state.get('message', '')}"
-    runs = [[d.name, s.get("state"), s.get("message", "")] for d, s in list_runs(root, MANAGER)] if root and root.is_dir() else []
-    if root and root.is_dir():
-        register_runs(str(root))
+    found = list_runs(root, MANAGER) if root and root.is_dir() else []  # read once per tick
+    if found:
+        register_runs(str(root), found)
+    runs = [[d.name, s.get("state"), s.get("message", "")] for d, s in found]
     pct = int(round(100 * run.fraction())) if run else 0
     bar = f'<progress id="ft-bar" value="{pct}" max="100" style="width:100%"></progress><span id="ft-pct">{pct}%</span>'
     models = gr.update(choices=model_choices())
-    return text, bar, _plot(run), runs or [["-", "-", "no runs yet"]], models, models
+    return text, bar, _cached_plot(run), runs or [["-", "-", "no runs yet"]], models, models
+
+
+_plots: dict[tuple, object] = {}
+
+
+def _cached_plot(run):
+    """The curves figure, drawn again only when the run has reported something new (the timer
+    polls every second, and matplotlib rendering is the costly part)."""
+    key = (id(run), len(run.losses), len(run.rows)) if run is not None else None
+    if key not in _plots:
+        _plots.clear()
+        _plots[key] = _plot(run)
+    return _plots[key]
 
 
 def before_after(project: str):

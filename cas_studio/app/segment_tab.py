@@ -23,6 +23,15 @@ def _heat(x: np.ndarray) -> np.ndarray:
     return (colormaps["magma"](np.clip(x, 0, 1))[..., :3] * 255).astype(np.uint8)
 
 
+def _mask_views(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, str]:
+    """The image dimmed outside the mask, and the path of the cut-out PNG (alpha = mask)."""
+    overlay = image.copy()
+    overlay[~mask] = (overlay[~mask] * 0.3).astype(np.uint8)
+    out = Path(tempfile.mkdtemp(prefix="cas-cutout-")) / "cutout.png"
+    write_image(out, np.dstack([image, (mask * 255).astype(np.uint8)]))
+    return overlay, str(out)
+
+
 def _default_model(task: str) -> str | None:
     choices = model_choices()
     return task if task in choices else (choices[0] if choices else None)
@@ -48,14 +57,10 @@ def segment(image_path: str | None, task: str, model: str | None):
     if task == "saliency":
         sal = probs[saliency_channel(net)]
         mask = binarize(sal)
-        overlay = image.copy()
-        overlay[~mask] = (overlay[~mask] * 0.3).astype(np.uint8)
-        cutout = np.dstack([image, (mask * 255).astype(np.uint8)])
-        out = Path(tempfile.mkdtemp(prefix="cas-cutout-")) / "cutout.png"
-        write_image(out, cutout)
+        overlay, out = _mask_views(image, mask)
         summary = (f"**saliency** with `{name}` ({info.arch if info else '?'}) in {elapsed:.0f} ms; "
                    f"threshold 2 x mean = {min(2 * sal.mean(), 1):.3f}; foreground {mask.mean():.1%} of the image")
-        return _heat(sal), overlay, channels, str(out), summary, sal
+        return _heat(sal), overlay, channels, out, summary, sal
     labels = labels_from_probabilities(probs) + 1
     summary = (f"**{task}** with `{name}` in {elapsed:.0f} ms: **{len(np.unique(labels))} regions** "
                f"from {probs.shape[0]} channels")
@@ -67,12 +72,7 @@ def rethreshold(image_path: str | None, saliency: np.ndarray | None, threshold: 
     if saliency is None or not image_path:
         return gr.skip(), gr.skip()
     image = read_image(image_path)
-    mask = binarize(saliency, threshold if threshold > 0 else None)
-    overlay = image.copy()
-    overlay[~mask] = (overlay[~mask] * 0.3).astype(np.uint8)
-    out = Path(tempfile.mkdtemp(prefix="cas-cutout-")) / "cutout.png"
-    write_image(out, np.dstack([image, (mask * 255).astype(np.uint8)]))
-    return overlay, str(out)
+    return _mask_views(image, binarize(saliency, threshold if threshold > 0 else None))
 
 
 def build(examples: list[str]) -> dict:
