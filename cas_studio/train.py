@@ -62,6 +62,7 @@ class TrainConfig:
     freeze_backbone: bool = False
     init: str | None = None
     val_limit: int | None = None
+    val_size: int | None = None
     steps_per_epoch: int | None = None
 
     def __post_init__(self) -> None:
@@ -212,7 +213,7 @@ def _log(out_dir: Path, rows: list[dict]) -> None:
 def _weights_info(cfg: TrainConfig, metrics: dict[str, float], recipe: str) -> WeightsInfo:
     channel = metrics.get("saliency_channel") if cfg.task == "saliency" else None
     return WeightsInfo(
-        arch=cfg.arch, out_channels=cfg.out_channels, task=cfg.task, input_size=cfg.size,
+        arch=cfg.arch, out_channels=cfg.out_channels, task=cfg.task, input_size=cfg.val_size or cfg.size,
         saliency_channel=None if channel is None else int(channel),
         training_data=", ".join(cfg.train), recipe=recipe,
         metrics={k: round(float(v), 4) for k, v in metrics.items() if k != "saliency_channel"},
@@ -329,7 +330,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, recipe: str = "",
             if _is_main():
                 recalibrate_batchnorm(model, loader, device)
                 if cfg.val:
-                    row.update(validate(model, cfg.task, cfg.val, size=cfg.size, limit=cfg.val_limit))
+                    row.update(validate(model, cfg.task, cfg.val, size=cfg.val_size or cfg.size, limit=cfg.val_limit))
                 rows.append(row)
                 _log(out_dir, rows)
                 info = _weights_info(cfg, row, recipe)
@@ -388,6 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--freeze-backbone", action="store_true")
     p.add_argument("--init", default=None, help="weights to start from (a shipped name or a path)")
     p.add_argument("--val-limit", type=int, default=None, help="validate on the first N images only")
+    p.add_argument("--val-size", type=int, default=None,
+                   help="input size for validation (default --size); e.g. 512 to validate textures at their own scale")
     p.add_argument("--steps-per-epoch", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     return p

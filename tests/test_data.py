@@ -133,6 +133,24 @@ def test_outex_textures_and_items(data_dir):
     assert len(items) == 50 and len(np.unique(read_target(items[0]))) == 5
 
 
+def test_to_gray_keeps_luminance_in_three_equal_channels():
+    from cas_studio.data.mosaics import to_gray
+
+    red = np.zeros((4, 5, 3), np.uint8)
+    red[..., 0] = 200
+    (gray,) = to_gray([red])
+    assert gray.shape == (4, 5, 3) and (gray == gray[..., :1]).all()
+    assert 50 < gray[0, 0, 0] < 70  # 0.299 * 200, not 200 or 0
+
+
+@pytest.mark.data
+def test_named_mosaics_are_gray_like_the_outex_mosaics(data_dir):
+    from cas_studio.data import make_dataset
+
+    x, _ = make_dataset("mosaics", size=64)[0]
+    assert torch.allclose(x[0] * 0.229 + 0.485, x[1] * 0.224 + 0.456, atol=1e-5)
+
+
 def test_composites_paste_the_masked_object(tmp_path):
     from cas_studio.data import make_dataset
     from cas_studio.data.composites import paste

@@ -42,6 +42,12 @@ def test_run_writes_everything(figure_ground, tmp_path):
     assert model.info.input_size == 32 and "adp_fbeta" in model.info.metrics
 
 
+def test_validation_size_is_the_models_input_size(figure_ground, tmp_path):
+    train(config(figure_ground, tmp_path / "r", epochs=1, val_size=40), show_progress=False)
+    assert load_model(tmp_path / "r" / "last.safetensors", device="cpu").info.input_size == 40
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["val_size"] == 40
+
+
 def test_stop_then_resume(figure_ground, tmp_path):
     cfg = config(figure_ground, tmp_path / "r", epochs=3, val=None)
     calls = {"n": 0}

@@ -53,11 +53,12 @@ def make_dataset(source: str, *, size: int, label_noise: float = 0.0, seed: int 
     """A training dataset for a source name or folder.
 
     ``mosaics`` composes texture mosaics from the Outex regions and crops of the BSDS500 training
-    images; ``mosaics:FOLDER`` composes them from crops of the images in FOLDER;
+    images, all in gray because the Outex mosaics it is validated on are gray (a model that
+    separates by colour learns nothing about texture); ``mosaics:FOLDER`` composes them from crops of the images in FOLDER;
     ``composites:SOURCE`` pastes the objects of a figure-ground SOURCE onto its other images.
     """
     from .composites import CompositeDataset
-    from .mosaics import MosaicDataset, folder_textures, outex_textures
+    from .mosaics import MosaicDataset, folder_textures, outex_textures, to_gray
     from .sources import data_root, resolve
 
     if source.startswith("composites:"):
@@ -68,7 +69,7 @@ def make_dataset(source: str, *, size: int, label_noise: float = 0.0, seed: int 
             textures = folder_textures(folder, seed=seed)
         else:
             root = data_root()
-            textures = outex_textures(root / "outex") + folder_textures(root / "bsds500" / "images" / "train",
-                                                                       crops_per_image=1, seed=seed)
+            bsds = folder_textures(root / "bsds500" / "images" / "train", crops_per_image=1, seed=seed)
+            textures = outex_textures(root / "outex") + to_gray(bsds)
         return MosaicDataset(textures, size=size, seed=seed)
     return RegionDataset(resolve(source), size=size, augment=augment, label_noise=label_noise, seed=seed)

@@ -60,6 +60,11 @@ def folder_textures(folder: str | os.PathLike, *, crops_per_image: int = 4, size
     return patches
 
 
+def to_gray(patches: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The patches in gray, kept as three equal channels (the Outex mosaics are gray)."""
+    return [np.repeat(cv2.cvtColor(p, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2) for p in patches]
+
+
 def random_layout(size: int, regions: int, rng: np.random.Generator, *, warp: float = 0.12) -> np.ndarray:
     """A (size, size) int64 map of ``regions`` warped Voronoi cells, ids 0..regions-1 (all present)."""
     for _ in range(20):
