@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from .data import make_dataset, resolve
 from .io import atomic_path
-from .losses import LOSSES
+from .losses import LOSSES, channel_balance_loss
 from .metrics import SaliencyMeter
 from .models import ARCHITECTURES, DEFAULT_ARCH, build_model
 from .weights import TASKS, WeightsInfo, load_model, resolve_device, save_weights
@@ -48,6 +48,7 @@ class TrainConfig:
     arch: str = DEFAULT_ARCH
     loss: str = "cas"
     alpha: float = 0.5
+    balance: float = 0.0
     out_channels: int = 2
     size: int = 256
     batch: int = 8
@@ -79,6 +80,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not self.train:
             raise ValueError("no training data given")
+        if self.balance < 0:
+            raise ValueError(f"balance must be >= 0, got {self.balance}")
 
 
 class TrainingFailed(RuntimeError):
@@ -119,9 +122,10 @@ def read_status(out_dir: str | os.PathLike) -> dict:
 
 def _loss_fn(cfg: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     fn = LOSSES[cfg.loss]
-    if cfg.loss == "cas":
-        return lambda x, t: fn(x, t, alpha=cfg.alpha)
-    return fn
+    region_loss = (lambda x, t: fn(x, t, alpha=cfg.alpha)) if cfg.loss == "cas" else fn
+    if cfg.balance:
+        return lambda x, t: region_loss(x, t) + cfg.balance * channel_balance_loss(x)
+    return region_loss
 
 
 @torch.inference_mode()
@@ -375,6 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default=d.arch)
     p.add_argument("--loss", choices=sorted(LOSSES), default=d.loss)
     p.add_argument("--alpha", type=float, default=d.alpha)
+    p.add_argument("--balance", type=float, default=d.balance,
+                   help="weight of the channel-balance regulariser (keeps all channels in use; regions/texture)")
     p.add_argument("--channels", dest="out_channels", type=int, default=d.out_channels)
     p.add_argument("--size", type=int, default=d.size)
     p.add_argument("--batch", type=int, default=d.batch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -276,3 +277,39 @@ def test_uint8_and_bool_targets():
     torch.testing.assert_close(cas_loss(x, t.to(torch.uint8)), cas_loss(x, t))
     torch.testing.assert_close(cas_loss(x, t.bool()), cas_loss(x, t))
     assert np.isfinite(float(cas_loss(x, t.to(torch.int16))))
+
+
+def test_channel_balance_is_zero_when_balanced_and_log_m_when_one_channel_holds_all():
+    from cas_studio.losses import ChannelBalanceLoss, channel_balance_loss
+
+    assert channel_balance_loss(torch.zeros(2, 8, 5, 5)).item() == pytest.approx(0, abs=1e-6)
+    one = torch.full((2, 8, 5, 5), -30.0)
+    one[:, 3] = 30
+    assert channel_balance_loss(one).item() == pytest.approx(np.log(8), abs=1e-5)
+    # Balanced across the batch counts: image 0 uses channel 0, image 1 channel 1.
+    split = torch.zeros(2, 2, 5, 5, dtype=torch.float64)
+    split[0, 0] = split[1, 1] = 1.0
+    assert channel_balance_loss(split, from_logits=False).item() == pytest.approx(0, abs=1e-9)
+    x = torch.randn(3, 4, 6, 6)
+    assert torch.equal(ChannelBalanceLoss()(x), channel_balance_loss(x))
+
+
+def test_channel_balance_gradcheck_and_revives_a_fading_channel():
+    from cas_studio.losses import channel_balance_loss
+
+    x = torch.randn(2, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda z: channel_balance_loss(z), (x,))
+    z = torch.zeros(1, 3, 4, 4, requires_grad=True)
+    with torch.no_grad():
+        z[:, 2] = -4.0  # channel 2 is fading
+    channel_balance_loss(z).backward()
+    assert (z.grad[:, 2] < 0).all()  # descending the loss raises the fading channel's logit
+
+
+@pytest.mark.parametrize("bad, message", [(torch.zeros(2, 3, 4), "(B, M, H, W)"), (torch.zeros(1, 1, 2, 2), "2 channels"),
+                                          (torch.zeros(1, 2, 2, 2, dtype=torch.long), "floating-point")])
+def test_channel_balance_bad_input(bad, message):
+    from cas_studio.losses import channel_balance_loss
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        channel_balance_loss(bad)

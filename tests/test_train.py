@@ -109,3 +109,15 @@ def test_ddp_two_cpu_processes(figure_ground, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert read_status(out)["state"] == "finished"
     assert (out / "last.safetensors").is_file()
+
+
+def test_balance_adds_the_regulariser_and_is_checked(figure_ground, tmp_path):
+    from cas_studio.losses import channel_balance_loss
+    from cas_studio.train import _loss_fn
+
+    x, t = torch.randn(2, 4, 8, 8), torch.randint(0, 3, (2, 8, 8))
+    plain = _loss_fn(config(figure_ground, tmp_path, task="texture", out_channels=4))
+    balanced = _loss_fn(config(figure_ground, tmp_path, task="texture", out_channels=4, balance=0.5))
+    assert balanced(x, t).item() == pytest.approx(plain(x, t).item() + 0.5 * channel_balance_loss(x).item(), rel=1e-6)
+    with pytest.raises(ValueError, match="balance"):
+        config(figure_ground, tmp_path, balance=-1)
