@@ -124,7 +124,7 @@ def _loss_fn(cfg: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.T
     fn = LOSSES[cfg.loss]
     region_loss = (lambda x, t: fn(x, t, alpha=cfg.alpha)) if cfg.loss == "cas" else fn
     if cfg.balance:
-        return lambda x, t: region_loss(x, t) + cfg.balance * channel_balance_loss(x)
+        return lambda x, t: region_loss(x, t) + cfg.balance * channel_balance_loss(x, t)
     return region_loss
 
 

@@ -279,37 +279,60 @@ def test_uint8_and_bool_targets():
     assert np.isfinite(float(cas_loss(x, t.to(torch.int16))))
 
 
-def test_channel_balance_is_zero_when_balanced_and_log_m_when_one_channel_holds_all():
+def test_channel_balance_is_zero_at_the_cas_optimum_and_penalises_shared_channels():
     from cas_studio.losses import ChannelBalanceLoss, channel_balance_loss
 
-    assert channel_balance_loss(torch.zeros(2, 8, 5, 5)).item() == pytest.approx(0, abs=1e-6)
-    one = torch.full((2, 8, 5, 5), -30.0)
-    one[:, 3] = 30
-    assert channel_balance_loss(one).item() == pytest.approx(np.log(8), abs=1e-5)
-    # Balanced across the batch counts: image 0 uses channel 0, image 1 channel 1.
-    split = torch.zeros(2, 2, 5, 5, dtype=torch.float64)
-    split[0, 0] = split[1, 1] = 1.0
-    assert channel_balance_loss(split, from_logits=False).item() == pytest.approx(0, abs=1e-9)
-    x = torch.randn(3, 4, 6, 6)
-    assert torch.equal(ChannelBalanceLoss()(x), channel_balance_loss(x))
+    target = torch.zeros(2, 6, 6, dtype=torch.long)
+    target[:, :, 2:] = 1
+    target[:, :, 4:] = 2  # three regions of 12 pixels each
+    optimum = F.one_hot(target, 8).permute(0, 3, 1, 2).double() * 40 - 20
+    assert channel_balance_loss(optimum, target).item() == pytest.approx(0, abs=1e-9)
+    renamed = channel_balance_loss(optimum, target * 1000 + 7)  # any numbering of the regions
+    assert renamed.item() == pytest.approx(0, abs=1e-9)
+    shared = optimum.clone()
+    shared[:, :, :, 4:] = optimum[:, :, :, :1]  # region 2 reuses region 0's channel
+    usage = torch.tensor([2 / 3, 1 / 3])
+    expected = np.log(3) + (usage * usage.log()).sum().item()
+    assert channel_balance_loss(shared, target).item() == pytest.approx(expected, abs=1e-6)
+    # With more regions than channels the goal is capped at log M, reached by uniform usage.
+    many = torch.arange(16).reshape(1, 4, 4)
+    assert channel_balance_loss(torch.zeros(1, 2, 4, 4), many).item() == pytest.approx(0, abs=1e-6)
+    x, t = torch.randn(3, 4, 6, 6), torch.randint(0, 3, (3, 6, 6))
+    assert torch.equal(ChannelBalanceLoss(reduction="none")(x, t), channel_balance_loss(x, t, reduction="none"))
+
+
+def test_channel_balance_ignores_unlabelled_pixels_and_empty_images():
+    from cas_studio.losses import channel_balance_loss
+
+    x = torch.randn(2, 3, 4, 4)
+    t = torch.randint(0, 2, (2, 4, 4))
+    t[1] = -1
+    per_image = channel_balance_loss(x, t, reduction="none")
+    assert per_image[1].item() == 0
+    noisy = x.clone()
+    t[0, 0] = -1
+    noisy[0, :, 0, 0] = 100.0  # an ignored pixel may hold anything
+    assert channel_balance_loss(noisy, t, reduction="none")[0].item() == pytest.approx(
+        channel_balance_loss(x, t, reduction="none")[0].item(), abs=1e-6)
 
 
 def test_channel_balance_gradcheck_and_revives_a_fading_channel():
     from cas_studio.losses import channel_balance_loss
 
     x = torch.randn(2, 3, 4, 4, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda z: channel_balance_loss(z), (x,))
+    t = torch.arange(16).reshape(1, 4, 4).expand(2, 4, 4) % 3
+    assert torch.autograd.gradcheck(lambda z: channel_balance_loss(z, t), (x,))
     z = torch.zeros(1, 3, 4, 4, requires_grad=True)
     with torch.no_grad():
         z[:, 2] = -4.0  # channel 2 is fading
-    channel_balance_loss(z).backward()
+    channel_balance_loss(z, t[:1]).backward()
     assert (z.grad[:, 2] < 0).all()  # descending the loss raises the fading channel's logit
 
 
-@pytest.mark.parametrize("bad, message", [(torch.zeros(2, 3, 4), "(B, M, H, W)"), (torch.zeros(1, 1, 2, 2), "2 channels"),
+@pytest.mark.parametrize("bad, message", [(torch.zeros(2, 3, 4), "(B, M, H, W)"),
                                           (torch.zeros(1, 2, 2, 2, dtype=torch.long), "floating-point")])
 def test_channel_balance_bad_input(bad, message):
     from cas_studio.losses import channel_balance_loss
 
     with pytest.raises(ValueError, match=re.escape(message)):
-        channel_balance_loss(bad)
+        channel_balance_loss(bad, torch.zeros(1, 2, 2, dtype=torch.long))

@@ -118,6 +118,6 @@ def test_balance_adds_the_regulariser_and_is_checked(figure_ground, tmp_path):
     x, t = torch.randn(2, 4, 8, 8), torch.randint(0, 3, (2, 8, 8))
     plain = _loss_fn(config(figure_ground, tmp_path, task="texture", out_channels=4))
     balanced = _loss_fn(config(figure_ground, tmp_path, task="texture", out_channels=4, balance=0.5))
-    assert balanced(x, t).item() == pytest.approx(plain(x, t).item() + 0.5 * channel_balance_loss(x).item(), rel=1e-6)
+    assert balanced(x, t).item() == pytest.approx(plain(x, t).item() + 0.5 * channel_balance_loss(x, t).item(), rel=1e-6)
     with pytest.raises(ValueError, match="balance"):
         config(figure_ground, tmp_path, balance=-1)

@@ -1,4 +1,4 @@
-"""Channel balance: a regulariser that keeps every output channel in use (not a region loss)."""
+"""Channel balance: a regulariser that keeps the output channels of a multi-region model in use."""
 
 from __future__ import annotations
 
@@ -7,58 +7,81 @@ import math
 import torch
 from torch import nn
 
-from ._regions import accumulation_dtype
+from ._regions import accumulation_dtype, check_choice, check_inputs, index_regions, reduce
 
 _EPS = 1e-12
 
 
-def channel_balance_loss(input: torch.Tensor, *, from_logits: bool = True) -> torch.Tensor:
-    r"""KL divergence from the batch's mean channel usage to the uniform distribution.
+def _entropy(p: torch.Tensor) -> torch.Tensor:
+    return -(p * torch.log(p.clamp_min(_EPS))).sum(-1)
 
-    .. math:: \mathrm{B} = \log M - H(\bar s), \qquad \bar s = \frac{1}{B|\Omega|} \sum_{b, x} s_b(x)
 
-    0 when the M channels carry equal mass over the batch, :math:`\log M` when one channel carries
-    all of it. Why: trained with CAS alone, a softmax network can saturate all but two channels to
-    zero early on; their gradient then vanishes and they never return, so a texture or region model
-    separates only about two kinds of region. A small weight of this term (``cas-studio train
-    --balance``) keeps every channel alive. It reads no target, so it is as label-free as CAS.
-    Not for 2-channel saliency, whose foreground is usually much smaller than its background.
+def channel_balance_loss(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    from_logits: bool = True,
+    ignore_index: int = -1,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    r"""How far an image's channel usage is less spread than its regions' areas.
+
+    .. math:: \mathrm{B} = \max\bigl(0,\ \min(H(a), \log M) - H(u)\bigr)
+
+    per image, with :math:`a_i = |r_i| / |\Omega|` the area fractions of its regions and
+    :math:`u = \frac{1}{|\Omega|}\sum_{x \in \Omega} s(x)` its mean softmax over the labelled pixels.
+
+    Why: the CAS discriminator's gradient moves each region mean away from the others only within
+    the span of the current means, and a softmax saturated to zero passes no gradient, so a
+    multi-region model trained with CAS alone can end with two or three live channels, too few to
+    tell five textures apart. At CAS's optimum with N <= M (one vertex per region) :math:`u = a`, so
+    this term is 0 there and does not move the optimum; it only penalises regions sharing a channel.
+    It reads regions, never classes, so it is as label-free as CAS. Used through
+    ``cas-studio train --balance W``.
 
     Args:
         input: (B, M, H, W) logits (``from_logits=True``) or probabilities.
+        target: (B, H, W) integer region ids (any numbering).
         from_logits: apply a softmax over dim 1 first.
+        ignore_index: pixels whose target equals this are left out.
+        reduction: ``"mean"`` / ``"sum"`` over images, or ``"none"`` for (B,).
 
     Returns:
-        A scalar tensor in [0, log M].
+        The regulariser, in [0, log M]; an image with no labelled pixel contributes 0.
 
     Raises:
-        ValueError: ``input`` is not a floating-point (B, M, H, W) tensor with M >= 2.
+        ValueError: on bad shapes or dtypes, or NaN/inf input.
 
     Example:
-        >>> channel_balance_loss(torch.zeros(2, 4, 3, 3))
-        tensor(0.)
+        >>> two_regions = torch.tensor([[[0, 1]]])               # a 1x2 image, one pixel each
+        >>> own = torch.tensor([[[[9., -9.]], [[-9., 9.]]]])     # each region its own channel
+        >>> shared = torch.tensor([[[[9., 9.]], [[-9., -9.]]]])  # both regions on channel 0
+        >>> round(channel_balance_loss(own, two_regions).item(), 4), round(channel_balance_loss(shared, two_regions).item(), 4)
+        (0.0, 0.6931)
     """
-    if not isinstance(input, torch.Tensor) or input.ndim != 4 or not input.is_floating_point():
-        raise ValueError("channel_balance_loss: input must be a floating-point (B, M, H, W) tensor, got "
-                         f"{getattr(input, 'dtype', type(input).__name__)} of shape {tuple(getattr(input, 'shape', ()))}")
-    m = input.shape[1]
-    if m < 2:
-        raise ValueError(f"channel_balance_loss: needs at least 2 channels, got {m}")
+    check_inputs(input, target, name="channel_balance_loss")
+    check_choice("channel_balance_loss", reduction)
+    b, m = input.shape[:2]
+    index = index_regions(target, ignore_index, name="channel_balance_loss")
     x = input.to(accumulation_dtype(input))
     probs = torch.softmax(x, dim=1) if from_logits else x
-    usage = probs.mean(dim=(0, 2, 3))
-    usage = usage / usage.sum()
-    entropy = -(usage * torch.log(usage.clamp_min(_EPS))).sum()
-    return (math.log(m) - entropy).clamp_min(0)
+    per_region = index.region_sum(probs.reshape(b, m, -1))  # (B, M, Kmax)
+    labelled = index.region_size.sum(1).clamp_min(1).to(x.dtype)  # (B,)
+    usage = per_region.sum(2) / labelled.unsqueeze(1)
+    areas = index.region_size.to(x.dtype) / labelled.unsqueeze(1)
+    goal = _entropy(areas).clamp_max(math.log(m))
+    return reduce(torch.relu(goal - _entropy(usage)), reduction)
 
 
 class ChannelBalanceLoss(nn.Module):
     """Module form of :func:`channel_balance_loss`."""
 
-    def __init__(self, *, from_logits: bool = True) -> None:
+    def __init__(self, *, from_logits: bool = True, ignore_index: int = -1, reduction: str = "mean") -> None:
         super().__init__()
-        self.from_logits = from_logits
+        check_choice("ChannelBalanceLoss", reduction)
+        self.from_logits, self.ignore_index, self.reduction = from_logits, ignore_index, reduction
 
-    def forward(self, input: torch.Tensor) -> torch.Tensor:
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Compute the regulariser, see :func:`channel_balance_loss`."""
-        return channel_balance_loss(input, from_logits=self.from_logits)
+        return channel_balance_loss(input, target, from_logits=self.from_logits, ignore_index=self.ignore_index,
+                                    reduction=self.reduction)
