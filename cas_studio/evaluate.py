@@ -34,17 +34,28 @@ def _ground_truths(item: Item, shape) -> list[np.ndarray]:
 Predictor = Callable[[Item, np.ndarray], np.ndarray]
 
 
-def evaluate_saliency(predict: Predictor, items: list[Item], *, progress: bool = True) -> dict[str, float | np.ndarray]:
-    """SOD metrics of ``predict(item, image) -> HxW saliency in [0, 1]`` over ``items``."""
+def evaluate_saliency(predict: Predictor, items: list[Item], *, progress: bool = True,
+                      scores: list[tuple[Item, float]] | None = None) -> dict[str, float | np.ndarray]:
+    """SOD metrics of ``predict(item, image) -> HxW saliency in [0, 1]`` over ``items``.
+
+    ``scores``, when given, receives ``(item, MAE of that image)`` for every image.
+    """
     meter = SaliencyMeter()
     for it in tqdm(items, desc="saliency", disable=not progress, leave=False):
         image = read_image(it.image)
-        meter.update(predict(it, image), read_target(it, shape=image.shape[:2]) > 0)
+        pred, gt = predict(it, image), read_target(it, shape=image.shape[:2]) > 0
+        meter.update(pred, gt)
+        if scores is not None:
+            scores.append((it, float(np.abs(np.asarray(pred, np.float64) - gt).mean())))
     return meter.results()
 
 
-def evaluate_regions(segment: Predictor, items: list[Item], *, progress: bool = True) -> dict[str, float]:
-    """Mean covering / PRI / VI of ``segment(item, image) -> HxW labels`` over ``items``."""
+def evaluate_regions(segment: Predictor, items: list[Item], *, progress: bool = True,
+                     scores: list[tuple[Item, float]] | None = None) -> dict[str, float]:
+    """Mean covering / PRI / VI of ``segment(item, image) -> HxW labels`` over ``items``.
+
+    ``scores``, when given, receives ``(item, covering of that image)`` for every image.
+    """
     rows = []
     for it in tqdm(items, desc="regions", disable=not progress, leave=False):
         image = read_image(it.image)
@@ -54,7 +65,53 @@ def evaluate_regions(segment: Predictor, items: list[Item], *, progress: bool = 
         if not valid.all():
             labels, gts = labels[valid], [g[valid] for g in gts]
         rows.append(region_metrics(labels, gts))
+        if scores is not None:
+            scores.append((it, rows[-1]["covering"]))
     return mean_metrics(rows)
+
+
+def worst_examples(predict: Predictor, task: str, scores: list[tuple[Item, float]], path: str | Path, *,
+                   n: int = 4) -> Path:
+    """Save a figure of the ``n`` worst-scored images: image, ground truth, prediction, score.
+
+    Worst means the highest MAE for saliency and the lowest covering for regions / texture.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .annotate import colorize
+
+    if not scores:
+        raise ValueError("no scored images to show")
+    worst = sorted(scores, key=lambda s: -s[1] if task == "saliency" else s[1])[:n]
+    fig, axes = plt.subplots(len(worst), 3, figsize=(9, 2.6 * len(worst)), squeeze=False)
+    for row, (it, score) in zip(axes, worst):
+        image = read_image(it.image)
+        pred = predict(it, image)
+        gt = _ground_truths(it, image.shape[:2])[0]
+        if task == "saliency":
+            shown = [(gt > 0, "gray"), (pred, "gray")]
+            label = f"MAE {score:.3f}"
+        else:
+            shown = [(colorize(np.unique(gt, return_inverse=True)[1].reshape(gt.shape) + 1), None),
+                     (colorize(np.unique(pred, return_inverse=True)[1].reshape(pred.shape) + 1), None)]
+            label = f"covering {score:.3f}"
+        row[0].imshow(image)
+        row[0].set_title(it.image.stem, fontsize=8)
+        for ax, (img, cmap) in zip(row[1:], shown):
+            ax.imshow(img, cmap=cmap, vmin=0, vmax=1) if cmap else ax.imshow(img)
+        row[1].set_title("ground truth", fontsize=8)
+        row[2].set_title(f"prediction ({label})", fontsize=8)
+        for ax in row:
+            ax.axis("off")
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)
+    return path
 
 
 def saliency_channel_on(model, items: list[Item], *, size: int | None = None
@@ -154,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
     p.add_argument("--json", help="also write the metrics to this JSON file")
     p.add_argument("--pr-curve", help="saliency: plot the precision-recall curve to this PNG")
+    p.add_argument("--worst", metavar="PNG", help="save the worst-scored images with their predictions to this PNG")
+    p.add_argument("--worst-n", type=int, default=4, help="how many worst images --worst shows")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         items = resolve(args.data)[: args.limit]
@@ -166,8 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             name = args.method
             predict = baseline_predictor(args.method, args.task, scale=args.scale, min_size=args.min_size)
-        metrics = (evaluate_saliency(predict, items) if args.task == "saliency"
-                   else evaluate_regions(predict, items))
+        scores: list[tuple[Item, float]] = []
+        metrics = (evaluate_saliency(predict, items, scores=scores) if args.task == "saliency"
+                   else evaluate_regions(predict, items, scores=scores))
+        if args.worst:
+            worst_examples(predict, args.task, scores, args.worst, n=args.worst_n)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -93,3 +93,47 @@ def test_eval_missing_predictions(tmp_path, capsys):
     (tmp_path / "p").mkdir()
     assert main(["eval", "--task", "saliency", "--data", str(data), "--pred", str(tmp_path / "p")]) == 2
     assert "no prediction for 2 of 2" in capsys.readouterr().err
+
+
+def test_eval_worst_images_figure_picks_the_worst(tmp_path, capsys):
+    from cas_studio.data import read_target, resolve
+    from cas_studio.evaluate import evaluate_saliency, worst_examples
+
+    data = make_figure_ground(tmp_path / "d", n=4, size=40)
+    items = resolve(str(data))
+    bad = items[2].image.stem
+
+    def predict(it, image):
+        gt = (read_target(it) > 0).astype(np.float32)
+        return 1 - gt if it.image.stem == bad else gt
+
+    scores = []
+    evaluate_saliency(predict, items, progress=False, scores=scores)
+    assert len(scores) == 4 and max(scores, key=lambda s: s[1])[0].image.stem == bad
+    shown = []
+    worst_examples(lambda it, im: (shown.append(it.image.stem), predict(it, im))[1], "saliency", scores,
+                   tmp_path / "w.png", n=2)
+    assert shown[0] == bad and len(shown) == 2
+    assert (tmp_path / "w.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="no scored images"):
+        worst_examples(predict, "saliency", [], tmp_path / "x.png")
+    assert main(["eval", "--task", "saliency", "--data", str(data), "--pred", str(data / "masks"),
+                 "--worst", str(tmp_path / "cli.png"), "--worst-n", "1"]) == 0
+    assert (tmp_path / "cli.png").is_file()
+
+
+def test_eval_worst_for_regions_is_lowest_covering(tmp_path):
+    from cas_studio.evaluate import evaluate_regions, worst_examples
+    from cas_studio.data import resolve
+
+    lm = tmp_path / "lm"
+    truth = np.arange(32 * 32).reshape(32, 32) // 256
+    for i in range(3):
+        write_image(lm / "images" / f"{i}.png", np.full((32, 32, 3), 60 * i, np.uint8))
+        write_label_map(lm / "labels" / f"{i}.png", truth)
+    items = resolve(str(lm))
+    predict = lambda it, im: np.zeros((32, 32), np.int64) if it.image.stem == "1" else truth  # noqa: E731
+    scores = []
+    evaluate_regions(predict, items, progress=False, scores=scores)
+    assert min(scores, key=lambda s: s[1])[0].image.stem == "1"
+    assert worst_examples(predict, "regions", scores, tmp_path / "r.png", n=1).is_file()
