@@ -45,6 +45,15 @@ class Setup:
     device: str = "auto"
     val_limit: int | None = None
 
+    def __post_init__(self) -> None:
+        if not self.losses or not self.noise:
+            raise ValueError("the experiment needs at least one loss and one noise level")
+        bad = [p for p in self.noise if not 0.0 <= p <= 1.0]
+        if bad:
+            raise ValueError(f"flip probabilities must lie in [0, 1], got {bad}")
+        if len(set(self.noise)) != len(self.noise) or len(set(self.losses)) != len(self.losses):
+            raise ValueError("each loss and each noise level may appear only once (one run folder each)")
+
     def configs(self, out: str | Path) -> list[TrainConfig]:
         """One training config per (loss, p), each in its own folder ``out/<loss>_p<p>``."""
         return [TrainConfig(task="saliency", train=list(self.train), val=self.val, arch=self.arch, loss=loss,
@@ -160,12 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``cas-studio low-fidelity``."""
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
-    setup = Setup(losses=tuple(args.losses), noise=tuple(args.noise), train=args.train or Setup().train,
-                  val=args.val, arch=args.arch, size=args.size, epochs=args.epochs, batch=args.batch,
-                  lr=args.lr, seed=args.seed, device=args.device, val_limit=args.val_limit)
     recipe = "cas-studio low-fidelity " + shlex.join(argv)
     out = Path(args.out)
     try:
+        setup = Setup(losses=tuple(args.losses), noise=tuple(args.noise), train=args.train or Setup().train,
+                      val=args.val, arch=args.arch, size=args.size, epochs=args.epochs, batch=args.batch,
+                      lr=args.lr, seed=args.seed, device=args.device, val_limit=args.val_limit)
         results = run(setup, out, recipe=recipe, show_progress=not args.quiet)
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)

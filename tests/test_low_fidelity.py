@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -83,3 +84,12 @@ def test_command_writes_results_and_refuses_missing_data(figure_ground, tmp_path
     assert main(["--out", str(tmp_path / "x"), "--data", str(tmp_path / "missing"), "--val", str(figure_ground),
                  "--quiet"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kw, message", [({"noise": (0.0, 1.5)}, "[0, 1]"), ({"losses": ()}, "at least one"),
+                                         ({"noise": (0.5, 0.5)}, "only once")])
+def test_bad_setups_are_refused(kw, message, tmp_path, capsys):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Setup(**kw)
+    assert main(["--out", str(tmp_path), "--noise", "2"]) == 2
+    assert "[0, 1]" in capsys.readouterr().err and not any(tmp_path.iterdir())
