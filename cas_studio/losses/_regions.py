@@ -8,9 +8,11 @@ unrelated regions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 MAX_REGION_ID = 65535
 REDUCTIONS = ("mean", "sum", "none")
@@ -52,6 +54,25 @@ def check_choice(name: str, reduction: str) -> None:
     """Raise ``ValueError`` for a reduction other than mean / sum / none."""
     if reduction not in REDUCTIONS:
         raise ValueError(f"{name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+class LossModule(nn.Module):
+    """The ``nn.Module`` form of a loss function taking ``from_logits``, ``ignore_index``, ``reduction``.
+
+    A subclass names its function as ``function = staticmethod(the_loss)``.
+    """
+
+    function: Callable[..., torch.Tensor]
+
+    def __init__(self, *, from_logits: bool = True, ignore_index: int = -1, reduction: str = "mean") -> None:
+        super().__init__()
+        check_choice(type(self).__name__, reduction)
+        self.from_logits, self.ignore_index, self.reduction = from_logits, ignore_index, reduction
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Compute the loss with the options given at construction."""
+        return self.function(input, target, from_logits=self.from_logits, ignore_index=self.ignore_index,
+                             reduction=self.reduction)
 
 
 def reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
-from ._regions import accumulation_dtype, check_choice, check_inputs, index_regions, reduce
+from ._regions import LossModule, accumulation_dtype, check_choice, check_inputs, index_regions, reduce
 
 _EPS = 1e-12
 
@@ -73,15 +72,7 @@ def channel_balance_loss(
     return reduce(torch.relu(goal - _entropy(usage)), reduction)
 
 
-class ChannelBalanceLoss(nn.Module):
+class ChannelBalanceLoss(LossModule):
     """Module form of :func:`channel_balance_loss`."""
 
-    def __init__(self, *, from_logits: bool = True, ignore_index: int = -1, reduction: str = "mean") -> None:
-        super().__init__()
-        check_choice("ChannelBalanceLoss", reduction)
-        self.from_logits, self.ignore_index, self.reduction = from_logits, ignore_index, reduction
-
-    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Compute the regulariser, see :func:`channel_balance_loss`."""
-        return channel_balance_loss(input, target, from_logits=self.from_logits, ignore_index=self.ignore_index,
-                                    reduction=self.reduction)
+    function = staticmethod(channel_balance_loss)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
-from torch import nn
 
-from ._regions import check_choice, check_inputs, index_regions, reduce
+from ._regions import LossModule, check_choice, check_inputs, index_regions, reduce
 from .ce import log_probabilities
 
 
@@ -74,15 +73,7 @@ def cace_loss(
     return reduce(chosen / pixels, reduction)
 
 
-class CACELoss(nn.Module):
+class CACELoss(LossModule):
     """Module form of :func:`cace_loss`."""
 
-    def __init__(self, *, from_logits: bool = True, ignore_index: int = -1, reduction: str = "mean") -> None:
-        super().__init__()
-        check_choice("CACELoss", reduction)
-        self.from_logits, self.ignore_index, self.reduction = from_logits, ignore_index, reduction
-
-    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Compute the loss, see :func:`cace_loss`."""
-        return cace_loss(input, target, from_logits=self.from_logits, ignore_index=self.ignore_index,
-                         reduction=self.reduction)
+    function = staticmethod(cace_loss)

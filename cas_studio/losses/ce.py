@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from ._regions import accumulation_dtype, check_choice, check_inputs, reduce
+from ._regions import LossModule, accumulation_dtype, check_choice, check_inputs, reduce
 
 _EPS = 1e-12
 
@@ -72,15 +71,7 @@ def ce_loss(
     return reduce(per_image, reduction)
 
 
-class CELoss(nn.Module):
+class CELoss(LossModule):
     """Module form of :func:`ce_loss`."""
 
-    def __init__(self, *, from_logits: bool = True, ignore_index: int = -1, reduction: str = "mean") -> None:
-        super().__init__()
-        check_choice("CELoss", reduction)
-        self.from_logits, self.ignore_index, self.reduction = from_logits, ignore_index, reduction
-
-    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Compute the loss, see :func:`ce_loss`."""
-        return ce_loss(input, target, from_logits=self.from_logits, ignore_index=self.ignore_index,
-                       reduction=self.reduction)
+    function = staticmethod(ce_loss)
