@@ -80,6 +80,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not self.train:
             raise ValueError("no training data given")
+        if self.val_size is not None and self.val_size < 1:
+            raise ValueError(f"val_size must be positive, got {self.val_size}")
         if self.balance < 0:
             raise ValueError(f"balance must be >= 0, got {self.balance}")
 

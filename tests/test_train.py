@@ -46,6 +46,8 @@ def test_validation_size_is_the_models_input_size(figure_ground, tmp_path):
     train(config(figure_ground, tmp_path / "r", epochs=1, val_size=40), show_progress=False)
     assert load_model(tmp_path / "r" / "last.safetensors", device="cpu").info.input_size == 40
     assert json.loads((tmp_path / "r" / "config.json").read_text())["val_size"] == 40
+    with pytest.raises(ValueError, match="val_size"):
+        config(figure_ground, tmp_path / "x", val_size=0)
 
 
 def test_stop_then_resume(figure_ground, tmp_path):

@@ -54,7 +54,8 @@ def make_dataset(source: str, *, size: int, label_noise: float = 0.0, seed: int 
 
     ``mosaics`` composes texture mosaics from the Outex regions and crops of the BSDS500 training
     images, all in gray because the Outex mosaics it is validated on are gray (a model that
-    separates by colour learns nothing about texture); ``mosaics:FOLDER`` composes them from crops of the images in FOLDER;
+    separates by colour learns nothing about texture); ``mosaics:FOLDER`` composes them from
+    crops of the images in FOLDER, in colour;
     ``composites:SOURCE`` pastes the objects of a figure-ground SOURCE onto its other images.
     """
     from .composites import CompositeDataset
