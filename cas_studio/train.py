@@ -264,9 +264,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, recipe: str = "",
                         persistent_workers=cfg.workers > 0)
 
     if cfg.init:
-        model = load_model(cfg.init, device="cpu").train()
-        if model.out_channels != cfg.out_channels:
-            raise ValueError(f"--init {cfg.init} has {model.out_channels} channels, config asks for {cfg.out_channels}")
+        # A different channel count keeps the trunk and starts the output layers afresh.
+        model = load_model(cfg.init, device="cpu", out_channels=cfg.out_channels).train()
+        if model.arch != cfg.arch:
+            raise ValueError(f"--init {cfg.init} is a {model.arch} but the run asks for {cfg.arch}; "
+                             f"pass --arch {model.arch}")
     else:
         model = build_model(cfg.arch, cfg.out_channels)
     if cfg.freeze_backbone:
@@ -395,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--workers", type=int, default=d.workers)
     p.add_argument("--freeze-backbone", action="store_true")
-    p.add_argument("--init", default=None, help="weights to start from (a shipped name or a path)")
+    p.add_argument("--init", default=None, help="weights to start from (a shipped name or a path); with another channel count its trunk is kept and its output layers start afresh")
     p.add_argument("--val-limit", type=int, default=None, help="validate on the first N images only")
     p.add_argument("--val-size", type=int, default=None,
                    help="input size for validation (default --size); e.g. 512 to validate textures at their own scale")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 
@@ -163,20 +163,38 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
-def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "auto") -> SegmentationNet:
+def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "auto", *,
+               out_channels: int | None = None) -> SegmentationNet:
     """Load a model from a shipped name or a path; the result is in eval mode with ``.info`` set.
+
+    Args:
+        name_or_path: a shipped name (``saliency``, ``regions``, ...) or a ``.safetensors`` path.
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+        out_channels: give a model with this many channels instead of the stored number: every
+            tensor whose shape fits is loaded and the output layers that do not fit are freshly
+            initialised (transfer learning, e.g. a 2-channel saliency model from an 8-channel
+            regions model). ``.info`` then records the new channel count.
 
     Raises:
         FileNotFoundError: no such file or name.
         ValueError: the file is truncated or corrupt, is not CAS Studio weights, or its tensors do
-            not fit the architecture its metadata names.
+            not fit the architecture its metadata names (beyond the output layers when
+            ``out_channels`` differs).
     """
     tensors, info = read_weights(name_or_path)
-    model = build_model(info.arch, info.out_channels)
+    channels = info.out_channels if out_channels is None else int(out_channels)
+    model = build_model(info.arch, channels)
     state = model.state_dict()
     missing = sorted(set(state) - set(tensors))
     unexpected = sorted(set(tensors) - set(state))
     wrong = [k for k in state if k in tensors and tensors[k].shape != state[k].shape]
+    if channels != info.out_channels:
+        # Only the output layers may differ: their leading dimension is the channel count.
+        head = [k for k in wrong if tensors[k].shape[0] == info.out_channels and state[k].shape[0] == channels
+                and tensors[k].shape[1:] == state[k].shape[1:]]
+        wrong = [k for k in wrong if k not in head]
+        for k in head:
+            del tensors[k]
     if missing or unexpected or wrong:
         detail = "; ".join(part for part in (
             f"missing {missing[:3]}" if missing else "",
@@ -185,6 +203,8 @@ def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "au
             if wrong else "") if part)
         raise ValueError(f"{name_or_path}: tensors do not fit {info.arch} with {info.out_channels} "
                          f"channels: {detail}")
-    model.load_state_dict({k: v.to(state[k].dtype) for k, v in tensors.items()})
-    model.info = info
+    state.update({k: v.to(state[k].dtype) for k, v in tensors.items()})
+    model.load_state_dict(state)
+    model.info = info if channels == info.out_channels else replace(info, out_channels=channels,
+                                                                      saliency_channel=None)
     return model.to(resolve_device(device)).eval()

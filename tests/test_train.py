@@ -50,6 +50,23 @@ def test_validation_size_is_the_models_input_size(figure_ground, tmp_path):
         config(figure_ground, tmp_path / "x", val_size=0)
 
 
+def test_init_from_a_model_with_other_channels(figure_ground, tmp_path):
+    train(config(figure_ground, tmp_path / "a", epochs=1, task="regions", out_channels=4, val=None),
+          show_progress=False)
+    train(config(figure_ground, tmp_path / "b", epochs=1, init=str(tmp_path / "a" / "last.safetensors")),
+          show_progress=False)
+    first, second = (load_model(tmp_path / r / "last.safetensors", device="cpu") for r in "ab")
+    assert second.out_channels == 2 and second.info.task == "saliency"
+    # The trunk was carried over and then trained: close to its start, not a fresh random init.
+    k = "net.backbone.0.0.weight"
+    fresh = torch.nn.init.kaiming_normal_(torch.empty_like(first.state_dict()[k]), mode="fan_out")
+    start_gap = (second.state_dict()[k] - first.state_dict()[k]).abs().mean()
+    assert start_gap < 0.5 * (fresh - first.state_dict()[k]).abs().mean()
+    with pytest.raises(ValueError, match="pass --arch lraspp_mobilenet_v3_large"):
+        train(config(figure_ground, tmp_path / "c", epochs=1, arch="deeplabv3_mobilenet_v3_large",
+                     init=str(tmp_path / "a" / "last.safetensors")), show_progress=False)
+
+
 def test_stop_then_resume(figure_ground, tmp_path):
     cfg = config(figure_ground, tmp_path / "r", epochs=3, val=None)
     calls = {"n": 0}

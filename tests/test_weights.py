@@ -93,6 +93,33 @@ def test_foreign_safetensors_file(tmp_path):
         load_model(path)
 
 
+def test_other_channel_count_keeps_the_trunk_and_renews_the_head(saved):
+    model, path = saved
+    loaded = load_model(path, device="cpu", out_channels=5)
+    assert loaded.out_channels == 5 and loaded.info.out_channels == 5
+    assert loaded.info.saliency_channel is None and loaded.info.recipe == make_info().recipe
+    old, new = model.state_dict(), loaded.state_dict()
+    renewed = sorted(k for k in new if new[k].shape != old[k].shape)
+    assert renewed and all(k.startswith("net.classifier.") for k in renewed)
+    for k in new:
+        if k not in renewed:
+            torch.testing.assert_close(new[k], old[k], msg=k)
+    with torch.inference_mode():
+        assert loaded(torch.randn(1, 3, 64, 64)).shape == (1, 5, 64, 64)
+
+
+def test_other_channel_count_still_refuses_a_wrong_trunk(saved, tmp_path):
+    model, _ = saved
+    path = tmp_path / "x.safetensors"
+    save_weights(model, path, make_info())
+    tensors, _ = read_weights(path)
+    key = next(k for k in tensors if k.startswith("net.backbone.") and tensors[k].ndim == 4)
+    tensors[key] = tensors[key][:, :1].contiguous()
+    save_file(tensors, str(path), metadata=make_info().to_metadata())
+    with pytest.raises(ValueError, match="shape mismatch"):
+        load_model(path, out_channels=4)
+
+
 def test_mismatched_tensors(saved, tmp_path):
     model, _ = saved
     path = tmp_path / "x.safetensors"
