@@ -123,6 +123,20 @@ def test_mosaics_have_the_requested_regions_and_real_borders():
     assert x.shape == (3, 32, 32) and torch.equal(t, MosaicDataset(textures, size=32, length=5, seed=1)[2][1])
 
 
+def test_mosaic_fill_keeps_texture_orientation():
+    from cas_studio.data.mosaics import _fill
+
+    yy, xx = np.mgrid[:40, :40]
+    stripes = np.repeat((((yy + xx) // 4) % 2 * 255).astype(np.uint8)[..., None], 3, axis=2)  # "\\" stripes
+    for seed in range(10):
+        out = _fill(stripes, 96, np.random.default_rng(seed))[..., 0].astype(np.float64)
+        assert out.shape == (96, 96)
+        # Along the stripes ("\\" runs down-left) pixels agree; across a mirror they would not.
+        along = np.abs(out[1:, :-1] - out[:-1, 1:]).mean()
+        across = np.abs(out[1:, 1:] - out[:-1, :-1]).mean()
+        assert along < 0.5 * across, seed
+
+
 @pytest.mark.data
 def test_outex_textures_and_items(data_dir):
     from cas_studio.data.mosaics import outex_textures

@@ -82,13 +82,15 @@ def random_layout(size: int, regions: int, rng: np.random.Generator, *, warp: fl
 
 
 def _fill(patch: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """A size x size texture from a patch: random scale, flip, then reflect-tiled."""
-    scale = rng.uniform(0.7, 1.3)
+    """A size x size texture from a patch: a slight random scale, then tiled by translation.
+
+    Orientation is kept: no flips and no mirror tiling, because a mirrored texture is often
+    another texture (left- and right-leaning stripes), and the model must tell them apart.
+    """
+    scale = rng.uniform(0.85, 1.15)
     p = cv2.resize(patch, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-    if rng.random() < 0.5:
-        p = p[:, ::-1]
     pad_y, pad_x = max(0, size - p.shape[0] + 1), max(0, size - p.shape[1] + 1)
-    tiled = np.pad(p, ((0, pad_y), (0, pad_x), (0, 0)), mode="symmetric")  # mirror-tiled, seamless
+    tiled = np.pad(p, ((0, pad_y), (0, pad_x), (0, 0)), mode="wrap")
     y, x = int(rng.integers(0, tiled.shape[0] - size + 1)), int(rng.integers(0, tiled.shape[1] - size + 1))
     return tiled[y:y + size, x:x + size]
 
