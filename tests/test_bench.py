@@ -1,0 +1,79 @@
+"""Smoke tests of the benchmarks: each runs small and prints well-formed, positive numbers.
+
+Timings themselves are never asserted (machines are shared and noisy); the format and the sanity
+of the numbers are.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from cas_studio.bench import annotate as bench_annotate
+from cas_studio.bench import finetune as bench_finetune
+from cas_studio.bench import infer as bench_infer
+from cas_studio.bench import loss as bench_loss
+
+NUMBER = r"(\d+(?:\.\d+)?)"
+
+
+def test_loss_benchmark_lines(monkeypatch, capsys):
+    monkeypatch.setattr(bench_loss, "CASES", [bench_loss.Case(2, 4, 4, 32)])
+    assert bench_loss.main(["--quick", "--device", "cpu"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("# forward+backward time ratios")
+    names = []
+    for line in lines[1:]:
+        m = re.fullmatch(r"(\S+) K=4 M=4 32x32: " + NUMBER, line)
+        assert m, line
+        assert float(m.group(2)) > 0
+        names.append(m.group(1))
+    assert names == ["cas/ce", "cas/torch_ce", "discriminative/ce"]
+
+
+def test_loss_benchmark_adds_the_loop_baseline_and_the_scaling_lines(monkeypatch):
+    monkeypatch.setattr(bench_loss, "CASES", [bench_loss.Case(1, 2, 4, 128), bench_loss.Case(1, 2, 4, 512)])
+    lines = list(bench_loss.run(devices=[bench_loss.torch.device("cpu")], min_run_time=0.02, loop=True))
+    loop = [line for line in lines if line.startswith("loop/cas")]
+    assert [line.split(":")[0] for line in loop] == ["loop/cas K=4 M=2 128x128"]  # 512 is too big to loop
+    scaling = [line for line in lines if "(16x pixels)" in line]
+    assert [line.split(" ")[0] for line in scaling] == ["cas", "torch_ce"]
+    assert all(float(line.rsplit(": ", 1)[1]) > 0 for line in loop + scaling)
+
+
+def test_infer_benchmark_lines(capsys):
+    assert bench_infer.main(["--size", "64", "--min-run-time", "0.05"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert re.fullmatch(r"infer \S+ \(untrained baseline\) 64x64: " + NUMBER + r" ms, " + NUMBER + " of target",
+                        lines[0]), lines[0]
+    names = set()
+    for line in lines[1:]:
+        m = re.fullmatch(r"infer (\S+) 64x64: " + NUMBER + r" ms, " + NUMBER + r" of target, " + NUMBER + "x baseline",
+                         line)
+        assert m and float(m.group(2)) > 0, line
+        names.add(m.group(1))
+    assert {"saliency", "regions", "texture"} <= names  # every shipped model is timed
+
+
+def test_annotate_benchmark_lines():
+    lines = bench_annotate.run(repeat=1)
+    assert re.fullmatch(r"baseline skimage.watershed 1.0MP: \d+ ms", lines[0])
+    methods = {re.match(r"oversegment (\S+)", line).group(1) for line in lines if line.startswith("oversegment")}
+    assert {"watershed", "slic", "felzenszwalb", "model"} <= methods
+    edits = [line for line in lines if line.startswith("edit ")]
+    assert [e.split(" 1.0MP")[0] for e in edits] == ["edit merge", "edit split", "edit brush stroke", "edit erase"]
+
+
+@pytest.mark.slow
+def test_finetune_benchmark_line(capsys):
+    assert bench_finetune.main(["--epochs", "1", "--images", "2"]) == 0
+    out = capsys.readouterr().out.strip()
+    m = re.fullmatch(r"finetune regions 2 images 256x256 x 1 epochs: " + NUMBER + r" s, " + NUMBER
+                     + r" of target, " + NUMBER + "x one epoch", out)
+    assert m and float(m.group(1)) > 0, out
+
+
+def test_finetune_benchmark_refuses_a_missing_model(capsys):
+    assert bench_finetune.main(["--base", "no-such-model"]) == 2
+    assert "no model 'no-such-model'" in capsys.readouterr().out
