@@ -161,8 +161,18 @@ def test_to_gray_keeps_luminance_in_three_equal_channels():
 def test_named_mosaics_are_gray_like_the_outex_mosaics(data_dir):
     from cas_studio.data import make_dataset
 
-    x, _ = make_dataset("mosaics", size=64)[0]
-    assert torch.allclose(x[0] * 0.229 + 0.485, x[1] * 0.224 + 0.456, atol=1e-5)
+    for source in ("mosaics", "outex-mosaics"):
+        x, _ = make_dataset(source, size=64)[0]
+        assert torch.allclose(x[0] * 0.229 + 0.485, x[1] * 0.224 + 0.456, atol=1e-5), source
+
+
+@pytest.mark.data
+def test_outex_mosaics_use_the_outex_regions_only(data_dir):
+    from cas_studio.data import make_dataset
+
+    outex, both = make_dataset("outex-mosaics", size=32), make_dataset("mosaics", size=32)
+    assert len(outex.textures) == 50 * 5  # 50 mosaics x 5 regions
+    assert len(both.textures) > len(outex.textures)
 
 
 def test_composites_paste_the_masked_object(tmp_path):
