@@ -377,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     p.add_argument("--task", choices=TASKS, default=d.task)
     p.add_argument("--data", action="append", dest="train", metavar="SOURCE",
-                   help="training set: a named set (sod:train, horses, davis, bsds500:train, ...) or a folder; repeatable")
+                   help="training set: a named set (sod:train, horses, davis, bsds500:train, mosaics, outex-mosaics, composites:SOURCE, ...) or a folder; repeatable")
     p.add_argument("--val", default=d.val, help="validation set (named or folder); 'none' to skip")
     p.add_argument("--out", dest="out_dir", default=d.out_dir, help="run folder")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default=d.arch)

@@ -16,8 +16,8 @@ Supported layouts, by path:
 
 Named sets under ``$CAS_DATA`` (default ``../shared/data`` beside the checkout): ``sod``,
 ``sod:train``, ``sod:val`` (split by the BSDS500 ids), ``horses``, ``davis``, ``bsds500:train``,
-``bsds500:val``, ``outex``. Training can also use ``mosaics`` (texture mosaics composed on the fly,
-see :mod:`cas_studio.data.mosaics`).
+``bsds500:val``, ``outex``. Training can also use ``mosaics`` and ``outex-mosaics`` (texture
+mosaics composed on the fly, see :mod:`cas_studio.data.mosaics`).
 """
 
 from __future__ import annotations
