@@ -377,7 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     p.add_argument("--task", choices=TASKS, default=d.task)
     p.add_argument("--data", action="append", dest="train", metavar="SOURCE",
-                   help="training set: a named set (sod:train, horses, davis, bsds500:train, mosaics, outex-mosaics, composites:SOURCE, ...) or a folder; repeatable")
+                   help="training set: a named set (sod:train, horses, davis, bsds500:train, mosaics, "
+                        "outex-mosaics, composites:SOURCE, ...) or a folder; repeatable")
     p.add_argument("--val", default=d.val, help="validation set (named or folder); 'none' to skip")
     p.add_argument("--out", dest="out_dir", default=d.out_dir, help="run folder")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default=d.arch)
@@ -397,7 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--workers", type=int, default=d.workers)
     p.add_argument("--freeze-backbone", action="store_true")
-    p.add_argument("--init", default=None, help="weights to start from (a shipped name or a path); with another channel count its trunk is kept and its output layers start afresh")
+    p.add_argument("--init", default=None,
+                   help="weights to start from (a shipped name or a path); with another channel count "
+                        "its trunk is kept and its output layers start afresh")
     p.add_argument("--val-limit", type=int, default=None, help="validate on the first N images only")
     p.add_argument("--val-size", type=int, default=None,
                    help="input size for validation (default --size); e.g. 512 to validate textures at their own scale")
