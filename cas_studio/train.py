@@ -27,10 +27,11 @@ from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from .data import make_dataset, resolve
+from .data.transforms import Augment
 from .io import atomic_path
 from .losses import LOSSES, channel_balance_loss
 from .metrics import SaliencyMeter
-from .models import ARCHITECTURES, DEFAULT_ARCH, build_model
+from .models import ARCHITECTURES, DEFAULT_ARCH, PRETRAINED, build_model
 from .weights import TASKS, WeightsInfo, load_model, resolve_device, save_weights
 
 #: The metric that picks the best checkpoint per task, and whether higher is better.
@@ -48,18 +49,22 @@ class TrainConfig:
     arch: str = DEFAULT_ARCH
     loss: str = "cas"
     alpha: float = 0.5
+    cas_average: bool = False
     balance: float = 0.0
     out_channels: int = 2
     size: int = 256
     batch: int = 8
     epochs: int = 30
     lr: float = 1e-3
+    backbone_lr: float | None = None
+    pretrained: bool = True
     weight_decay: float = 1e-4
     optimizer: str = "adamw"
     label_noise: float = 0.0
     seed: int = 0
     device: str = "auto"
     workers: int = 0
+    crop: str = "square"
     freeze_backbone: bool = False
     init: str | None = None
     val_limit: int | None = None
@@ -82,6 +87,10 @@ class TrainConfig:
             raise ValueError("no training data given")
         if self.val_size is not None and self.val_size < 1:
             raise ValueError(f"val_size must be positive, got {self.val_size}")
+        if self.backbone_lr is not None and self.backbone_lr < 0:
+            raise ValueError(f"backbone_lr must be >= 0, got {self.backbone_lr}")
+        if self.crop not in ("square", "frame"):
+            raise ValueError(f"crop must be square or frame, got {self.crop!r}")
         if self.balance < 0:
             raise ValueError(f"balance must be >= 0, got {self.balance}")
 
@@ -124,7 +133,7 @@ def read_status(out_dir: str | os.PathLike) -> dict:
 
 def _loss_fn(cfg: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     fn = LOSSES[cfg.loss]
-    region_loss = (lambda x, t: fn(x, t, alpha=cfg.alpha)) if cfg.loss == "cas" else fn
+    region_loss = (lambda x, t: fn(x, t, alpha=cfg.alpha, average=cfg.cas_average)) if cfg.loss == "cas" else fn
     if cfg.balance:
         return lambda x, t: region_loss(x, t) + cfg.balance * channel_balance_loss(x, t)
     return region_loss
@@ -226,6 +235,16 @@ def _weights_info(cfg: TrainConfig, metrics: dict[str, float], recipe: str) -> W
     )
 
 
+def _param_groups(model: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
+    """Optimiser groups: the encoder at ``backbone_lr`` (a pretrained trunk wants a gentler rate)."""
+    if cfg.backbone_lr is None:
+        return [{"params": [p for p in model.parameters() if p.requires_grad], "lr": cfg.lr}]
+    trunk = {id(p) for p in model.backbone_parameters()}
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) in trunk], "lr": cfg.backbone_lr},
+              {"params": [p for p in model.parameters() if p.requires_grad and id(p) not in trunk], "lr": cfg.lr}]
+    return [g for g in groups if g["params"]]
+
+
 def train(cfg: TrainConfig, *, resume: bool = False, recipe: str = "",
           on_progress: Callable[[Progress], None] | None = None,
           should_stop: Callable[[], bool] | None = None, show_progress: bool = True) -> dict:
@@ -254,7 +273,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, recipe: str = "",
             tmp.write_text(json.dumps({**asdict(cfg), "recipe": recipe}, indent=2))
         write_status(out_dir, "running", "starting")
 
-    datasets = [make_dataset(src, size=cfg.size, label_noise=cfg.label_noise, seed=cfg.seed + 1000 * i)
+    augment = Augment(frame=cfg.crop == "frame")
+    datasets = [make_dataset(src, size=cfg.size, label_noise=cfg.label_noise, seed=cfg.seed + 1000 * i, augment=augment)
                 for i, src in enumerate(cfg.train)]
     data = ConcatDataset(datasets)
     sampler = DistributedSampler(data, num_replicas=world, rank=rank, seed=cfg.seed) if distributed else None
@@ -270,16 +290,17 @@ def train(cfg: TrainConfig, *, resume: bool = False, recipe: str = "",
             raise ValueError(f"--init {cfg.init} is a {model.arch} but the run asks for {cfg.arch}; "
                              f"pass --arch {model.arch}")
     else:
-        model = build_model(cfg.arch, cfg.out_channels)
+        model = build_model(cfg.arch, cfg.out_channels, pretrained=cfg.pretrained and cfg.arch in PRETRAINED)
     if cfg.freeze_backbone:
         for p in model.backbone_parameters():
             p.requires_grad_(False)
     model.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = (torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.optimizer == "adamw"
-           else torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay))
+    groups = _param_groups(model, cfg)
+    opt = (torch.optim.AdamW(groups, weight_decay=cfg.weight_decay) if cfg.optimizer == "adamw"
+           else torch.optim.SGD(groups, momentum=0.9, weight_decay=cfg.weight_decay))
     steps = cfg.steps_per_epoch or len(loader)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups],
+                                                total_steps=cfg.epochs * steps, pct_start=0.1)
     amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
 
@@ -384,6 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default=d.arch)
     p.add_argument("--loss", choices=sorted(LOSSES), default=d.loss)
     p.add_argument("--alpha", type=float, default=d.alpha)
+    p.add_argument("--cas-average", action="store_true",
+                   help="average the CAS terms over regions and pairs instead of summing (many regions per image)")
     p.add_argument("--balance", type=float, default=d.balance,
                    help="weight of the channel-balance regulariser (keeps all channels in use; regions/texture)")
     p.add_argument("--channels", dest="out_channels", type=int, default=d.out_channels)
@@ -391,12 +414,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=d.batch)
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--backbone-lr", type=float, default=None,
+                   help="peak learning rate of the encoder (default: --lr); e.g. 4x lower for a pretrained one")
+    p.add_argument("--no-pretrained", dest="pretrained", action="store_false",
+                   help="start the encoder from scratch instead of its packaged ImageNet weights")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--optimizer", choices=["adamw", "sgd"], default=d.optimizer)
     p.add_argument("--label-noise", type=float, default=d.label_noise)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--workers", type=int, default=d.workers)
+    p.add_argument("--crop", choices=["square", "frame"], default=d.crop,
+                   help="training crops: squares of the shorter side, or scaled copies of the whole frame "
+                        "(keeps the image's aspect; for saliency)")
     p.add_argument("--freeze-backbone", action="store_true")
     p.add_argument("--init", default=None,
                    help="weights to start from (a shipped name or a path); with another channel count "

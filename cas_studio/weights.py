@@ -12,13 +12,12 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .constants import IMAGENET_MEAN, IMAGENET_STD
 from .io import atomic_path
 from .models import ARCHITECTURES, SegmentationNet, build_model
 
 FORMAT = "cas-studio-weights/1"
 TASKS = ("saliency", "regions", "texture")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 #: Environment variable naming an extra folder searched for bare weight names.
 WEIGHTS_DIR_ENV = "CAS_STUDIO_WEIGHTS"
 
@@ -38,6 +37,8 @@ class WeightsInfo:
         training_data: what the model was trained on (sets, splits, licences).
         recipe: the exact command that trained it.
         metrics: measured validation metrics, name -> value.
+        decoder: for region models, how the CAS code becomes regions (see
+            :func:`cas_studio.infer.predict_regions`); empty means arg-max.
     """
 
     arch: str
@@ -50,6 +51,7 @@ class WeightsInfo:
     training_data: str = ""
     recipe: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
+    decoder: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -58,6 +60,8 @@ class WeightsInfo:
             raise ValueError(f"unknown task {self.task!r}; choose one of {TASKS}")
         if self.out_channels < 2:
             raise ValueError(f"out_channels must be >= 2, got {self.out_channels}")
+        if not isinstance(self.decoder, dict) or self.decoder.get("method", "argmax") not in ("argmax", "merge"):
+            raise ValueError(f"decoder must be a dict with method argmax or merge, got {self.decoder!r}")
         if self.saliency_channel is not None and not 0 <= self.saliency_channel < self.out_channels:
             raise ValueError(f"saliency_channel {self.saliency_channel} is not a channel of an "
                              f"{self.out_channels}-channel model")

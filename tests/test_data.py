@@ -192,3 +192,18 @@ def test_composites_paste_the_masked_object(tmp_path):
     assert x.shape == (3, 32, 32) and set(t.unique().tolist()) <= {0, 1}
     with pytest.raises(ValueError, match="at least two"):
         make_dataset("composites:" + str(make_figure_ground(tmp_path / "one", n=1, size=40)), size=32)
+
+
+def test_frame_crop_keeps_the_whole_image_and_its_aspect():
+    image = np.zeros((40, 80, 3), np.uint8)
+    image[:, 60:] = 255  # a white band at the right end
+    labels = np.zeros((40, 80), np.int64)
+    labels[:, 60:] = 1
+    rng = np.random.default_rng(0)
+    whole = Augment(flip=False, scale=(1.0, 1.0), jitter=0.0, frame=True)
+    im, lab = augment_pair(image, labels, 32, whole, rng)
+    assert im.shape == (32, 32, 3) and lab.shape == (32, 32)
+    assert lab[:, -1].all() and not lab[:, 0].any()  # both ends of the long side survive
+    square = Augment(flip=False, scale=(1.0, 1.0), jitter=0.0)
+    seen = {int(augment_pair(image, labels, 32, square, np.random.default_rng(s))[1].any()) for s in range(8)}
+    assert 0 in seen  # a square crop of the short side can miss the band entirely

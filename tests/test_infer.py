@@ -66,3 +66,26 @@ def test_batched_list_equals_one_by_one(model):
     assert isinstance(batched, list) and len(batched) == 3
     for im, p in zip(images, batched):
         np.testing.assert_allclose(p, predict_probabilities(model, im, size=64), atol=1e-5)
+
+
+def test_region_decoder_from_argument_or_weights(tmp_path):
+    from dataclasses import replace
+
+    from cas_studio.models import build_model
+    from cas_studio.weights import WeightsInfo, load_model, save_weights
+
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[:, 32:] = 255
+    info = WeightsInfo(arch="lraspp_mobilenet_v3_large", out_channels=3, task="regions", input_size=64)
+    path = save_weights(build_model(info.arch, 3), tmp_path / "a.safetensors", info)
+    model = load_model(path, device="cpu")
+    merged = predict_regions(model, image, decoder={"method": "merge", "scale": 20, "threshold": 10.0})
+    assert merged.shape == (48, 64) and merged.max() == 0  # a huge threshold merges everything
+    save_weights(model, tmp_path / "b.safetensors", replace(info, decoder={"method": "merge", "threshold": 10.0}))
+    recorded = load_model(tmp_path / "b.safetensors", device="cpu")
+    assert recorded.info.decoder["method"] == "merge"
+    assert predict_regions(recorded, image).max() == 0
+    with pytest.raises(ValueError, match="unknown region decoder"):
+        predict_regions(model, image, decoder={"method": "kmeans"})
+    with pytest.raises(ValueError, match="decoder must be"):
+        replace(info, decoder={"method": "kmeans"})

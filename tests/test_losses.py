@@ -336,3 +336,55 @@ def test_channel_balance_bad_input(bad, message):
 
     with pytest.raises(ValueError, match=re.escape(message)):
         channel_balance_loss(bad, torch.zeros(1, 2, 2, dtype=torch.long))
+
+
+# ---- averaged form (average=True) ------------------------------------------------------------
+
+@pytest.mark.parametrize("k", [1, 2, 5, 40])
+def test_average_divides_by_regions_and_pairs(k):
+    x, t = random_case(2, 3, 8, 8, k, seed=k)
+    terms = cas_terms(x, t)
+    n = terms.num_regions.double()
+    expected = 0.3 * terms.uniformer / n - 0.7 * terms.discriminator / (n * (n - 1)).clamp_min(1)
+    torch.testing.assert_close(cas_loss(x, t, alpha=0.3, average=True, reduction="none"), expected)
+
+
+@pytest.mark.parametrize("n,m", [(2, 2), (3, 2), (5, 3), (4, 8), (40, 8)])
+def test_average_bounds_are_attained_and_do_not_grow_with_n(n, m):
+    lo, hi = cas_bounds(n, m, alpha=0.3, average=True)
+    assert -0.7 * 2 - 1e-12 <= lo and hi <= 0.3 * (1 - 1 / m) + 1e-12
+    vertex = torch.eye(m, dtype=torch.float64)
+    t = torch.arange(n).repeat_interleave(m).reshape(1, 1, n * m)
+    lowest = vertex[torch.arange(n) % m][t].permute(0, 3, 1, 2)
+    torch.testing.assert_close(float(cas_loss(lowest, t, alpha=0.3, average=True, from_logits=False)), lo)
+    highest = vertex[torch.arange(n * m) % m].reshape(1, 1, n * m, m).permute(0, 3, 1, 2)
+    torch.testing.assert_close(float(cas_loss(highest, t, alpha=0.3, average=True, from_logits=False)), hi)
+
+
+@settings(max_examples=40, deadline=None)
+@given(k=st.integers(1, 30), m=st.integers(2, 6), seed=st.integers(0, 2**16))
+def test_average_within_bounds_and_invariant_to_renaming(k, m, seed):
+    x, t = random_case(1, m, 8, 8, k, seed=seed)
+    value = float(cas_loss(x * 5, t, average=True))
+    lo, hi = cas_bounds(len(torch.unique(t)), m, average=True)
+    assert lo - 1e-9 <= value <= hi + 1e-9
+    perm = torch.randperm(k, generator=torch.Generator().manual_seed(seed)) * 7 + 3
+    assert float(cas_loss(x * 5, perm[t], average=True)) == pytest.approx(value, abs=1e-12)
+
+
+def test_average_module_equals_function_and_gradcheck():
+    x, t = random_case(2, 3, 5, 5, 4, seed=1)
+    torch.testing.assert_close(CASLoss(alpha=0.4, average=True)(x, t), cas_loss(x, t, alpha=0.4, average=True))
+    x.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda v: cas_loss(v, t, average=True), (x,))
+
+
+def test_average_keeps_an_image_of_many_regions_from_dominating():
+    """Summed, the discriminator of 100 regions dwarfs that of 2; averaged they are comparable."""
+    few = torch.zeros(1, 10, 10, dtype=torch.long)
+    few[:, :, 5:] = 1
+    many = torch.arange(100).reshape(1, 10, 10)
+    x = torch.randn(1, 4, 10, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 3
+    summed = abs(float(cas_loss(x, many))) / abs(float(cas_loss(x, few)))
+    averaged = abs(float(cas_loss(x, many, average=True))) / abs(float(cas_loss(x, few, average=True)))
+    assert summed > 100 and averaged < 10

@@ -51,10 +51,11 @@ def test_validation_size_is_the_models_input_size(figure_ground, tmp_path):
 
 
 def test_init_from_a_model_with_other_channels(figure_ground, tmp_path):
-    train(config(figure_ground, tmp_path / "a", epochs=1, task="regions", out_channels=4, val=None),
+    arch = "lraspp_mobilenet_v3_large"  # trained from scratch: a carried trunk is told from a fresh one
+    train(config(figure_ground, tmp_path / "a", epochs=1, task="regions", out_channels=4, val=None, arch=arch),
           show_progress=False)
-    train(config(figure_ground, tmp_path / "b", epochs=1, init=str(tmp_path / "a" / "last.safetensors")),
-          show_progress=False)
+    train(config(figure_ground, tmp_path / "b", epochs=1, init=str(tmp_path / "a" / "last.safetensors"),
+                 arch=arch), show_progress=False)
     first, second = (load_model(tmp_path / r / "last.safetensors", device="cpu") for r in "ab")
     assert second.out_channels == 2 and second.info.task == "saliency"
     # The trunk was carried over and then trained: close to its start, not a fresh random init.
@@ -140,3 +141,45 @@ def test_balance_adds_the_regulariser_and_is_checked(figure_ground, tmp_path):
     assert balanced(x, t).item() == pytest.approx(plain(x, t).item() + 0.5 * channel_balance_loss(x, t).item(), rel=1e-6)
     with pytest.raises(ValueError, match="balance"):
         config(figure_ground, tmp_path, balance=-1)
+
+
+def test_backbone_lr_gives_the_encoder_its_own_rate(figure_ground, tmp_path):
+    from cas_studio.models import build_model
+    from cas_studio.train import _param_groups
+
+    cfg = config(figure_ground, tmp_path / "g", backbone_lr=1e-4, lr=2e-3)
+    model = build_model(cfg.arch, 2)
+    groups = _param_groups(model, cfg)
+    trunk = {id(p) for p in model.backbone_parameters()}
+    assert [g["lr"] for g in groups] == [1e-4, 2e-3]
+    assert {id(p) for p in groups[0]["params"]} == trunk
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    last = train(cfg, show_progress=False)
+    assert "adp_fbeta" in last
+    with pytest.raises(ValueError, match="backbone_lr"):
+        config(figure_ground, tmp_path / "h", backbone_lr=-1.0)
+    with pytest.raises(ValueError, match="crop"):
+        config(figure_ground, tmp_path / "h", crop="circle")
+
+
+def test_pretrained_encoder_by_default_and_no_pretrained_from_scratch(figure_ground, tmp_path):
+    from cas_studio.efficientnet_lite import pretrained_path
+
+    stem = torch.load(pretrained_path(), map_location="cpu", weights_only=True)["_conv_stem.weight"]
+    seen = {}
+    for pretrained in (True, False):
+        cfg = config(figure_ground, tmp_path / f"p{pretrained}", pretrained=pretrained, epochs=1, lr=1e-9)
+        train(cfg, show_progress=False)
+        tensors, _ = read_weights(tmp_path / f"p{pretrained}" / "last.safetensors")
+        seen[pretrained] = tensors["net.encoder._conv_stem.weight"]
+    torch.testing.assert_close(seen[True], stem, atol=1e-5, rtol=0)
+    assert (seen[False] - stem).abs().max() > 0.1
+
+
+def test_cas_average_is_passed_to_the_loss(figure_ground, tmp_path, monkeypatch):
+    calls = []
+    real = losses.LOSSES["cas"]
+    monkeypatch.setitem(losses.LOSSES, "cas", lambda x, t, **kw: calls.append(kw) or real(x, t, **kw))
+    monkeypatch.setattr("cas_studio.train.LOSSES", losses.LOSSES)
+    train(config(figure_ground, tmp_path / "a", cas_average=True, epochs=1), show_progress=False)
+    assert calls and all(kw.get("average") is True for kw in calls)

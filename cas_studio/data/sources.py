@@ -16,7 +16,8 @@ Supported layouts, by path:
 
 Named sets under ``$CAS_DATA`` (default ``../shared/data`` beside the checkout): ``sod``,
 ``sod:train``, ``sod:val`` (split by the BSDS500 ids), ``horses``, ``davis``, ``bsds500:train``,
-``bsds500:val``, ``outex``. Training can also use ``mosaics`` and ``outex-mosaics`` (texture
+``bsds500:val``, ``outex``, ``duts_tr`` (4,500 DUTS-TR images, the paper's saliency training set) and
+``duts_te_val`` (300 DUTS-TE images, for validation only). Training can also use ``mosaics`` and ``outex-mosaics`` (texture
 mosaics composed on the fly, see :mod:`cas_studio.data.mosaics`).
 """
 
@@ -157,7 +158,8 @@ def bsds_ids(split: str, root: Path | None = None) -> set[str]:
     return {p.stem for p in folder.glob("*.jpg")}
 
 
-NAMED = ("sod", "sod:train", "sod:val", "horses", "davis", "bsds500:train", "bsds500:val", "outex")
+NAMED = ("sod", "sod:train", "sod:val", "horses", "davis", "bsds500:train", "bsds500:val", "outex",
+         "duts_tr", "duts_te_val")
 
 
 def outex_items(root: str | os.PathLike) -> list[Item]:

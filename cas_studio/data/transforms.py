@@ -13,11 +13,17 @@ from ..weights import IMAGENET_MEAN, IMAGENET_STD
 
 @dataclass(frozen=True)
 class Augment:
-    """Random flip, scale-crop and colour jitter (all off with ``Augment.none()``)."""
+    """Random flip, scale-crop and colour jitter (all off with ``Augment.none()``).
+
+    ``frame=False`` crops squares (``scale`` is the fraction of the shorter side kept);
+    ``frame=True`` crops a scaled copy of the whole frame, keeping its aspect (``scale`` is the
+    fraction of each side kept), so the network also sees whole images, as in inference.
+    """
 
     flip: bool = True
-    scale: tuple[float, float] = (0.6, 1.0)  # fraction of the shorter side kept by the crop
+    scale: tuple[float, float] = (0.6, 1.0)
     jitter: float = 0.25  # brightness/contrast/saturation amplitude
+    frame: bool = False
 
     @classmethod
     def none(cls) -> Augment:
@@ -32,12 +38,15 @@ def augment_pair(image: np.ndarray, labels: np.ndarray, size: int, aug: Augment,
     if aug.flip and rng.random() < 0.5:
         image, labels = image[:, ::-1], labels[:, ::-1]
     frac = rng.uniform(*aug.scale)
-    side = max(1, int(round(min(h, w) * frac)))
-    top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-    image = image[top:top + side, left:left + side]
-    labels = labels[top:top + side, left:left + side]
+    if aug.frame:
+        ch, cw = max(1, int(round(h * frac))), max(1, int(round(w * frac)))
+    else:
+        ch = cw = max(1, int(round(min(h, w) * frac)))
+    top, left = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    image = image[top:top + ch, left:left + cw]
+    labels = labels[top:top + ch, left:left + cw]
     image = cv2.resize(np.ascontiguousarray(image), (size, size), interpolation=cv2.INTER_AREA
-                       if side > size else cv2.INTER_LINEAR)
+                       if min(ch, cw) > size else cv2.INTER_LINEAR)
     labels = cv2.resize(np.ascontiguousarray(labels).astype(np.float32), (size, size),
                         interpolation=cv2.INTER_NEAREST).astype(np.int64)
     if aug.jitter:

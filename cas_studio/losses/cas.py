@@ -114,6 +114,7 @@ def cas_loss(
     target: torch.Tensor,
     *,
     alpha: float = 0.5,
+    average: bool = False,
     from_logits: bool = True,
     ignore_index: int = -1,
     reduction: str = "mean",
@@ -146,6 +147,14 @@ def cas_loss(
       the upper one when every region's mass is split evenly over all M vertices around the same
       mean (region sizes multiples of M).
 
+    ``average=True`` (not the paper's form) divides the uniformer by N and the discriminator by
+    the N(N-1) ordered pairs, so each image's loss lies in :math:`[-(1-\alpha) D_{max}/(N(N-1)),
+    \alpha(1 - 1/M)]` whatever its number of regions. With the paper's sums, an image of 200
+    superpixels has ~40,000 discriminator terms against a few for an image of 3 regions, and it
+    dominates a batch; averaged, every image weighs the same. Both forms are minimised by the same
+    outputs for a given image, and both depend only on which pixels share an id. One region gives a
+    discriminator of 0 in both.
+
     The authors' reference code computes the uniformer on the foreground region only (binary
     saliency); we follow the paper's equation, which sums over every region, because the
     background is a region like any other: leaving it out lets the network put arbitrary
@@ -157,6 +166,8 @@ def cas_loss(
         target: (B, H, W) integer region ids in [0, 65535], any numbering, not necessarily
             contiguous.
         alpha: weight of the uniformer in [0, 1]; the discriminator gets ``1 - alpha``.
+        average: average the uniformer over regions and the discriminator over ordered pairs
+            instead of summing (for targets with many regions, e.g. fine-tuning on superpixels).
         from_logits: apply a softmax over dim 1 first.
         ignore_index: pixels whose target equals this are left out.
         reduction: ``"mean"`` or ``"sum"`` over images, or ``"none"`` for a (B,) tensor. An image
@@ -181,17 +192,29 @@ def cas_loss(
     _check_alpha(alpha)
     check_choice("cas_loss", reduction)
     terms = cas_terms(input, target, from_logits=from_logits, ignore_index=ignore_index)
-    values = alpha * terms.uniformer - (1.0 - alpha) * terms.discriminator
+    uniformer, discriminator = terms.uniformer, terms.discriminator
+    if average:
+        n = terms.num_regions.to(uniformer.dtype)
+        uniformer = uniformer / n.clamp_min(1)
+        discriminator = discriminator / (n * (n - 1)).clamp_min(1)
+    values = alpha * uniformer - (1.0 - alpha) * discriminator
     return reduce(values, reduction)
 
 
-def cas_bounds(num_regions: int, num_channels: int, *, alpha: float = 0.5) -> tuple[float, float]:
-    """Attainable (lower, upper) bounds of the per-image CAS loss for N regions and M channels."""
+def cas_bounds(num_regions: int, num_channels: int, *, alpha: float = 0.5,
+               average: bool = False) -> tuple[float, float]:
+    """Attainable (lower, upper) bounds of the per-image CAS loss for N regions and M channels.
+
+    ``average=True`` gives the bounds of ``cas_loss(..., average=True)``.
+    """
     _check_alpha(alpha)
     n, m = int(num_regions), int(num_channels)
     q, r = divmod(n, m)
     d_max = 2.0 * (n * n - r * (q + 1) ** 2 - (m - r) * q * q)
-    return -(1.0 - alpha) * d_max, alpha * n * (1.0 - 1.0 / m)
+    u_max = n * (1.0 - 1.0 / m)
+    if average:
+        d_max, u_max = d_max / max(n * (n - 1), 1), u_max / max(n, 1)
+    return -(1.0 - alpha) * d_max, alpha * u_max
 
 
 class CASLoss(nn.Module):
@@ -203,15 +226,15 @@ class CASLoss(nn.Module):
         torch.Size([])
     """
 
-    def __init__(self, *, alpha: float = 0.5, from_logits: bool = True, ignore_index: int = -1,
-                 reduction: str = "mean") -> None:
+    def __init__(self, *, alpha: float = 0.5, average: bool = False, from_logits: bool = True,
+                 ignore_index: int = -1, reduction: str = "mean") -> None:
         super().__init__()
         _check_alpha(alpha)
         check_choice("CASLoss", reduction)
-        self.alpha, self.from_logits = alpha, from_logits
+        self.alpha, self.average, self.from_logits = alpha, average, from_logits
         self.ignore_index, self.reduction = ignore_index, reduction
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Compute the loss, see :func:`cas_loss`."""
-        return cas_loss(input, target, alpha=self.alpha, from_logits=self.from_logits,
+        return cas_loss(input, target, alpha=self.alpha, average=self.average, from_logits=self.from_logits,
                         ignore_index=self.ignore_index, reduction=self.reduction)
