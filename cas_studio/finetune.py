@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .data import resolve
@@ -34,6 +35,10 @@ class FinetuneOptions:
     batch: int = 4
     freeze_backbone: bool = False
     device: str = "auto"
+    #: Average the CAS terms over regions and pairs (``cas_loss(average=True)``); ``None`` decides
+    #: per project: on when an image has more regions than the model has channels, where the
+    #: paper's summed discriminator over all pairs would swamp everything else.
+    average: bool | None = None
 
 
 def make_config(project_root: str | Path, options: FinetuneOptions, out_dir: str | Path) -> TrainConfig:
@@ -47,12 +52,23 @@ def make_config(project_root: str | Path, options: FinetuneOptions, out_dir: str
     holdout = len(annotated) >= 2
     # Saliency metrics need binary masks, which a project's region maps need not be.
     validate_on = f"{root}@holdout" if holdout and options.task != "saliency" else None
+    average = options.average
+    if average is None:
+        average = max_regions(resolve(f"{root}@train")) > info.out_channels
     return TrainConfig(
         task=options.task, train=[f"{root}@train"], val=validate_on,
-        out_dir=str(out_dir), arch=info.arch, loss="cas", alpha=options.alpha, out_channels=info.out_channels,
+        out_dir=str(out_dir), arch=info.arch, loss="cas", alpha=options.alpha, cas_average=average,
+        out_channels=info.out_channels,
         size=options.size, batch=min(options.batch, max(1, len(annotated) - holdout)), epochs=options.epochs,
         lr=options.lr, device=options.device, freeze_backbone=options.freeze_backbone, init=options.base,
     )
+
+
+def max_regions(items: list) -> int:
+    """The largest number of labelled regions in one image of ``items``."""
+    from .data.sources import read_target
+
+    return max((len(np.unique(labels[labels >= 0])) for labels in map(read_target, items)), default=0)
 
 
 def estimate_seconds(config: TrainConfig) -> float:
@@ -172,7 +188,7 @@ def list_runs(project_root: str | Path, manager: RunManager | None = None) -> li
     A run recorded as ``running`` that no thread of this process owns was cut off (the app was
     stopped during it): it is reported as ``interrupted``, its last checkpoint kept.
     """
-    runs_dir = Path(project_root) / "runs"
+    runs_dir = Path(project_root).resolve() / "runs"  # as RunManager keys runs: a relative path must match
     if not runs_dir.is_dir():
         return []
     active = manager.active(project_root) if manager else None

@@ -9,7 +9,9 @@ import torch
 
 from cas_studio.data import resolve
 from cas_studio.data.project import create_project
-from cas_studio.finetune import FinetuneOptions, RunInProgress, RunManager, list_runs, make_config, run_weights
+from cas_studio.finetune import (
+    FinetuneOptions, RunInProgress, RunManager, list_runs, make_config, max_regions, run_weights,
+)
 from cas_studio.models import build_model
 from cas_studio.train import train, validate, write_status
 from cas_studio.weights import WeightsInfo, load_model, save_weights
@@ -86,3 +88,36 @@ def test_no_annotation_no_run(tmp_path, base_model):
     project = create_project(tmp_path / "empty")
     with pytest.raises(ValueError, match="annotate at least one image"):
         RunManager().start(project.root, FinetuneOptions(base=str(base_model)))
+
+
+def test_average_cas_when_images_have_more_regions_than_channels(tmp_path, base_model):
+    """2 regions on a 4-channel base: the paper's sums; superpixel-like grids of 36: averaged."""
+    import numpy as np
+
+    project = make_project(tmp_path / "p", n=3, size=48)
+    assert make_config(project.root, FinetuneOptions(base=str(base_model)), tmp_path / "r").cas_average is False
+    grid = (np.arange(48)[:, None] // 8) * 6 + np.arange(48)[None, :] // 8 + 1
+    for image in project.annotated():
+        project.save_labels(image, grid)
+    assert max_regions(resolve(f"{project.root}@train")) == 36
+    assert make_config(project.root, FinetuneOptions(base=str(base_model)), tmp_path / "r").cas_average is True
+    forced = make_config(project.root, FinetuneOptions(base=str(base_model), average=False), tmp_path / "r")
+    assert forced.cas_average is False
+
+
+def test_a_running_run_is_listed_as_running_from_a_relative_project_path(tmp_path, base_model, monkeypatch):
+    """The app's default project folder is relative; a live run must not read as interrupted."""
+    make_project(tmp_path / "projects" / "mine", n=3, size=48)
+    monkeypatch.chdir(tmp_path)
+    relative = "projects/mine"
+    manager = RunManager()
+    run = manager.start(relative, FinetuneOptions(base=str(base_model), epochs=50, size=48, batch=2))
+    try:
+        deadline = time.time() + 60
+        while run.progress is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert run.alive
+        assert [s["state"] for _, s in list_runs(relative, manager)] == ["running"]
+    finally:
+        manager.stop(relative)
+        run.thread.join(60)
