@@ -142,9 +142,9 @@ def labels_from_probabilities(probs: np.ndarray, *, min_size: int = 64) -> np.nd
 DECODERS = ("argmax", "merge")
 
 
-def predict_regions(model: nn.Module, image: np.ndarray, *, size: int | None = None,
-                    min_size: int = 64, decoder: dict | None = None) -> np.ndarray:
-    """Region label map: HxW int32 ids 0..N-1 at the image's size.
+def decode_regions(model: nn.Module, probs: np.ndarray, image: np.ndarray, *, decoder: dict | None = None,
+                   min_size: int = 64) -> np.ndarray:
+    """HxW int32 region ids 0..N-1 from a model's (M, H, W) output on ``image``.
 
     ``decoder`` says how the CAS code becomes regions: ``{"method": "argmax"}`` (arg-max channel
     plus connected components, :func:`labels_from_probabilities`) or ``{"method": "merge",
@@ -157,9 +157,15 @@ def predict_regions(model: nn.Module, image: np.ndarray, *, size: int | None = N
     method = spec.pop("method", "argmax")
     if method not in DECODERS:
         raise ValueError(f"unknown region decoder {method!r}; choose one of {DECODERS}")
-    probs = predict_probabilities(model, image, size=size)
     if method == "merge":
         from .grouping import regions_from_code
 
         return regions_from_code(probs, image, **spec)
     return labels_from_probabilities(probs, min_size=spec.get("min_size", min_size))
+
+
+def predict_regions(model: nn.Module, image: np.ndarray, *, size: int | None = None,
+                    min_size: int = 64, decoder: dict | None = None) -> np.ndarray:
+    """Region label map: HxW int32 ids 0..N-1 at the image's size (see :func:`decode_regions`)."""
+    probs = predict_probabilities(model, image, size=size)
+    return decode_regions(model, probs, image, decoder=decoder, min_size=min_size)

@@ -10,7 +10,7 @@ import gradio as gr
 import numpy as np
 
 from .. import annotate
-from ..infer import binarize, labels_from_probabilities, predict_probabilities, saliency_channel
+from ..infer import binarize, decode_regions, predict_probabilities, saliency_channel
 from ..io import ImageError, read_image, write_image
 from .models import get_model, model_choices
 
@@ -61,7 +61,7 @@ def segment(image_path: str | None, task: str, model: str | None):
         summary = (f"**saliency** with `{name}` ({info.arch if info else '?'}) in {elapsed:.0f} ms; "
                    f"threshold 2 x mean = {min(2 * sal.mean(), 1):.3f}; foreground {mask.mean():.1%} of the image")
         return _heat(sal), overlay, channels, out, summary, sal
-    labels = labels_from_probabilities(probs) + 1
+    labels = decode_regions(net, probs, image) + 1
     summary = (f"**{task}** with `{name}` in {elapsed:.0f} ms: **{len(np.unique(labels))} regions** "
                f"from {probs.shape[0]} channels")
     return annotate.colorize(labels), annotate.overlay(image, labels, alpha=0.0), channels, None, summary, None
