@@ -14,12 +14,13 @@ from __future__ import annotations
 import heapq
 
 import numpy as np
+from skimage import color
 from skimage import segmentation as skseg
 
 from .io import to_rgb8
 
 #: Settings of :func:`regions_from_code` when a model records none.
-DEFAULTS = {"scale": 50.0, "threshold": 0.35, "min_size": 64}
+DEFAULTS = {"scale": 50.0, "threshold": 0.35, "min_size": 64, "color_weight": 0.0}
 
 
 def adjacent_pairs(labels: np.ndarray) -> np.ndarray:
@@ -101,7 +102,8 @@ def merge_regions(labels: np.ndarray, features: np.ndarray, *, threshold: float)
 
 
 def regions_from_code(probs: np.ndarray, image: np.ndarray, *, scale: float = DEFAULTS["scale"],
-                      threshold: float = DEFAULTS["threshold"], min_size: int = DEFAULTS["min_size"]) -> np.ndarray:
+                      threshold: float = DEFAULTS["threshold"], min_size: int = DEFAULTS["min_size"],
+                      color_weight: float = DEFAULTS["color_weight"]) -> np.ndarray:
     """Regions of ``image`` from a CAS model's (M, H, W) softmax output ``probs``.
 
     Parameters
@@ -115,6 +117,9 @@ def regions_from_code(probs: np.ndarray, image: np.ndarray, *, scale: float = DE
     threshold : float
         Merge neighbours whose mean CAS codes are closer than this (codes of distinct regions lie up
         to sqrt(2) apart on the probability simplex).
+    color_weight : float
+        Weight of the mean CIELAB colour (L, a, b divided by 100) appended to the code; 0 merges by
+        the code alone.
 
     Returns
     -------
@@ -125,4 +130,8 @@ def regions_from_code(probs: np.ndarray, image: np.ndarray, *, scale: float = DE
     if probs.shape[1:] != rgb.shape[:2]:
         raise ValueError(f"probabilities are {probs.shape[1:]} but the image is {rgb.shape[:2]}")
     superpixels = skseg.felzenszwalb(rgb, scale=float(scale), sigma=0.8, min_size=int(min_size))
-    return merge_regions(superpixels, probs, threshold=float(threshold))
+    features = probs
+    if color_weight:
+        lab = color.rgb2lab(rgb).transpose(2, 0, 1) / 100.0
+        features = np.concatenate([probs, float(color_weight) * lab])
+    return merge_regions(superpixels, features, threshold=float(threshold))
