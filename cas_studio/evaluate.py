@@ -229,11 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.weights:
             decoder = None
             if args.decoder:
-                decoder = {"method": args.decoder}
-                if args.decoder == "merge":
-                    from .grouping import DEFAULTS
-                    decoder.update(scale=args.merge_scale or DEFAULTS["scale"],
-                                   threshold=args.merge_threshold or DEFAULTS["threshold"])
+                # Options left out take regions_from_code's defaults.
+                given = {"scale": args.merge_scale, "threshold": args.merge_threshold}
+                decoder = {"method": args.decoder, **({k: v for k, v in given.items() if v is not None}
+                                                      if args.decoder == "merge" else {})}
             name, predict = args.weights, model_predictor(args.weights, args.task, items, size=args.size,
                                                           decoder=decoder)
         elif args.pred:

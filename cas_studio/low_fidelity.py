@@ -60,7 +60,8 @@ class Setup:
         """One training config per (loss, p), each in its own folder ``out/<loss>_p<p>``."""
         return [TrainConfig(task="saliency", train=list(self.train), val=self.val, arch=self.arch, loss=loss,
                             out_channels=2, size=self.size, batch=self.batch, epochs=self.epochs, lr=self.lr,
-                            backbone_lr=self.backbone_lr, workers=self.workers, label_noise=p, seed=self.seed, device=self.device, val_limit=self.val_limit,
+                            backbone_lr=self.backbone_lr, workers=self.workers, label_noise=p, seed=self.seed,
+                            device=self.device, val_limit=self.val_limit,
                             out_dir=str(Path(out) / f"{loss}_p{p:g}"))
                 for p in self.noise for loss in self.losses]
 

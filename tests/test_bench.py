@@ -77,3 +77,13 @@ def test_finetune_benchmark_line(capsys):
 def test_finetune_benchmark_refuses_a_missing_model(capsys):
     assert bench_finetune.main(["--base", "no-such-model"]) == 2
     assert "no model 'no-such-model'" in capsys.readouterr().out
+
+
+def test_train_benchmark_line(capsys):
+    from cas_studio.bench import train as bench_train
+
+    assert bench_train.main(["--size", "32", "--batch", "2", "--steps", "1"]) == 0
+    line = capsys.readouterr().out.strip()
+    m = re.fullmatch(r"train efficientnet_lite0_fpn 32x32 batch 2 \(cpu\): " + NUMBER + r" img/s, " + NUMBER
+                     + r" of target, " + NUMBER + r"x lraspp_mobilenet_v3_large \(" + NUMBER + r" img/s\)", line)
+    assert m and float(m.group(1)) > 0 and float(m.group(4)) > 0, line

@@ -137,3 +137,19 @@ def test_eval_worst_for_regions_is_lowest_covering(tmp_path):
     evaluate_regions(predict, items, progress=False, scores=scores)
     assert min(scores, key=lambda s: s[1])[0].image.stem == "1"
     assert worst_examples(predict, "regions", scores, tmp_path / "r.png", n=1).is_file()
+
+
+def test_eval_decoder_flag_overrides_the_models_decoder(monkeypatch):
+    from cas_studio import evaluate
+
+    seen = []
+    monkeypatch.setattr(evaluate, "model_predictor", lambda w, t, items, size=None, decoder=None: seen.append(decoder)
+                        or (lambda it, im: __import__("numpy").zeros(im.shape[:2], int)))
+    monkeypatch.setattr(evaluate, "resolve", lambda data: [])
+    assert evaluate.main(["--task", "regions", "--data", "x", "--weights", "w", "--decoder", "merge"]) == 2  # no images
+    monkeypatch.setattr(evaluate, "resolve", lambda data: [evaluate.Item(__import__("pathlib").Path("i.png"), __import__("pathlib").Path("t.png"), "label_map")])
+    monkeypatch.setattr(evaluate, "evaluate_regions", lambda predict, items, scores=None: {"covering": 1.0})
+    for argv, expected in ((["--decoder", "merge", "--merge-threshold", "0.2"], {"method": "merge", "threshold": 0.2}),
+                           (["--decoder", "argmax"], {"method": "argmax"}), ([], None)):
+        assert evaluate.main(["--task", "regions", "--data", "x", "--weights", "w", *argv]) == 0
+        assert seen[-1] == expected
