@@ -1,25 +1,35 @@
 """Fine-tuning on an annotation project, in a background thread: what the app's Fine-tune tab drives.
 
-One run at a time per project; each run lives in ``<project>/runs/<timestamp>/`` (the folder
-layout of :mod:`cas_studio.train`), so its state survives an app restart.
+A run trains on the project's confirmed regions (proposed ones are left out by default), scores
+the base model on the held-out images first, keeps the best epoch by held-out score, and ends
+with one plain sentence: it improved, or it did not and the base model stays selected. A run that
+did not beat its base is never offered as a model. One run at a time per project, in this process
+and across processes (a lock file); each run lives in its own ``<project>/runs/<timestamp>/``
+(a :class:`~cas_studio.runs.Run`), so its state survives an app restart.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import torch
+from filelock import FileLock, Timeout
 
-from .data import resolve
+from .data import read_target, resolve
 from .data.project import open_project
-from .losses import cas_loss
-from .models import build_model
-from .train import Progress, TrainConfig, read_status, train
-from .weights import read_weights, resolve_device
+from .runs import Run
+from .train_config import TrainConfig
+from .trainer import EpochEvent, StepEvent, Trainer
+from .weights import read_weights
+
+#: Fewest confirmed images a run needs: one to learn from and one to check it on.
+MIN_CONFIRMED = 2
+PROPOSED = ("ignore", "rest")
 
 
 @dataclass
@@ -39,70 +49,130 @@ class FinetuneOptions:
     #: per project: on when an image has more regions than the model has channels, where the
     #: paper's summed discriminator over all pairs would swamp everything else.
     average: bool | None = None
+    #: What proposed (never confirmed) regions are in training: left out ("ignore") or one "rest" region.
+    proposed: str = "ignore"
+
+    def __post_init__(self) -> None:
+        if self.proposed not in PROPOSED:
+            raise ValueError(f"proposed must be one of {PROPOSED}, got {self.proposed!r}")
+        if self.epochs < 1 or self.batch < 1 or self.size < 16:
+            raise ValueError(f"epochs and batch must be >= 1 and size >= 16, got {self.epochs}, {self.batch}, {self.size}")
 
 
 def make_config(project_root: str | Path, options: FinetuneOptions, out_dir: str | Path) -> TrainConfig:
-    """The training configuration of a fine-tuning run (validation on a held-out image if any)."""
-    root = Path(project_root)
+    """The training configuration of a fine-tuning run (scored against held-out images).
+
+    Raises:
+        ValueError: fewer than :data:`MIN_CONFIRMED` confirmed images.
+    """
+    root = Path(project_root).expanduser().resolve()
     project = open_project(root)
-    annotated = project.annotated()
-    if not annotated:
-        raise ValueError(f"{root}: annotate at least one image before fine-tuning")
+    confirmed = project.confirmed()
+    if len(confirmed) < MIN_CONFIRMED:
+        raise ValueError(f"{root.name}: {len(confirmed)} confirmed image(s); fine-tuning needs at least "
+                         f"{MIN_CONFIRMED} (one to learn from, one to check the result on). Annotate and "
+                         f"confirm more images first.")
     _, info = read_weights(options.base)
-    holdout = len(annotated) >= 2
+    train_source = f"{root}@train+rest" if options.proposed == "rest" else f"{root}@train"
+    train_items = resolve(train_source)
     # Saliency metrics need binary masks, which a project's region maps need not be.
-    validate_on = f"{root}@holdout" if holdout and options.task != "saliency" else None
+    validate_on = f"{root}@holdout" if options.task != "saliency" else None
     average = options.average
     if average is None:
-        average = max_regions(resolve(f"{root}@train")) > info.out_channels
+        average = max_regions(train_items) > info.out_channels
     return TrainConfig(
-        task=options.task, train=[f"{root}@train"], val=validate_on,
+        task=options.task, train=[train_source], val=validate_on,
         out_dir=str(out_dir), arch=info.arch, loss="cas", alpha=options.alpha, cas_average=average,
-        out_channels=info.out_channels,
-        size=options.size, batch=min(options.batch, max(1, len(annotated) - holdout)), epochs=options.epochs,
-        lr=options.lr, device=options.device, freeze_backbone=options.freeze_backbone, init=options.base,
+        out_channels=info.out_channels, size=options.size, batch=min(options.batch, len(train_items)),
+        epochs=options.epochs, lr=options.lr, device=options.device, freeze_backbone=options.freeze_backbone,
+        init=options.base, keep_start=validate_on is not None,
     )
 
 
 def max_regions(items: list) -> int:
     """The largest number of labelled regions in one image of ``items``."""
-    from .data.sources import read_target
-
     return max((len(np.unique(labels[labels >= 0])) for labels in map(read_target, items)), default=0)
 
 
-def estimate_seconds(config: TrainConfig) -> float:
-    """Rough wall time of a run, from one timed training step on random data of the run's size."""
-    device = resolve_device(config.device)
-    model = build_model(config.arch, config.out_channels).to(device).train()
-    x = torch.randn(config.batch, 3, config.size, config.size, device=device)
-    t = torch.randint(0, 2, (config.batch, config.size, config.size), device=device)
-    cas_loss(model(x), t).backward()  # warm-up
-    t0 = time.perf_counter()
-    cas_loss(model(x), t).backward()
-    per_image = (time.perf_counter() - t0) / config.batch
-    images = len(resolve(config.train[0]))
-    return per_image * images * config.epochs * 1.3  # plus data loading and validation
+@dataclass(frozen=True)
+class Estimate:
+    """A run's expected wall time, measured from real training steps on this machine."""
+
+    seconds: float
+    train_images: int
+    holdout_images: int
+    device: str
+
+    def sentence(self) -> str:
+        """e.g. "about 1m 20s on cpu: 5 training images, 1 held out"."""
+        return (f"about {format_seconds(self.seconds)} on {self.device}: {self.train_images} training images, "
+                f"{self.holdout_images} held out for checking")
+
+
+def format_seconds(s: float | None) -> str:
+    """``75`` -> ``"1m 15s"``; None -> ``"-"``."""
+    if s is None:
+        return "-"
+    s = int(round(s))
+    return f"{s // 60}m {s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def estimate(project_root: str | Path, options: FinetuneOptions, *, steps: int = 3) -> Estimate:
+    """Time a few real training steps and one held-out scoring of the run ``options`` describe.
+
+    The run's own data, model and batch are set up in a scratch folder; the total is the measured
+    step time times the run's steps, plus a held-out scoring per epoch (and one for the base).
+    """
+    with tempfile.TemporaryDirectory(prefix="cas-estimate-") as scratch:
+        cfg = make_config(project_root, options, scratch)
+        trainer = Trainer(cfg, show_progress=False)
+        trainer.setup()
+        batches = iter(trainer.loader)
+        timed = []
+        for i in range(steps + 1):  # the first step warms up allocators and kernels
+            try:
+                x, t = next(batches)
+            except StopIteration:
+                batches = iter(trainer.loader)
+                x, t = next(batches)
+            t0 = time.perf_counter()
+            trainer.step(x, t)
+            if i:
+                timed.append(time.perf_counter() - t0)
+        per_step = float(np.median(timed))
+        holdout = resolve(cfg.val) if cfg.val else []
+        t0 = time.perf_counter()
+        if cfg.val:
+            trainer.score_start()
+        per_score = time.perf_counter() - t0
+        bn = 10 * per_step / 3  # BatchNorm recalibration: about 10 forward passes a epoch
+        total = cfg.epochs * (trainer.steps * per_step + bn + per_score) + per_score
+        return Estimate(total, len(resolve(cfg.train[0])), len(holdout), trainer.device.type)
 
 
 class RunInProgress(RuntimeError):
-    """A second run was asked for while the project already has one."""
+    """A second run was asked for while the project already has one (in this or another process)."""
 
 
 @dataclass
-class Run:
+class FinetuneJob:
     """A background fine-tuning run and what it has reported so far."""
 
     project: Path
-    out_dir: Path
+    run: Run
     config: TrainConfig
+    trainer: Trainer
     started: float = field(default_factory=time.time)
-    progress: Progress | None = None
+    progress: StepEvent | None = None
     losses: list[float] = field(default_factory=list)
     rows: list[dict] = field(default_factory=list)
     error: str | None = None
-    stop_requested: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+
+    @property
+    def out_dir(self) -> Path:
+        """The run folder."""
+        return self.run.folder
 
     @property
     def alive(self) -> bool:
@@ -123,12 +193,31 @@ class Run:
             return None
         return (time.time() - self.started) * (1 - f) / f
 
+    def stop(self) -> None:
+        """Ask the run to stop after its current step."""
+        self.trainer.request_stop()
+
     def state(self) -> dict:
-        """The run's status file, or ``running`` while the thread is alive."""
-        status = read_status(self.out_dir)
+        """The run's status, or ``running`` while the thread is alive."""
+        status = self.run.status()
         if self.alive:
             status = {**status, "state": "running"}
         return status
+
+
+def _new_run_folder(root: Path) -> Path:
+    """A fresh, uniquely named run folder (created, so two starts never share one)."""
+    runs = root / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for k in range(1000):
+        folder = runs / (stamp if k == 0 else f"{stamp}-{k}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"{runs}: could not find a free run folder name")
 
 
 class RunManager:
@@ -136,76 +225,95 @@ class RunManager:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._runs: dict[Path, Run] = {}
+        self._jobs: dict[Path, FinetuneJob] = {}
 
-    def active(self, project_root: str | Path) -> Run | None:
+    def active(self, project_root: str | Path) -> FinetuneJob | None:
         """The project's current (or last, in this process) run."""
-        return self._runs.get(Path(project_root).resolve())
+        return self._jobs.get(Path(project_root).expanduser().resolve())
 
-    def start(self, project_root: str | Path, options: FinetuneOptions) -> Run:
+    def start(self, project_root: str | Path, options: FinetuneOptions) -> FinetuneJob:
         """Start a run in a background thread; :class:`RunInProgress` if one is running."""
-        root = Path(project_root).resolve()
-        with self._lock:
-            current = self._runs.get(root)
+        root = Path(project_root).expanduser().resolve()
+        with self._lock:  # held until the thread runs: two starts can never both pass the check
+            current = self._jobs.get(root)
             if current is not None and current.alive:
                 raise RunInProgress(f"a fine-tuning run is already in progress for {root.name} "
                                     f"({current.out_dir.name}); stop it or wait for it to finish")
-            out_dir = root / "runs" / time.strftime("%Y%m%d-%H%M%S")
-            config = make_config(root, options, out_dir)
-            run = Run(project=root, out_dir=out_dir, config=config)
-            self._runs[root] = run
-
-        def on_progress(p: Progress) -> None:
-            run.progress = p
-            if p.metrics is None:
-                run.losses.append(p.loss)
-            else:
-                run.rows.append(p.metrics)
-
-        def work() -> None:
+            (root / "runs").mkdir(parents=True, exist_ok=True)
+            # Another app process on the same project is refused too.
+            project_lock = FileLock(str(root / "runs" / ".finetune.lock"), thread_local=False)
             try:
-                train(config, recipe=f"fine-tune of {options.base} on {root}", on_progress=on_progress,
-                      should_stop=run.stop_requested.is_set, show_progress=False)
-            except Exception as err:  # reported in the UI; train() has written status.json
-                run.error = f"{type(err).__name__}: {err}"
+                project_lock.acquire(timeout=0)
+            except Timeout:
+                raise RunInProgress(f"another process is fine-tuning {root.name}; wait for it to finish") from None
+            try:
+                config = make_config(root, options, "")  # refuse bad input before making a folder
+                folder = _new_run_folder(root)
+                config = replace(config, out_dir=str(folder))
+            except BaseException:
+                project_lock.release()
+                raise
+            job = FinetuneJob(project=root, run=Run(folder), config=config, trainer=None)  # type: ignore[arg-type]
 
-        run.thread = threading.Thread(target=work, name=f"finetune-{root.name}", daemon=True)
-        run.thread.start()
-        return run
+            def on_step(event: StepEvent) -> None:
+                job.progress = event
+                job.losses.append(event.loss)
+
+            def on_epoch(event: EpochEvent) -> None:
+                job.rows.append(event.row)
+
+            job.trainer = Trainer(config, recipe=f"fine-tune of {options.base} on {root}", on_step=on_step,
+                                  on_epoch=on_epoch, show_progress=False)
+
+            def work() -> None:
+                try:
+                    job.trainer.fit()
+                except Exception as err:  # reported in the UI; the Trainer has recorded "failed"
+                    job.error = f"{type(err).__name__}: {err}"
+                finally:
+                    project_lock.release()
+
+            job.thread = threading.Thread(target=work, name=f"finetune-{root.name}", daemon=True)
+            self._jobs[root] = job
+            job.thread.start()
+        return job
 
     def stop(self, project_root: str | Path) -> bool:
         """Ask the project's run to stop after the current step; False if none is running."""
-        run = self.active(project_root)
-        if run is None or not run.alive:
+        job = self.active(project_root)
+        if job is None or not job.alive:
             return False
-        run.stop_requested.set()
+        job.stop()
         return True
 
 
-def list_runs(project_root: str | Path, manager: RunManager | None = None) -> list[tuple[Path, dict]]:
-    """Every run folder of a project with its final state, newest first.
+def list_runs(project_root: str | Path, manager: RunManager | None = None) -> list[tuple[Run, dict]]:
+    """Every run of a project with its final state, newest first.
 
     A run recorded as ``running`` that no thread of this process owns was cut off (the app was
     stopped during it): it is reported as ``interrupted``, its last checkpoint kept.
     """
-    runs_dir = Path(project_root).resolve() / "runs"  # as RunManager keys runs: a relative path must match
+    root = Path(project_root).expanduser().resolve()  # as RunManager keys runs: a relative path must match
+    runs_dir = root / "runs"
     if not runs_dir.is_dir():
         return []
-    active = manager.active(project_root) if manager else None
+    active = manager.active(root) if manager else None
     out = []
     for d in sorted((p for p in runs_dir.iterdir() if p.is_dir()), reverse=True):
-        status = read_status(d)
-        if status.get("state") == "running" and not (active and active.out_dir == d and active.alive):
+        run = Run(d)
+        status = run.status()
+        if status.get("state") == "running" and not (active and active.run == run and active.alive):
             status = {**status, "state": "interrupted",
                       "message": "the app stopped during this run; its last checkpoint is kept"}
-        out.append((d, status))
+        out.append((run, status))
     return out
 
 
-def run_weights(run_dir: str | Path) -> Path | None:
-    """The best checkpoint of a run folder, if it has one."""
-    for name in ("best.safetensors", "last.safetensors"):
-        path = Path(run_dir) / name
-        if path.is_file():
-            return path
-    return None
+def kept_weights(run: Run | str | os.PathLike, status: dict | None = None) -> Path | None:
+    """The weights a run offers as a model: its best epoch, unless it did not beat its base
+    (then None: the base stays selected)."""
+    run = run if isinstance(run, Run) else Run(run)
+    status = run.status() if status is None else status
+    if (status.get("outcome") or {}).get("improved") is False:
+        return None
+    return run.weights()

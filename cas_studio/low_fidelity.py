@@ -21,7 +21,8 @@ from pathlib import Path
 
 from .io import atomic_path
 from .models import ARCHITECTURES, DEFAULT_ARCH
-from .train import TrainConfig, read_status, train
+from .runs import Run
+from .train import TrainConfig, train
 
 #: The scores reported per run, as (metrics key, column title, higher is better).
 COLUMNS = (("adp_fbeta", "adaptive F-beta", True), ("mae", "MAE", False),
@@ -66,11 +67,6 @@ class Setup:
                 for p in self.noise for loss in self.losses]
 
 
-def _rows(out_dir: str | Path) -> list[dict]:
-    path = Path(out_dir) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.is_file() else []
-
-
 def run(setup: Setup, out: str | Path, *, recipe: str = "", show_progress: bool = True) -> list[dict]:
     """Train (or reuse, or resume) every run of ``setup`` under ``out``; return one result per run.
 
@@ -84,14 +80,15 @@ def run(setup: Setup, out: str | Path, *, recipe: str = "", show_progress: bool 
         raise ValueError("the experiment needs a validation set (val)")
     results = []
     for cfg in setup.configs(out):
-        rows = _rows(cfg.out_dir)
-        done = read_status(cfg.out_dir)["state"] == "finished" and len(rows) == cfg.epochs
+        folder = Run(cfg.out_dir)
+        rows = folder.rows()
+        done = folder.status()["state"] == "finished" and len(rows) == cfg.epochs
         if not done:
-            resume = (Path(cfg.out_dir) / "last.state.pt").is_file()
-            train(cfg, resume=resume, recipe=recipe, show_progress=show_progress)
-            rows = _rows(cfg.out_dir)
-        if read_status(cfg.out_dir)["state"] != "finished":
-            raise RuntimeError(f"{cfg.out_dir}: run did not finish ({read_status(cfg.out_dir)['message']})")
+            train(cfg, resume=folder.state_path.is_file(), recipe=recipe, show_progress=show_progress)
+            rows = folder.rows()
+        status = folder.status()
+        if status["state"] != "finished":
+            raise RuntimeError(f"{cfg.out_dir}: run did not finish ({status['message']})")
         last = rows[-1]
         results.append({"loss": cfg.loss, "p": cfg.label_noise, "run": cfg.out_dir,
                         **{k: float(last[k]) for k, _, _ in COLUMNS},

@@ -74,13 +74,15 @@ def _lite_fpn(variant: str) -> Callable[..., nn.Module]:
 #: the ResNet-101 models are the paper's, trained from scratch here.
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "efficientnet_lite0_fpn": _lite_fpn("lite0"),
+    "efficientnet_lite1_fpn": _lite_fpn("lite1"),
+    "efficientnet_lite2_fpn": _lite_fpn("lite2"),
     "lraspp_mobilenet_v3_large": _torchvision(tvseg.lraspp_mobilenet_v3_large),
     "deeplabv3_mobilenet_v3_large": _torchvision(tvseg.deeplabv3_mobilenet_v3_large),
     "fcn_resnet101": _torchvision(tvseg.fcn_resnet101),
     "deeplabv3_resnet101": _torchvision(tvseg.deeplabv3_resnet101),
 }
 #: Architectures whose encoder can start from packaged ImageNet weights.
-PRETRAINED = ("efficientnet_lite0_fpn",)
+PRETRAINED = ("efficientnet_lite0_fpn", "efficientnet_lite1_fpn", "efficientnet_lite2_fpn")
 DEFAULT_ARCH = "efficientnet_lite0_fpn"
 
 

@@ -10,10 +10,11 @@ import torch
 from cas_studio.data import resolve
 from cas_studio.data.project import create_project
 from cas_studio.finetune import (
-    FinetuneOptions, RunInProgress, RunManager, list_runs, make_config, max_regions, run_weights,
+    FinetuneOptions, RunInProgress, RunManager, kept_weights, list_runs, make_config, max_regions,
 )
 from cas_studio.models import build_model
-from cas_studio.train import train, validate, write_status
+from cas_studio.runs import Run
+from cas_studio.train import train, validate
 from cas_studio.weights import WeightsInfo, load_model, save_weights
 
 from .helpers import make_project
@@ -57,10 +58,10 @@ def test_manager_runs_in_background_one_per_project(tmp_path, base_model):
     assert manager.stop(project.root)
     run.thread.join(60)
     assert run.state()["state"] == "stopped"
-    assert run_weights(run.out_dir) is not None or run.progress.epoch == 0
+    assert Run(run.out_dir).last_path.is_file() or run.progress.epoch == 0
     second = manager.start(project.root, FinetuneOptions(base=str(base_model), epochs=1, size=48, batch=2))
     second.thread.join(120)
-    assert second.state()["state"] == "finished" and run_weights(second.out_dir) is not None
+    assert second.state()["state"] == "finished" and Run(second.out_dir).last_path.is_file()
     assert [s["state"] for _, s in list_runs(project.root, manager)][:1] == ["finished"]
 
 
@@ -68,7 +69,7 @@ def test_interrupted_run_is_reported_after_restart(tmp_path):
     project = make_project(tmp_path / "p", n=1, size=32)
     stale = project.root / "runs" / "20260101-000000"
     stale.mkdir(parents=True)
-    write_status(stale, "running", "epoch 3/20")
+    Run(stale).set_status("running", "epoch 3/20")
     ((_, status),) = list_runs(project.root, RunManager())
     assert status["state"] == "interrupted" and "checkpoint" in status["message"]
 
@@ -91,12 +92,12 @@ def test_a_corrupt_training_label_map_is_refused_before_any_run(tmp_path, base_m
     (project.root / "labels" / "mosaic0.png").write_bytes(b"corrupt")
     with pytest.raises(ImageError, match="mosaic0.png: not a readable label map"):
         RunManager().start(project.root, FinetuneOptions(base=str(base_model), epochs=1, size=32, batch=1))
-    assert not (project.root / "runs").exists() or not any((project.root / "runs").iterdir())
+    assert not (project.root / "runs").exists() or not any(p.is_dir() for p in (project.root / "runs").iterdir())
 
 
 def test_no_annotation_no_run(tmp_path, base_model):
     project = create_project(tmp_path / "empty")
-    with pytest.raises(ValueError, match="annotate at least one image"):
+    with pytest.raises(ValueError, match="0 confirmed image.*needs at least 2"):
         RunManager().start(project.root, FinetuneOptions(base=str(base_model)))
 
 

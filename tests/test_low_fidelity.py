@@ -9,7 +9,7 @@ import pytest
 
 from cas_studio import low_fidelity
 from cas_studio.low_fidelity import Setup, figure, main, run, table
-from cas_studio.train import read_status, write_status
+from cas_studio.runs import Run
 
 from .helpers import make_figure_ground
 
@@ -45,17 +45,17 @@ def test_finished_runs_are_reused_and_interrupted_ones_resume(figure_ground, tmp
     assert run(setup, tmp_path, show_progress=False) == first and calls == []
 
     folder = tmp_path / "cas_p0"
-    write_status(folder, "stopped", "stopped by the user")
-    monkeypatch.setattr(low_fidelity, "train", lambda cfg, **kw: (calls.append(kw), write_status(folder, "finished")))
+    Run(folder).set_status("stopped", "stopped by the user")
+    monkeypatch.setattr(low_fidelity, "train", lambda cfg, **kw: (calls.append(kw), Run(folder).set_status("finished")))
     run(setup, tmp_path, show_progress=False)
     assert calls == [{"resume": True, "recipe": "", "show_progress": False}]
 
 
 def test_a_run_that_does_not_finish_is_an_error(figure_ground, tmp_path, monkeypatch):
-    monkeypatch.setattr(low_fidelity, "train", lambda cfg, **kw: write_status(tmp_path / "cas_p0", "stopped", "by the user"))
+    monkeypatch.setattr(low_fidelity, "train", lambda cfg, **kw: Run(tmp_path / "cas_p0").set_status("stopped", "by the user"))
     with pytest.raises(RuntimeError, match="did not finish"):
         run(setup_for(figure_ground, losses=("cas",), noise=(0.0,)), tmp_path, show_progress=False)
-    assert read_status(tmp_path / "cas_p0")["state"] == "stopped"
+    assert Run(tmp_path / "cas_p0").status()["state"] == "stopped"
 
 
 def test_table_and_figure():

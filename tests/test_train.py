@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from cas_studio import losses
-from cas_studio.train import TrainConfig, TrainingFailed, main, read_status, train
+from cas_studio.runs import Run
+from cas_studio.train import TrainConfig, TrainingFailed, main, train
 from cas_studio.weights import load_model, read_weights
 
 from .helpers import make_figure_ground
@@ -34,7 +35,7 @@ def test_run_writes_everything(figure_ground, tmp_path):
     for name in ("config.json", "metrics.csv", "metrics.jsonl", "curves.png", "last.safetensors",
                  "best.safetensors", "last.state.pt", "status.json"):
         assert (out / name).is_file(), name
-    assert read_status(out)["state"] == "finished"
+    assert Run(out).status()["state"] == "finished"
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2] and "adp_fbeta" in last
     model = load_model(out / "best.safetensors", device="cpu")
@@ -77,12 +78,12 @@ def test_stop_then_resume(figure_ground, tmp_path):
         return calls["n"] > 2  # 2 steps per epoch: stop at the first step of epoch 2
 
     train(cfg, should_stop=stop_in_second_epoch, show_progress=False)
-    status = read_status(cfg.out_dir)
+    status = Run(cfg.out_dir).status()
     assert status["state"] == "stopped" and status["epoch"] == 1
     train(cfg, resume=True, show_progress=False)
     rows = (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(r)["epoch"] for r in rows] == [1, 2, 3]
-    assert read_status(cfg.out_dir)["state"] == "finished"
+    assert Run(cfg.out_dir).status()["state"] == "finished"
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(figure_ground, tmp_path, monkeypatch):
@@ -97,7 +98,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(figure_ground, tmp_path, 
     cfg = config(figure_ground, tmp_path / "r", val=None)
     with pytest.raises(TrainingFailed, match="loss became nan"):
         train(cfg, show_progress=False)
-    status = read_status(cfg.out_dir)
+    status = Run(cfg.out_dir).status()
     assert status["state"] == "failed" and "nan" in status["message"]
     tensors, _ = read_weights(tmp_path / "r" / "last.safetensors")
     assert all(torch.isfinite(t.float()).all() for t in tensors.values())
@@ -127,17 +128,17 @@ def test_ddp_two_cpu_processes(figure_ground, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert read_status(out)["state"] == "finished"
+    assert Run(out).status()["state"] == "finished"
     assert (out / "last.safetensors").is_file()
 
 
 def test_balance_adds_the_regulariser_and_is_checked(figure_ground, tmp_path):
     from cas_studio.losses import channel_balance_loss
-    from cas_studio.train import _loss_fn
+    from cas_studio.trainer import loss_function
 
     x, t = torch.randn(2, 4, 8, 8), torch.randint(0, 3, (2, 8, 8))
-    plain = _loss_fn(config(figure_ground, tmp_path, task="texture", out_channels=4))
-    balanced = _loss_fn(config(figure_ground, tmp_path, task="texture", out_channels=4, balance=0.5))
+    plain = loss_function(config(figure_ground, tmp_path, task="texture", out_channels=4))
+    balanced = loss_function(config(figure_ground, tmp_path, task="texture", out_channels=4, balance=0.5))
     assert balanced(x, t).item() == pytest.approx(plain(x, t).item() + 0.5 * channel_balance_loss(x, t).item(), rel=1e-6)
     with pytest.raises(ValueError, match="balance"):
         config(figure_ground, tmp_path, balance=-1)
@@ -145,11 +146,11 @@ def test_balance_adds_the_regulariser_and_is_checked(figure_ground, tmp_path):
 
 def test_backbone_lr_gives_the_encoder_its_own_rate(figure_ground, tmp_path):
     from cas_studio.models import build_model
-    from cas_studio.train import _param_groups
+    from cas_studio.trainer import param_groups
 
     cfg = config(figure_ground, tmp_path / "g", backbone_lr=1e-4, lr=2e-3)
     model = build_model(cfg.arch, 2)
-    groups = _param_groups(model, cfg)
+    groups = param_groups(model, cfg)
     trunk = {id(p) for p in model.backbone_parameters()}
     assert [g["lr"] for g in groups] == [1e-4, 2e-3]
     assert {id(p) for p in groups[0]["params"]} == trunk

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import gradio as gr
 
 from .. import annotate as ann
 from ..data import resolve
-from ..finetune import FinetuneOptions, RunInProgress, RunManager, estimate_seconds, list_runs, make_config, run_weights
-from ..infer import labels_from_probabilities, predict_probabilities
+from ..finetune import FinetuneOptions, RunInProgress, RunManager, estimate, format_seconds, kept_weights, list_runs
+from ..infer import predict_regions
 from ..io import read_image
 from ..weights import load_model
 from .models import extra_models, model_choices
 
 MANAGER = RunManager()
 TASKS = ["regions", "texture", "saliency"]
-
-
-def _fmt_seconds(s: float | None) -> str:
-    if s is None:
-        return "-"
-    s = int(round(s))
-    return f"{s // 60}m {s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
 def _options(base, task, epochs, lr, alpha, size, batch, freeze) -> FinetuneOptions:
@@ -34,24 +26,25 @@ def _options(base, task, epochs, lr, alpha, size, batch, freeze) -> FinetuneOpti
                            batch=int(batch), freeze_backbone=bool(freeze))
 
 
-def register_runs(project: str, runs: list[tuple[Path, dict]] | None = None) -> None:
-    """Make every finished run of a project selectable as a model (Segment and Annotate tabs)."""
+def register_runs(project: str, runs: list | None = None) -> None:
+    """Make every finished run of a project that beat its base selectable as a model (Segment and
+    Annotate tabs); a run that lost is never offered."""
     root = Path(project).expanduser()
-    for run_dir, status in list_runs(root, MANAGER) if runs is None else runs:
-        weights = run_weights(run_dir)
+    for run, status in list_runs(root, MANAGER) if runs is None else runs:
+        weights = kept_weights(run, status)
         if weights is not None and status.get("state") in ("finished", "stopped"):
-            extra_models[f"{root.name}/{run_dir.name}"] = weights
+            extra_models[f"{root.name}/{run.name}"] = weights
 
 
-def estimate(project, base, task, epochs, lr, alpha, size, batch, freeze) -> str:
-    """Estimated run time on this machine, before starting."""
+def show_estimate(project, base, task, epochs, lr, alpha, size, batch, freeze) -> str:
+    """Expected run time on this machine, measured from a few real training steps."""
+    if not project:
+        raise gr.Error("Choose a project folder.")
     try:
-        cfg = make_config(Path(project).expanduser(), _options(base, task, epochs, lr, alpha, size, batch, freeze),
-                          "/nonexistent")
-        return f"Estimated time on {cfg.device if cfg.device != 'auto' else 'this machine'}: " \
-               f"about {_fmt_seconds(estimate_seconds(cfg))} for {len(resolve(cfg.train[0]))} training images."
+        est = estimate(Path(project).expanduser(), _options(base, task, epochs, lr, alpha, size, batch, freeze))
     except (ValueError, FileNotFoundError) as err:
         raise gr.Error(str(err)) from None
+    return f"Estimated time: {est.sentence()}."
 
 
 def start(project, base, task, epochs, lr, alpha, size, batch, freeze) -> str:
@@ -64,7 +57,9 @@ def start(project, base, task, epochs, lr, alpha, size, batch, freeze) -> str:
         raise gr.Error(str(err)) from None
     except (ValueError, FileNotFoundError, OSError) as err:
         raise gr.Error(f"Could not start: {err}") from None
-    return f"Started run {run.out_dir.name} ({run.config.epochs} epochs on {len(resolve(run.config.train[0]))} images)."
+    held = len(resolve(run.config.val)) if run.config.val else 0
+    return (f"Started run {run.out_dir.name} ({run.config.epochs} epochs on {len(resolve(run.config.train[0]))} "
+            f"images, {held} held out to check it on).")
 
 
 def stop(project) -> str:
@@ -107,7 +102,7 @@ def status(project: str):
         p = run.progress
         where = f"epoch {p.epoch + 1}/{p.epochs}, step {p.step}/{p.steps}" if p else "starting"
         text = f"**{state['state']}** ({run.out_dir.name}): {where}, {run.fraction():.0%} done, " \
-               f"ETA {_fmt_seconds(run.eta_seconds())}"
+               f"ETA {format_seconds(run.eta_seconds())}"
         if run.losses:
             text += f", loss {run.losses[-1]:.4f}"
         if run.error or state["state"] == "failed":
@@ -117,7 +112,7 @@ def status(project: str):
     found = list_runs(root, MANAGER) if root and root.is_dir() else []  # read once per tick
     if found:
         register_runs(str(root), found)
-    runs = [[d.name, s.get("state"), s.get("message", "")] for d, s in found]
+    runs = [[r.name, s.get("state"), s.get("message", "")] for r, s in found]
     pct = int(round(100 * run.fraction())) if run else 0
     bar = f'<progress id="ft-bar" value="{pct}" max="100" style="width:100%"></progress><span id="ft-pct">{pct}%</span>'
     models = gr.update(choices=model_choices())
@@ -141,16 +136,19 @@ def before_after(project: str):
     """The base model and the newest finished run side by side on the held-out image."""
     root = Path(project).expanduser()
     held = resolve(f"{root}@holdout") if root.is_dir() else []
-    finished = [(d, s) for d, s in list_runs(root, MANAGER) if s.get("state") in ("finished", "stopped")]
+    finished = [(r, s) for r, s in list_runs(root, MANAGER) if s.get("state") in ("finished", "stopped")]
     if not held or not finished:
-        raise gr.Error("Needs a finished run and at least two annotated images (the last one is held out).")
-    run_dir = finished[0][0]
-    after = load_model(run_weights(run_dir))
-    base = load_model(json.loads((run_dir / "config.json").read_text())["init"])  # what the run started from
+        raise gr.Error("Needs a finished run and at least two confirmed images (some are held out).")
+    run, status = finished[0]
+    weights = run.weights()
+    if weights is None:
+        raise gr.Error(f"Run {run.name} saved no weights.")
+    after = load_model(weights)
+    base = load_model(run.config()["init"])  # what the run started from
     image = read_image(held[0].image)
     views = []
     for model in (base, after):
-        labels = labels_from_probabilities(predict_probabilities(model, image, size=after.info.input_size)) + 1
+        labels = predict_regions(model, image, size=after.info.input_size) + 1
         views.append(ann.overlay(image, labels))
     return views[0], views[1]
 
@@ -171,7 +169,7 @@ def build(default_folder: str, model_lists: list[gr.Dropdown]) -> dict:
         batch = gr.Slider(1, 16, value=4, step=1, label="batch")
         freeze = gr.Checkbox(False, label="freeze backbone")
     with gr.Row():
-        est_btn = gr.Button("Estimate time")
+        est_btn = gr.Button("Estimate time", elem_id="ft-estimate")
         start_btn = gr.Button("Start", variant="primary", elem_id="ft-start")
         stop_btn = gr.Button("Stop", variant="stop", elem_id="ft-stop")
     message = gr.Markdown(elem_id="ft-message")
@@ -185,7 +183,7 @@ def build(default_folder: str, model_lists: list[gr.Dropdown]) -> dict:
         before = gr.Image(label="base model", interactive=False, format="png")
         after = gr.Image(label="fine-tuned", interactive=False, format="png")
     params = [folder, base, task, epochs, lr, alpha, size, batch, freeze]
-    est_btn.click(estimate, params, message, api_name=False)
+    est_btn.click(show_estimate, params, message, api_name=False)
     start_btn.click(start, params, message, api_name="finetune_start", concurrency_id="finetune", concurrency_limit=2)
     stop_btn.click(stop, folder, message, api_name="finetune_stop")
     timer = gr.Timer(1.0)

@@ -39,7 +39,11 @@ def build_app(*, project_folder: str = "projects/my-project") -> gr.Blocks:
         with gr.Tab("Annotate"):
             annot = annotate_tab.build(project_folder)
         with gr.Tab("Fine-tune"):
-            finetune_tab.build(project_folder, [seg["model"], annot["model"]])
+            tune = finetune_tab.build(project_folder, [seg["model"], annot["model"]])
+        # One project across the tabs: the one open in Annotate is the one Fine-tune uses, until
+        # the user types another there.
+        annot["folder"].change(lambda folder: folder, annot["folder"], tune["folder"], api_name=False,
+                               show_progress="hidden")
         # Model lists refresh on page load, so models added since start-up appear.
         demo.load(lambda: (gr.update(choices=model_choices()),) * 2, None, [seg["model"], annot["model"]],
                   api_name=False)

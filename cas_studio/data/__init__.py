@@ -2,8 +2,9 @@
 
 from .dataset import RegionDataset, make_dataset
 from .noise import region_label_noise
-from .sources import NAMED, Item, bsds_segmentations, data_root, folder_items, read_target, resolve
+from .items import IGNORE, Item
+from .sources import NAMED, bsds_segmentations, data_root, folder_items, read_target, resolve
 from .transforms import Augment, augment_pair, to_tensor
 
-__all__ = ["NAMED", "Augment", "Item", "RegionDataset", "make_dataset", "augment_pair", "bsds_segmentations", "data_root",
+__all__ = ["IGNORE", "NAMED", "Augment", "Item", "RegionDataset", "make_dataset", "augment_pair", "bsds_segmentations", "data_root",
            "folder_items", "read_target", "region_label_noise", "resolve", "to_tensor"]

@@ -6,10 +6,16 @@
       project.json            {"format": "cas-studio-project/1", "created": ..., "images": [names...]}
       images/<name>           the images, copied in (any readable format)
       labels/<stem>.png       16-bit label map: 0 = unlabelled (ignored in training), 1..N regions
-      labels/<stem>.json      sidecar: source image sha256, method and parameters, edit count, time
+      labels/<stem>.json      sidecar: source image sha256, method and parameters, edit count, time,
+                              and which regions a person confirmed (``confirmed``)
+      labels/<stem>.proposal.png  the automatic over-segmentation the annotation started from
       runs/                   fine-tuning runs (see cas_studio.train)
 
-There are no class names anywhere: a region is just an id. Every file is written atomically
+There are no class names anywhere: a region is just an id. A region is *confirmed* when a person
+made or changed it (it differs from every region of the proposal), confirmed it by hand, or
+confirmed the whole image; the rest are *proposed* and fine-tuning leaves them out by default.
+A label map without a proposal (imported, or painted from scratch) is confirmed as a whole, and so
+is a sidecar from before confirmation existed. Every file is written atomically
 (temporary file, then rename), so a crash or two concurrent saves never leave a corrupt file.
 ``cas-studio train --data <project>`` (and a zip made by :func:`export_zip`, once unpacked) reads
 this layout directly.
@@ -23,15 +29,60 @@ import os
 import shutil
 import time
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..io import IMAGE_SUFFIXES, ImageError, atomic_path, read_image, read_label_map, write_label_map
+from .items import IGNORE, Item
 
 FORMAT = "cas-studio-project/1"
 UNLABELLED = 0
+#: Share of the confirmed images held out for validation in fine-tuning (at least one when there
+#: are two or more).
+HOLDOUT_FRACTION = 0.2
+
+
+def untouched_regions(labels: np.ndarray, proposal: np.ndarray) -> np.ndarray:
+    """Ids of the regions of ``labels`` that are exactly one region of ``proposal``, pixel for pixel.
+
+    Returns
+    -------
+    ndarray of int
+        Sorted region ids (never 0): the regions nobody changed since the over-segmentation.
+    """
+    labels, proposal = np.asarray(labels), np.asarray(proposal)
+    if labels.shape != proposal.shape:
+        return np.zeros(0, np.int64)
+    mask = labels != UNLABELLED
+    pairs, counts = np.unique(np.stack([labels[mask], proposal[mask]]), axis=1, return_counts=True)
+    ids, first = np.unique(pairs[0], return_index=True)
+    single = np.bincount(np.searchsorted(ids, pairs[0]), minlength=len(ids)) == 1  # one proposal region only
+    proposal_sizes = np.bincount(proposal.ravel().astype(np.int64))
+    whole = counts[first] == proposal_sizes[pairs[1, first]]  # ... and all of it
+    return ids[single & whole].astype(np.int64)
+
+
+def annotation_target(label_path: str | os.PathLike, labels: np.ndarray, *, rest: bool = False) -> np.ndarray:
+    """A project label map as a training target: unlabelled -> IGNORE, proposed regions -> IGNORE
+    (or, with ``rest=True``, one extra "rest" region)."""
+    meta = _read_sidecar(Path(label_path).with_suffix(".json"))
+    out = np.where(labels == UNLABELLED, IGNORE, labels).astype(np.int32)
+    confirmed = meta.get("confirmed")
+    if confirmed is None:  # imported, painted, or written before confirmation existed
+        return out
+    proposed = (out != IGNORE) & ~np.isin(out, np.asarray(confirmed, np.int64))
+    out[proposed] = int(labels.max()) + 1 if rest else IGNORE
+    return out
+
+
+def _read_sidecar(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -73,21 +124,56 @@ class Project:
         path = self.label_path(image)
         return read_label_map(path) if path.is_file() else None
 
+    def proposal_path(self, image: Path | str) -> Path:
+        """Where the over-segmentation that ``image``'s annotation started from is kept."""
+        return self.root / "labels" / f"{Path(image).stem}.proposal.png"
+
+    def save_proposal(self, image: Path | str, labels: np.ndarray) -> Path:
+        """Keep an automatic over-segmentation: its regions count as proposed until someone changes them."""
+        return write_label_map(self.proposal_path(image), np.asarray(labels))
+
+    def load_proposal(self, image: Path | str) -> np.ndarray | None:
+        """The proposal of ``image`` (None when the annotation did not start from one)."""
+        path = self.proposal_path(image)
+        return read_label_map(path) if path.is_file() else None
+
     def sidecar(self, image: Path | str) -> dict:
         """The JSON sidecar of ``image``'s annotation ({} if none)."""
-        path = self.label_path(image).with_suffix(".json")
-        try:
-            return json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return {}
+        return _read_sidecar(self.label_path(image).with_suffix(".json"))
 
     def annotated(self) -> list[Path]:
-        """Images that have a saved label map."""
+        """Images that have a saved label map (confirmed or not)."""
         return [p for p in self.images() if self.label_path(p).is_file()]
 
+    def confirmed(self) -> list[Path]:
+        """Images with at least one confirmed region: the ones fine-tuning learns from."""
+        out = []
+        for p in self.annotated():
+            ids = self.sidecar(p).get("confirmed")
+            if ids is None or len(ids) > 0:
+                out.append(p)
+        return out
+
     def progress(self) -> str:
-        """e.g. ``"12 of 40 annotated"``."""
-        return f"{len(self.annotated())} of {len(self.images())} annotated"
+        """e.g. ``"12 of 40 confirmed"``."""
+        return f"{len(self.confirmed())} of {len(self.images())} confirmed"
+
+    def items(self, *, rest: bool = False) -> list[Item]:
+        """Training items: the confirmed images (see :func:`annotation_target` for ``rest``)."""
+        kind = "annotation_rest" if rest else "annotation"
+        items = [Item(p, self.label_path(p), kind) for p in self.confirmed() if p.suffix.lower() in IMAGE_SUFFIXES]
+        if not items:
+            raise ValueError(f"{self.root}: no confirmed annotations in this project yet")
+        return items
+
+    def split(self, *, rest: bool = False, holdout_fraction: float = HOLDOUT_FRACTION) -> tuple[list[Item], list[Item]]:
+        """(train, holdout) items: the last ``holdout_fraction`` of the confirmed images (at least one
+        when there are two or more) are held out for validation; one image is all training."""
+        items = self.items(rest=rest)
+        if len(items) < 2:
+            return items, []
+        k = max(1, round(holdout_fraction * len(items)))
+        return items[:-k], items[-k:]
 
     def add_images(self, paths: list[str | os.PathLike]) -> list[Path]:
         """Copy images into the project (each checked readable first); return the new paths.
@@ -111,18 +197,33 @@ class Project:
         return added
 
     def save_labels(self, image: Path | str, labels: np.ndarray, *, method: str = "manual",
-                    params: dict | None = None, edits: int = 0) -> Path:
-        """Save a label map (0 = unlabelled) and its sidecar, both atomically."""
+                    params: dict | None = None, edits: int = 0, by_hand: Sequence[int] = (),
+                    image_confirmed: bool = False) -> Path:
+        """Save a label map (0 = unlabelled) and its sidecar, both atomically.
+
+        The sidecar's ``confirmed`` lists the confirmed regions: every region when
+        ``image_confirmed`` or when there is no proposal, else the regions that differ from the
+        proposal plus ``by_hand`` (regions a person confirmed as they are).
+        """
         image = self.root / "images" / Path(image).name
         labels = np.asarray(labels)
         shape = read_image(image).shape[:2]
         if labels.shape != shape:
             raise ImageError(f"label map is {labels.shape[1]}x{labels.shape[0]} but {image.name} is "
                              f"{shape[1]}x{shape[0]}")
+        ids = np.unique(labels[labels != UNLABELLED]).astype(np.int64)
+        proposal = None if image_confirmed else self.load_proposal(image)
+        if proposal is None:
+            confirmed = ids
+        else:
+            keep = np.setdiff1d(ids, untouched_regions(labels, proposal))
+            confirmed = np.union1d(keep, np.intersect1d(ids, np.asarray(list(by_hand), np.int64)))
         path = write_label_map(self.label_path(image), labels)
         _write_json(path.with_suffix(".json"), {
+            "confirmed": [int(i) for i in confirmed], "by_hand": sorted(int(i) for i in by_hand),
+            "image_confirmed": bool(image_confirmed),
             "image": image.name, "image_sha256": sha256(image), "method": method, "params": params or {},
-            "edits": int(edits), "regions": int(len(np.unique(labels[labels != UNLABELLED]))),
+            "edits": int(edits), "regions": int(len(ids)),
             "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         })
         return path
@@ -138,7 +239,7 @@ class Project:
         labels = np.where(labels > 0, 2, 1) if binary else labels + 1
         if labels.max() > 65535:
             raise ImageError(f"{source}: too many regions to import (ids above 65534)")
-        return self.save_labels(image, labels, method=f"import:{Path(source).name}")
+        return self.save_labels(image, labels, method=f"import:{Path(source).name}", image_confirmed=True)
 
 
 def create_project(root: str | os.PathLike) -> Project:
@@ -191,15 +292,3 @@ def export_zip(project: Project, dest: str | os.PathLike) -> Path:
                 if label.with_suffix(".json").is_file():
                     z.write(label.with_suffix(".json"), f"labels/{label.stem}.json")
     return Path(dest)
-
-
-def project_items(root: str | os.PathLike):
-    """Training items of a project: annotated images only (0 = unlabelled is ignored)."""
-    from .sources import Item
-
-    project = open_project(root)
-    items = [Item(p, project.label_path(p), "annotation") for p in project.annotated()
-             if p.suffix.lower() in IMAGE_SUFFIXES]
-    if not items:
-        raise ValueError(f"{root}: no annotated images in this project yet")
-    return items

@@ -24,33 +24,16 @@ mosaics composed on the fly, see :mod:`cas_studio.data.mosaics`).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..io import IMAGE_SUFFIXES, ImageError, read_label_map
+from .items import IGNORE, TARGET_KINDS, Item
+from .project import annotation_target, is_project, open_project
 
-#: How an item's target is read: binary mask (PNG, any >0 is foreground), JPEG mask (> 127),
-#: PNG label map, BSDS .mat (one of several human segmentations), or an annotation-project label
-#: map (0 = unlabelled, read as IGNORE).
-TARGET_KINDS = ("mask", "jpeg_mask", "label_map", "bsds_mat", "annotation")
-#: Region id of ignored pixels in the targets returned by :func:`read_target`.
-IGNORE = -1
-
-
-@dataclass(frozen=True)
-class Item:
-    """One training sample: an image file and its region-map file."""
-
-    image: Path
-    target: Path
-    kind: str
-
-    def __post_init__(self) -> None:
-        if self.kind not in TARGET_KINDS:
-            raise ValueError(f"unknown target kind {self.kind!r}")
-
+__all__ = ["IGNORE", "NAMED", "TARGET_KINDS", "Item", "bsds_items", "bsds_segmentations", "data_root", "folder_items",
+           "outex_items", "read_target", "resolve"]
 
 def data_root() -> Path:
     """``$CAS_DATA`` or ``../shared/data`` relative to the repository root."""
@@ -79,8 +62,8 @@ def read_target(item: Item, *, annotation: int | None = None, rng: np.random.Gen
             labels = (labels > 0).astype(np.int32)
         elif item.kind == "jpeg_mask":
             labels = (labels > 127).astype(np.int32)
-        elif item.kind == "annotation":
-            labels = np.where(labels == 0, IGNORE, labels).astype(np.int32)
+        elif item.kind in ("annotation", "annotation_rest"):
+            labels = annotation_target(item.target, labels, rest=item.kind == "annotation_rest")
     if shape is not None and labels.shape != tuple(shape):
         if item.kind == "jpeg_mask":  # horses: masks are stored at another resolution
             labels = cv2.resize(labels.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
@@ -116,13 +99,11 @@ def _pair(images: Path, targets: Path, kind: str, target_suffixes: tuple[str, ..
 
 def folder_items(root: str | os.PathLike) -> list[Item]:
     """Items of a folder in any supported layout (see the module docstring)."""
-    from .project import is_project, project_items
-
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset folder not found: {root}")
     if is_project(root):
-        return project_items(root)
+        return open_project(root).items()
     if (root / "mosaics").is_dir() and (root / "gt.png").is_file():
         return outex_items(root)
     if (root / "groundTruth").is_dir() and (root / "images").is_dir():
@@ -174,20 +155,15 @@ def outex_items(root: str | os.PathLike) -> list[Item]:
 def resolve(source: str | os.PathLike) -> list[Item]:
     """Items of a named set (see :data:`NAMED`) or of a folder path.
 
-    ``PROJECT@train`` and ``PROJECT@holdout`` split an annotation project: the last annotated image
-    is held out (when there are at least two).
+    ``PROJECT@train`` and ``PROJECT@holdout`` split an annotation project's confirmed images (see
+    :meth:`~cas_studio.data.project.Project.split`); ``PROJECT@train+rest`` trains with the regions
+    nobody confirmed as one "rest" region instead of ignoring them.
     """
     text = os.fspath(source)
     base, at, part = text.rpartition("@")
-    if at and part in ("train", "holdout"):
-        from .project import is_project, project_items
-
-        if is_project(base):
-            # The last annotated image is held out for validation when there are at least two.
-            items = project_items(base)
-            if len(items) < 2:
-                return items if part == "train" else []
-            return items[:-1] if part == "train" else items[-1:]
+    if at and part in ("train", "holdout", "train+rest") and is_project(base):
+        train, holdout = open_project(base).split(rest=part == "train+rest")
+        return holdout if part == "holdout" else train
     name, _, split = text.partition(":")
     root = data_root()
     if text in NAMED:

@@ -1,0 +1,74 @@
+"""The configuration of a training run: everything a run depends on, checked where it is made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .losses import LOSSES
+from .models import ARCHITECTURES, DEFAULT_ARCH
+from .weights import TASKS
+
+#: The metric that picks the best checkpoint per task, and whether higher is better.
+SELECTION = {"saliency": ("adp_fbeta", True), "regions": ("covering", True), "texture": ("covering", True)}
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; saved as ``config.json`` and in the weights metadata."""
+
+    task: str = "saliency"
+    train: list[str] = field(default_factory=lambda: ["sod:train"])
+    val: str | None = "sod:val"
+    out_dir: str = "runs/saliency"
+    arch: str = DEFAULT_ARCH
+    loss: str = "cas"
+    alpha: float = 0.5
+    cas_average: bool = False
+    balance: float = 0.0
+    out_channels: int = 2
+    size: int = 256
+    batch: int = 8
+    epochs: int = 30
+    lr: float = 1e-3
+    backbone_lr: float | None = None
+    pretrained: bool = True
+    weight_decay: float = 1e-4
+    optimizer: str = "adamw"
+    label_noise: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 0
+    crop: str = "square"
+    freeze_backbone: bool = False
+    init: str | None = None
+    val_limit: int | None = None
+    val_size: int | None = None
+    steps_per_epoch: int | None = None
+    #: Score the starting model on ``val`` as epoch 0 and keep it unless an epoch beats it: no
+    #: ``best.safetensors`` is written for a run that never improves on where it started.
+    keep_start: bool = False
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; choose one of {TASKS}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSSES)}")
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.arch!r}; choose one of {sorted(ARCHITECTURES)}")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ValueError(f"optimizer must be adamw or sgd, got {self.optimizer!r}")
+        for name in ("size", "batch", "epochs", "out_channels"):
+            if getattr(self, name) < (2 if name == "out_channels" else 1):
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not self.train:
+            raise ValueError("no training data given")
+        if self.val_size is not None and self.val_size < 1:
+            raise ValueError(f"val_size must be positive, got {self.val_size}")
+        if self.backbone_lr is not None and self.backbone_lr < 0:
+            raise ValueError(f"backbone_lr must be >= 0, got {self.backbone_lr}")
+        if self.crop not in ("square", "frame"):
+            raise ValueError(f"crop must be square or frame, got {self.crop!r}")
+        if self.keep_start and not self.val:
+            raise ValueError("keep_start needs a validation set to compare against")
+        if self.balance < 0:
+            raise ValueError(f"balance must be >= 0, got {self.balance}")

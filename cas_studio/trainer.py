@@ -1,0 +1,407 @@
+"""The training engine: one :class:`Trainer` that ``cas-studio train``, fine-tuning and the
+low-fidelity experiment all drive.
+
+A run is set up once (:meth:`Trainer.setup`), then trained one step at a time (:meth:`Trainer.step`)
+with an end-of-epoch pass (:meth:`Trainer.end_epoch`: BatchNorm recalibration, validation,
+checkpoints, status). Callers listen through two explicit events, ``on_step`` and ``on_epoch``, and
+end a run with :meth:`Trainer.request_stop` (or a polled ``should_stop``), which finishes the current
+step and records the run as ``stopped``. Under ``torchrun`` the same code trains with
+DistributedDataParallel (gloo on CPU, nccl on GPU); rank 0 alone writes the run folder.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from .data import make_dataset, resolve
+from .data.transforms import Augment
+from .losses import LOSSES, channel_balance_loss
+from .metrics import SaliencyMeter
+from .models import PRETRAINED, build_model
+from .runs import Run
+from .train_config import SELECTION, TrainConfig
+from .weights import WeightsInfo, load_model, resolve_device, save_weights
+
+
+class TrainingFailed(RuntimeError):
+    """Training stopped on an error (e.g. a NaN loss); the last good checkpoint is kept."""
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """Sent after every training step."""
+
+    epoch: int  # 0-based
+    epochs: int
+    step: int  # 1-based, within the epoch
+    steps: int
+    loss: float
+    images_per_s: float
+
+
+@dataclass(frozen=True)
+class EpochEvent:
+    """Sent after every epoch (and for epoch 0, the starting model, when it is scored)."""
+
+    epoch: int  # 1-based; 0 is the starting model
+    epochs: int
+    row: dict
+    is_best: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended up against where it started, by the task's selection metric."""
+
+    key: str
+    start: float | None
+    best: float | None
+    best_epoch: int | None
+    improved: bool | None  # None when the start was not scored
+
+    def sentence(self) -> str:
+        """One plain sentence for the user, e.g. "improved held-out covering 0.41 -> 0.58"."""
+        name = self.key.replace("adp_fbeta", "adaptive F-beta")
+        if self.start is None or self.best is None:
+            return f"best {name} {self.best:.3f} (epoch {self.best_epoch})" if self.best is not None else "no scores"
+        if self.improved:
+            return f"improved held-out {name} {self.start:.2f} -> {self.best:.2f} (epoch {self.best_epoch})"
+        return (f"did not beat the base model ({self.start:.2f} -> {self.best:.2f}); the base stays selected. "
+                f"Annotate more images, or confirm more regions.")
+
+
+def _is_main() -> bool:
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def loss_function(cfg: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The training loss of ``cfg``: the registered region loss, plus channel balance if asked."""
+    fn = LOSSES[cfg.loss]
+    region_loss = (lambda x, t: fn(x, t, alpha=cfg.alpha, average=cfg.cas_average)) if cfg.loss == "cas" else fn
+    if cfg.balance:
+        return lambda x, t: region_loss(x, t) + cfg.balance * channel_balance_loss(x, t)
+    return region_loss
+
+
+@torch.inference_mode()
+def validate(model: torch.nn.Module, task: str, source: str, *, size: int, limit: int | None = None,
+             decoder: dict | None = None) -> dict[str, float]:
+    """Validation metrics of ``model`` on ``source`` at the ground truth's resolution.
+
+    Saliency: the saliency channel is chosen by correlation with the ground truth (the paper's
+    rule) and reported as ``saliency_channel``; then SOD metrics. Regions / texture: covering,
+    PRI, VI and boundary F against every human segmentation (see :mod:`cas_studio.evaluate`), with
+    the regions decoded by ``decoder`` (default arg-max; see :func:`cas_studio.infer.decode_regions`).
+    """
+    from .evaluate import evaluate_regions, saliency_channel_on
+    from .infer import decode_regions, predict_probabilities
+
+    items = resolve(source)[:limit]
+    was_training = model.training
+    model.eval()
+    try:
+        if task == "saliency":
+            channel, probs, masks = saliency_channel_on(model, items, size=size)
+            meter = SaliencyMeter()
+            for p, m in zip(probs, masks):
+                meter.update(p[channel], m)
+            res = {k: v for k, v in meter.results().items() if np.isscalar(v)}
+            return {**res, "saliency_channel": channel}
+        spec = decoder or {"method": "argmax"}
+        segment = lambda it, im: decode_regions(model, predict_probabilities(model, im, size=size), im, decoder=spec)  # noqa: E731
+        return evaluate_regions(segment, items, progress=False)
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: torch.nn.Module, loader: DataLoader, device: torch.device, batches: int = 10) -> None:
+    """Re-estimate BatchNorm statistics as exact averages over ``batches`` training batches.
+
+    Trained from scratch with a high learning rate, the running averages lag behind the weights and
+    the eval-mode output can collapse to one constant code; a short pass with the final weights
+    ("precise BN") fixes that before validating and saving.
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    was_training = model.training
+    model.train()
+    for i, (x, _) in enumerate(loader):
+        if i >= batches:
+            break
+        model(x.to(device))
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum
+    model.train(was_training)
+
+
+def param_groups(model: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
+    """Optimiser groups: the encoder at ``backbone_lr`` (a pretrained trunk wants a gentler rate)."""
+    if cfg.backbone_lr is None:
+        return [{"params": [p for p in model.parameters() if p.requires_grad], "lr": cfg.lr}]
+    trunk = {id(p) for p in model.backbone_parameters()}
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) in trunk], "lr": cfg.backbone_lr},
+              {"params": [p for p in model.parameters() if p.requires_grad and id(p) not in trunk], "lr": cfg.lr}]
+    return [g for g in groups if g["params"]]
+
+
+def _weights_info(cfg: TrainConfig, metrics: dict[str, float], recipe: str, decoder: dict | None) -> WeightsInfo:
+    channel = metrics.get("saliency_channel") if cfg.task == "saliency" else None
+    return WeightsInfo(decoder=dict(decoder or {}),
+        arch=cfg.arch, out_channels=cfg.out_channels, task=cfg.task, input_size=cfg.val_size or cfg.size,
+        saliency_channel=None if channel is None else int(channel),
+        training_data=", ".join(cfg.train), recipe=recipe,
+        metrics={k: round(float(v), 4) for k, v in metrics.items() if k not in ("saliency_channel", "epoch")},
+    )
+
+
+class Trainer:
+    """Trains one run as ``cfg`` says (see the module docstring).
+
+    Example:
+        >>> from cas_studio.train_config import TrainConfig
+        >>> trainer = Trainer(TrainConfig(train=["my-folder"], out_dir="runs/x"))  # doctest: +SKIP
+        >>> final_row = trainer.fit()  # doctest: +SKIP
+    """
+
+    def __init__(self, cfg: TrainConfig, *, recipe: str = "", on_step: Callable[[StepEvent], None] | None = None,
+                 on_epoch: Callable[[EpochEvent], None] | None = None, should_stop: Callable[[], bool] | None = None,
+                 show_progress: bool = True) -> None:
+        self.cfg, self.recipe = cfg, recipe
+        self.on_step, self.on_epoch, self.should_stop = on_step, on_epoch, should_stop
+        self.show_progress = show_progress
+        self.run = Run(cfg.out_dir)
+        self._stop = threading.Event()
+        self.rows: list[dict] = []
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.start_epoch = 0
+
+    def request_stop(self) -> None:
+        """Finish the current step, keep the last checkpoint and record the run as ``stopped``."""
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether a stop was asked for (by :meth:`request_stop` or ``should_stop``)."""
+        return self._stop.is_set() or bool(self.should_stop and self.should_stop())
+
+    # setup --------------------------------------------------------------------------------------
+    def setup(self, *, resume: bool = False) -> None:
+        """Process group, run folder, data, model, optimiser, schedule, and the resume state."""
+        cfg = self.cfg
+        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        device = resolve_device(cfg.device)
+        if self.distributed and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            if device.type == "cuda":
+                device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+                torch.cuda.set_device(device)
+        self.device = device
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world = dist.get_world_size() if self.distributed else 1
+        torch.manual_seed(cfg.seed + self.rank)
+        if _is_main():
+            self.run.create({**asdict(cfg), "recipe": self.recipe})
+            self.run.set_status("running", "starting")
+
+        augment = Augment(frame=cfg.crop == "frame")
+        self.datasets = [make_dataset(src, size=cfg.size, label_noise=cfg.label_noise, seed=cfg.seed + 1000 * i,
+                                      augment=augment) for i, src in enumerate(cfg.train)]
+        data = ConcatDataset(self.datasets)
+        self.sampler = (DistributedSampler(data, num_replicas=self.world, rank=self.rank, seed=cfg.seed)
+                        if self.distributed else None)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        self.loader = DataLoader(data, batch_size=cfg.batch, shuffle=self.sampler is None, sampler=self.sampler,
+                                 num_workers=cfg.workers, drop_last=len(data) >= cfg.batch * self.world,
+                                 generator=gen, persistent_workers=cfg.workers > 0)
+
+        self.decoder = None
+        if cfg.init:
+            # A different channel count keeps the trunk and starts the output layers afresh.
+            model = load_model(cfg.init, device="cpu", out_channels=cfg.out_channels).train()
+            # A fine-tuned model decodes its regions as its base did (and is scored that way).
+            self.decoder = getattr(getattr(model, "info", None), "decoder", None) or None
+            if model.arch != cfg.arch:
+                raise ValueError(f"--init {cfg.init} is a {model.arch} but the run asks for {cfg.arch}; "
+                                 f"pass --arch {model.arch}")
+        else:
+            model = build_model(cfg.arch, cfg.out_channels, pretrained=cfg.pretrained and cfg.arch in PRETRAINED)
+        if cfg.freeze_backbone:
+            for p in model.backbone_parameters():
+                p.requires_grad_(False)
+        self.model = model.to(device)
+        groups = param_groups(model, cfg)
+        self.opt = (torch.optim.AdamW(groups, weight_decay=cfg.weight_decay) if cfg.optimizer == "adamw"
+                    else torch.optim.SGD(groups, momentum=0.9, weight_decay=cfg.weight_decay))
+        self.steps = cfg.steps_per_epoch or len(self.loader)
+        self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=[g["lr"] for g in groups],
+                                                         total_steps=cfg.epochs * self.steps, pct_start=0.1)
+        self.amp = device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+
+        state = self.run.load_state() if resume else None
+        if state is not None:
+            last = load_model(self.run.last_path, device="cpu")
+            model.load_state_dict(last.state_dict())
+            self.opt.load_state_dict(state["optimizer"])
+            self.sched.load_state_dict(state["scheduler"])
+            self.start_epoch, self.best = int(state["epoch"]) + 1, state.get("best")
+            self.best_epoch = state.get("best_epoch")
+            self.rows = self.run.rows()
+        self.net = torch.nn.parallel.DistributedDataParallel(model) if self.distributed else model
+        self.loss_fn = loss_function(cfg)
+        self.key, self.higher = SELECTION[cfg.task]
+
+    # one step and one epoch ---------------------------------------------------------------------
+    def step(self, x: torch.Tensor, t: torch.Tensor, *, where: str = "") -> float:
+        """One optimisation step on a batch; returns its loss. NaN/inf raises :class:`TrainingFailed`."""
+        x, t = x.to(self.device, non_blocking=True), t.to(self.device, non_blocking=True)
+        with torch.autocast(self.device.type, enabled=self.amp):
+            logits = self.net(x)
+        loss = self.loss_fn(logits.float(), t)
+        if not torch.isfinite(loss):
+            raise TrainingFailed(f"loss became {loss.item()} {where}; try a lower learning rate "
+                                 f"(the last good checkpoint is kept)")
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.sched.step()
+        return loss.item()
+
+    def _score(self, row: dict) -> float:
+        return row.get(self.key, -row.get("loss", 0.0))
+
+    def _better(self, row: dict) -> bool:
+        if self.best is None:
+            return True
+        score = self._score(row)
+        return score > self.best if (self.higher or self.key not in row) else score < self.best
+
+    def score_start(self) -> dict:
+        """Score the starting model as epoch 0 (what ``keep_start`` compares against)."""
+        cfg = self.cfg
+        row = {"epoch": 0, **validate(self.model, cfg.task, cfg.val, size=cfg.val_size or cfg.size, limit=cfg.val_limit,
+                                          decoder=self.decoder)}
+        self.rows.append(row)
+        self.best, self.best_epoch = self._score(row), 0
+        self.run.write_rows(self.rows)
+        if self.on_epoch:
+            self.on_epoch(EpochEvent(0, cfg.epochs, row, True))
+        return row
+
+    def end_epoch(self, epoch: int, mean_loss: float, seconds: float) -> dict:
+        """BatchNorm recalibration, validation, metrics, checkpoints, resume state and status."""
+        cfg = self.cfg
+        row = {"epoch": epoch + 1, "loss": mean_loss, "lr": self.sched.get_last_lr()[0], "time_s": round(seconds, 1)}
+        recalibrate_batchnorm(self.model, self.loader, self.device)
+        if cfg.val:
+            row.update(validate(self.model, cfg.task, cfg.val, size=cfg.val_size or cfg.size, limit=cfg.val_limit,
+                                decoder=self.decoder))
+        self.rows.append(row)
+        self.run.write_rows(self.rows)
+        info = _weights_info(cfg, row, self.recipe, self.decoder)
+        save_weights(self.model, self.run.last_path, info)
+        is_best = self._better(row)
+        if is_best:
+            self.best, self.best_epoch = self._score(row), epoch + 1
+            save_weights(self.model, self.run.best_path, info)
+        self.run.save_state({"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+                             "epoch": epoch, "best": self.best, "best_epoch": self.best_epoch})
+        self.run.set_status("running", f"epoch {epoch + 1}/{cfg.epochs}", epoch=epoch + 1)
+        if self.on_epoch:
+            self.on_epoch(EpochEvent(epoch + 1, cfg.epochs, row, is_best))
+        if self.show_progress:
+            shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+            tqdm.write(f"epoch {epoch + 1}: {shown}")
+        return row
+
+    def outcome(self) -> Outcome:
+        """The run against its starting model (``start`` is None unless epoch 0 was scored)."""
+        start = next((self._score(r) for r in self.rows if r.get("epoch") == 0), None)
+        improved = None if start is None else (self.best_epoch is not None and self.best_epoch > 0)
+        return Outcome(self.key, start, self.best, self.best_epoch, improved)
+
+    def _epoch(self, epoch: int) -> tuple[float, float] | None:
+        """Train one epoch; the mean loss and seconds, or None when a stop was requested."""
+        for d in self.datasets:
+            d.set_epoch(epoch)
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
+        self.net.train()
+        t0, seen, total = time.perf_counter(), 0, 0.0
+        bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", dynamic_ncols=True, leave=False,
+                   disable=not (self.show_progress and _is_main()))
+        done = 0
+        try:
+            for step, (x, t) in enumerate(self.loader):
+                if step >= self.steps:
+                    break
+                loss = self.step(x, t, where=f"at epoch {epoch + 1}, step {step + 1}")
+                done, total = step + 1, total + loss
+                seen += x.shape[0] * self.world
+                rate = seen / (time.perf_counter() - t0)
+                bar.set_postfix(loss=f"{total / done:.4f}", img_s=f"{rate:.1f}")
+                bar.update()
+                if self.on_step:
+                    self.on_step(StepEvent(epoch, self.cfg.epochs, done, self.steps, loss, rate))
+                if self.stop_requested:
+                    return None
+        finally:
+            bar.close()
+        return total / max(1, done), time.perf_counter() - t0
+
+    # the whole run ------------------------------------------------------------------------------
+    def fit(self, *, resume: bool = False) -> dict:
+        """Set up (resuming if asked and possible), train every remaining epoch; the final row.
+
+        Raises:
+            TrainingFailed: the loss became NaN/inf; the last good checkpoint is kept.
+        """
+        self.setup(resume=resume)
+        cfg = self.cfg
+        state, message = "finished", ""
+        try:
+            if cfg.keep_start and _is_main() and not any(r.get("epoch") == 0 for r in self.rows):
+                self.score_start()
+            for epoch in range(self.start_epoch, cfg.epochs):
+                result = self._epoch(epoch)
+                if result is None:
+                    state, message = "stopped", "stopped by the user; last checkpoint kept"
+                    break
+                if _is_main():
+                    self.end_epoch(epoch, *result)
+        except KeyboardInterrupt:
+            state, message = "stopped", "stopped by the user; last checkpoint kept"
+        except Exception as err:
+            if _is_main():
+                text = str(err) if isinstance(err, TrainingFailed) else f"{type(err).__name__}: {err}"
+                self.run.set_status("failed", text)
+            raise
+        finally:
+            if self.distributed and dist.is_initialized():
+                dist.destroy_process_group()
+        if _is_main():
+            outcome = self.outcome()
+            trained = sum(1 for r in self.rows if r.get("epoch", 0) > 0)
+            summary = message or f"{trained} epochs"
+            if outcome.start is not None:
+                summary += "; " + outcome.sentence()
+            self.run.set_status(state, summary, epoch=trained, outcome=asdict(outcome))
+        return self.rows[-1] if self.rows else {}
