@@ -68,6 +68,7 @@ class Outcome:
     best: float | None
     best_epoch: int | None
     improved: bool | None  # None when the start was not scored
+    best_trained: float | None = None  # the best trained epoch's score (what a lost run reached)
 
     def sentence(self) -> str:
         """One plain sentence for the user, e.g. "improved held-out covering 0.41 -> 0.58"."""
@@ -76,7 +77,8 @@ class Outcome:
             return f"best {name} {self.best:.3f} (epoch {self.best_epoch})" if self.best is not None else "no scores"
         if self.improved:
             return f"improved held-out {name} {self.start:.2f} -> {self.best:.2f} (epoch {self.best_epoch})"
-        return (f"did not beat the base model ({self.start:.2f} -> {self.best:.2f}); the base stays selected. "
+        reached = self.best_trained if self.best_trained is not None else self.best
+        return (f"did not beat the base model ({self.start:.2f} -> {reached:.2f}); the base stays selected. "
                 f"Annotate more images, or confirm more regions.")
 
 
@@ -336,7 +338,9 @@ class Trainer:
         """The run against its starting model (``start`` is None unless epoch 0 was scored)."""
         start = next((self._score(r) for r in self.rows if r.get("epoch") == 0), None)
         improved = None if start is None else (self.best_epoch is not None and self.best_epoch > 0)
-        return Outcome(self.key, start, self.best, self.best_epoch, improved)
+        trained = [self._score(r) for r in self.rows if r.get("epoch", 0) > 0 and self.key in r]
+        reached = (max(trained) if self.higher else min(trained)) if trained else None
+        return Outcome(self.key, start, self.best, self.best_epoch, improved, reached)
 
     def _epoch(self, epoch: int) -> tuple[float, float] | None:
         """Train one epoch; the mean loss and seconds, or None when a stop was requested."""

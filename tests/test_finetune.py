@@ -132,3 +132,144 @@ def test_a_running_run_is_listed_as_running_from_a_relative_project_path(tmp_pat
     finally:
         manager.stop(relative)
         run.thread.join(60)
+
+
+def _proposed_project(root, n=3, size=48, confirm=None):
+    """Images over-segmented into a 4x4 grid of proposed regions; in the images of ``confirm`` the
+    top two rows are merged into one region (so confirmed) and the rest stay proposed."""
+    import numpy as np
+
+    project = make_project(root, n=n, size=size)
+    grid = (np.arange(size)[:, None] // (size // 4)) * 4 + np.arange(size)[None, :] // (size // 4) + 1
+    for i, image in enumerate(project.annotated()):
+        project.save_proposal(image, grid)
+        labels = np.where(grid <= 8, 1, grid) if confirm is None or i in confirm else grid
+        project.save_labels(image, labels)
+    return project, grid
+
+
+def test_untouched_regions_are_the_proposals_nobody_changed():
+    import numpy as np
+
+    from cas_studio.data.project import untouched_regions
+
+    proposal = np.array([[1, 1, 2, 2], [3, 3, 4, 4]])
+    assert untouched_regions(proposal, proposal).tolist() == [1, 2, 3, 4]
+    merged = np.array([[1, 1, 1, 1], [3, 3, 4, 4]])  # 2 merged into 1
+    assert untouched_regions(merged, proposal).tolist() == [3, 4]
+    grown = np.array([[1, 1, 2, 2], [3, 4, 4, 4]])  # 4 grew into 3's pixel; 3 shrank
+    assert untouched_regions(grown, proposal).tolist() == [1, 2]
+    erased = np.array([[1, 1, 2, 0], [3, 3, 4, 4]])  # part of 2 erased: changed
+    assert untouched_regions(erased, proposal).tolist() == [1, 3, 4]
+
+
+def test_proposed_regions_are_ignored_or_one_rest_region(tmp_path):
+    import numpy as np
+
+    from cas_studio.data import IGNORE, read_target
+
+    project, grid = _proposed_project(tmp_path / "p", n=2)
+    image = project.annotated()[0]
+    assert project.sidecar(image)["confirmed"] == [1]
+    (item,) = [it for it in resolve(f"{project.root}@train")]
+    target = read_target(item)
+    assert set(np.unique(target).tolist()) == {IGNORE, 1} and (target == 1).sum() == (grid <= 8).sum()
+    (rest_item,) = resolve(f"{project.root}@train+rest")
+    rest = read_target(rest_item)
+    assert set(np.unique(rest).tolist()) == {1, int(grid.max()) + 1}
+    # Confirming one proposed region by hand, then the whole image.
+    project.save_labels(image, np.where(grid <= 8, 1, grid), by_hand=[16])
+    assert project.sidecar(image)["confirmed"] == [1, 16]
+    project.save_labels(image, np.where(grid <= 8, 1, grid), image_confirmed=True)
+    assert project.sidecar(image)["confirmed"] == [1] + list(range(9, 17))
+
+
+def test_imports_and_old_sidecars_count_as_confirmed(tmp_path):
+    import json
+
+    import numpy as np
+
+    from cas_studio.data import IGNORE, read_target
+    from cas_studio.io import write_label_map
+
+    project, grid = _proposed_project(tmp_path / "p", n=2, confirm=())
+    assert project.confirmed() == []
+    image = project.annotated()[0]
+    write_label_map(tmp_path / "mask.png", (grid > 8).astype(np.uint8) * 255)
+    project.import_labels(image, tmp_path / "mask.png", binary=True)
+    assert project.sidecar(image)["confirmed"] == [1, 2] and project.confirmed() == [image]
+    side = project.label_path(project.annotated()[1]).with_suffix(".json")
+    meta = json.loads(side.read_text())
+    del meta["confirmed"]  # a sidecar from before confirmation existed
+    side.write_text(json.dumps(meta))
+    assert len(project.confirmed()) == 2
+    assert IGNORE not in read_target(project.items()[1])
+
+
+def test_fewer_than_two_confirmed_images_is_refused(tmp_path, base_model):
+    project, _ = _proposed_project(tmp_path / "p", n=3, confirm=(0,))
+    with pytest.raises(ValueError, match="1 confirmed image.*needs at least 2"):
+        RunManager().start(project.root, FinetuneOptions(base=str(base_model), epochs=1, size=48))
+    project.save_labels(project.annotated()[1], project.load_labels(project.annotated()[1]), image_confirmed=True)
+    assert make_config(project.root, FinetuneOptions(base=str(base_model)), tmp_path / "r").val.endswith("@holdout")
+
+
+def test_more_images_more_held_out(tmp_path):
+    project = make_project(tmp_path / "p", n=10, size=32)
+    train_items, held = project.split()
+    assert (len(train_items), len(held)) == (8, 2)
+    assert [it.image for it in held] == project.confirmed()[-2:]
+
+
+def test_a_run_that_does_not_beat_its_base_is_never_offered(tmp_path, base_model, monkeypatch):
+    from cas_studio import trainer
+
+    scores = iter([0.41, 0.37, 0.39])  # the base, then two worse epochs
+    monkeypatch.setattr(trainer, "validate", lambda *a, **k: {"covering": next(scores)})
+    project = make_project(tmp_path / "p", n=3, size=48)
+    manager = RunManager()
+    job = manager.start(project.root, FinetuneOptions(base=str(base_model), epochs=2, size=48, batch=2))
+    job.thread.join(120)
+    state = job.state()
+    assert state["state"] == "finished", state
+    assert state["outcome"]["improved"] is False and "did not beat the base model" in state["message"]
+    assert "(0.41 -> 0.39); the base stays selected" in state["message"]
+    assert kept_weights(job.run) is None and job.run.last_path.is_file()
+
+
+def test_the_estimate_is_within_2x_of_the_run(tmp_path, base_model):
+    from cas_studio.finetune import estimate
+    from cas_studio.trainer import Trainer
+
+    project = make_project(tmp_path / "p", n=9, size=64)
+    options = FinetuneOptions(base=str(base_model), epochs=4, size=64, batch=2)
+    guess = estimate(project.root, options)
+    assert (guess.train_images, guess.holdout_images) == (7, 2) and "7 training images" in guess.sentence()
+    t0 = time.perf_counter()
+    Trainer(make_config(project.root, options, tmp_path / "run"), show_progress=False).fit()
+    actual = time.perf_counter() - t0
+    assert actual / 2 <= guess.seconds <= actual * 2, (guess.seconds, actual)
+
+
+def test_two_starts_at_once_make_one_run(tmp_path, base_model):
+    import threading
+
+    project = make_project(tmp_path / "p", n=3, size=48)
+    manager = RunManager()
+    results: list = []
+
+    def start() -> None:
+        try:
+            results.append(manager.start(project.root, FinetuneOptions(base=str(base_model), epochs=3, size=48, batch=2)))
+        except RunInProgress as err:
+            results.append(err)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    jobs = [r for r in results if not isinstance(r, Exception)]
+    assert len(jobs) == 1 and sum(isinstance(r, RunInProgress) for r in results) == 1
+    jobs[0].thread.join(120)
+    assert len([p for p in (project.root / "runs").iterdir() if p.is_dir()]) == 1

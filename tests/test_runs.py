@@ -1,0 +1,123 @@
+"""The Run type owns the run folder; the Trainer's events, stop request and keep-the-start rule."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import torch
+
+from cas_studio.runs import Run
+from cas_studio.train import TrainConfig
+from cas_studio.trainer import EpochEvent, Outcome, StepEvent, Trainer
+
+from .helpers import make_figure_ground
+
+
+@pytest.fixture(scope="module")
+def figure_ground(tmp_path_factory):
+    return make_figure_ground(tmp_path_factory.mktemp("fg") / "set", n=8, size=48)
+
+
+def config(data, out, **kw) -> TrainConfig:
+    base = dict(task="saliency", train=[str(data)], val=str(data), out_dir=str(out), size=32, batch=4,
+                epochs=2, lr=2e-3, val_limit=4, arch="lraspp_mobilenet_v3_large", pretrained=False)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_run_round_trips_its_files_and_resolves_its_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = Run("runs/a")
+    assert run.folder == tmp_path / "runs" / "a" and run == Run(tmp_path / "runs" / "a")
+    assert run.status()["state"] == "unknown" and run.rows() == [] and run.config() == {} and run.weights() is None
+    run.create({"task": "regions"})
+    run.set_status("running", "epoch 1/3", outcome={"improved": True})
+    run.set_status("finished", "3 epochs")
+    assert run.config() == {"task": "regions"}
+    status = run.status()
+    assert status["state"] == "finished" and status["outcome"] == {"improved": True}  # earlier extras kept
+    run.write_rows([{"epoch": 0, "covering": 0.3}, {"epoch": 1, "loss": -1.0, "covering": 0.4}])
+    assert [r["epoch"] for r in run.rows()] == [0, 1] and (run.folder / "curves.png").is_file()
+    run.save_state({"epoch": 1, "best": 0.4})
+    assert run.load_state() == {"epoch": 1, "best": 0.4}
+    with pytest.raises(ValueError, match="unknown run state"):
+        run.set_status("paused")
+
+
+def test_a_corrupt_status_reads_as_unknown(tmp_path):
+    run = Run(tmp_path).create({})
+    (tmp_path / "status.json").write_text("{not json")
+    assert run.status()["state"] == "unknown"
+
+
+def test_no_module_but_runs_opens_the_run_files():
+    """The run folder's format lives in one place."""
+    package = Path(__file__).resolve().parents[1] / "cas_studio"
+    offenders = []
+    for path in package.rglob("*.py"):
+        if path.name == "runs.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in ("config.json", "status.json", "metrics.jsonl"):
+                offenders.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert offenders == []
+
+
+def test_events_arrive_in_order_and_a_stop_request_is_clean(figure_ground, tmp_path):
+    steps: list[StepEvent] = []
+    epochs: list[EpochEvent] = []
+    trainer = Trainer(config(figure_ground, tmp_path / "r", epochs=3, val=None), show_progress=False,
+                      on_step=steps.append, on_epoch=epochs.append)
+
+    def stop_after_three(event: StepEvent) -> None:
+        steps.append(event)
+        if len(steps) == 3:
+            trainer.request_stop()
+
+    trainer.on_step = stop_after_three
+    trainer.fit()
+    assert [(e.epoch, e.step) for e in steps] == [(0, 1), (0, 2), (1, 1)]  # 2 steps per epoch
+    assert [e.epoch for e in epochs] == [1] and epochs[0].is_best
+    status = Run(tmp_path / "r").status()
+    assert status["state"] == "stopped" and status["epoch"] == 1
+
+
+def test_keep_start_scores_the_start_and_keeps_it_when_nothing_beats_it(figure_ground, tmp_path):
+    first = Trainer(config(figure_ground, tmp_path / "a", epochs=1), show_progress=False)
+    first.fit()
+    base = tmp_path / "a" / "last.safetensors"
+    # lr 0: the weights cannot move, so no epoch can beat the start.
+    events: list[EpochEvent] = []
+    trainer = Trainer(config(figure_ground, tmp_path / "b", epochs=2, lr=0.0, init=str(base), keep_start=True),
+                      show_progress=False, on_epoch=events.append)
+    trainer.fit()
+    assert [e.epoch for e in events] == [0, 1, 2] and events[0].is_best and not any(e.is_best for e in events[1:])
+    outcome = trainer.outcome()
+    assert outcome.improved is False and outcome.best_epoch == 0
+    run = Run(tmp_path / "b")
+    assert not run.best_path.is_file() and run.last_path.is_file()
+    assert run.status()["outcome"]["improved"] is False
+    assert "did not beat the base model" in run.status()["message"]
+    assert [r["epoch"] for r in run.rows()] == [0, 1, 2]
+    with pytest.raises(ValueError, match="keep_start needs a validation set"):
+        config(figure_ground, tmp_path / "c", val=None, keep_start=True)
+
+
+def test_outcome_sentences():
+    assert Outcome("covering", 0.41, 0.58, 3, True).sentence().startswith("improved held-out covering 0.41 -> 0.58")
+    lost = Outcome("covering", 0.41, 0.41, 0, False).sentence()
+    assert lost.startswith("did not beat the base model (0.41 -> 0.41); the base stays selected")
+
+
+def test_resume_keeps_the_best_epoch(figure_ground, tmp_path):
+    cfg = config(figure_ground, tmp_path / "r", epochs=2, val=None)
+    trainer = Trainer(cfg, show_progress=False)
+    trainer.on_epoch = lambda e: trainer.request_stop()
+    trainer.fit()
+    assert Run(cfg.out_dir).status()["state"] == "stopped" and Run(cfg.out_dir).load_state()["epoch"] == 0
+    again = Trainer(cfg, show_progress=False)
+    again.fit(resume=True)
+    assert [r["epoch"] for r in Run(cfg.out_dir).rows()] == [1, 2]
+    assert again.best_epoch in (1, 2)
+    assert torch.load(Run(cfg.out_dir).state_path, weights_only=True)["best_epoch"] == again.best_epoch
