@@ -25,6 +25,16 @@ DEFAULTS: dict[str, dict[str, float]] = {
     "felzenszwalb": {"scale": 200.0, "sigma": 0.8, "min_size": 50},
     "model": {"min_size": 64},
 }
+#: Slider range of each parameter: (minimum, maximum, step, what it does).
+PARAM_RANGES: dict[str, tuple[float, float, float, str]] = {
+    "regions": (10, 2000, 10, "about how many regions"),
+    "compactness": (0, 50, 0.5, "higher: rounder, more even regions"),
+    "scale": (10, 2000, 10, "higher: larger regions"),
+    "sigma": (0, 3, 0.1, "pre-smoothing"),
+    "min_size": (1, 1000, 1, "smallest region, in pixels"),
+}
+#: Region ids are stored as 16-bit PNG values: an edit may not create a larger id.
+MAX_ID = 65535
 # Over-segmentation runs at most at this many pixels per method; labels are upsampled back
 # (nearest). SLIC and Felzenszwalb (scikit-image) cost ~1.5 us/pixel here, OpenCV's watershed less.
 _WORK_PIXELS = {"watershed": 1_000_000, "slic": 250_000, "felzenszwalb": 250_000}
@@ -156,8 +166,25 @@ def merge(labels: np.ndarray, ids: Sequence[int]) -> np.ndarray:
     return np.where(np.isin(labels, ids[1:]), ids[0], labels).astype(np.int32)
 
 
+def merge_under(labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Paint-to-merge: every region that ``mask`` (a stroke) touches becomes one region, with the id
+    of the region the stroke covers most; unlabelled pixels under the stroke stay unlabelled."""
+    mask = np.asarray(mask, bool)
+    if mask.shape != labels.shape:
+        raise ValueError(f"mask is {mask.shape} but the label map is {labels.shape}")
+    ids, counts = np.unique(labels[mask & (labels != UNLABELLED)], return_counts=True)
+    if len(ids) < 2:
+        return labels.copy()
+    order = np.argsort(-counts, kind="stable")
+    return merge(labels, ids[order].tolist())
+
+
 def split(labels: np.ndarray, image: np.ndarray, region: int, *, parts: int = 2) -> np.ndarray:
-    """Split one region into ``parts`` colour clusters (k-means in Lab), each connected blob a new region."""
+    """Split one region into exactly ``parts`` regions by colour and position (k-means in Lab + xy).
+
+    The first piece keeps the region's id, the others get new ids; fewer pieces only when the
+    region has fewer distinct pixels. ``ValueError`` if the new ids would pass :data:`MAX_ID`.
+    """
     if region == UNLABELLED:
         raise ValueError("cannot split the unlabelled area")
     mask = labels == region
@@ -165,12 +192,15 @@ def split(labels: np.ndarray, image: np.ndarray, region: int, *, parts: int = 2)
         raise ValueError(f"region {region} does not exist")
     if parts < 2:
         raise ValueError(f"parts must be >= 2, got {parts}")
+    next_id = int(labels.max()) + 1
+    if next_id + parts - 2 > MAX_ID:
+        raise ValueError(f"splitting would need region ids above {MAX_ID}; merge some regions first")
     lab = cv2.cvtColor(to_rgb8(image), cv2.COLOR_RGB2LAB)[mask].astype(np.float32)
     yy, xx = np.nonzero(mask)
-    # Position is a weak feature so that a cluster prefers to stay in one piece.
+    # Position weighs about as much as colour, so that each piece is mostly one compact part.
     span = max(np.ptp(yy), np.ptp(xx), 1)
-    feats = np.column_stack([lab, 40.0 * yy / span, 40.0 * xx / span]).astype(np.float32)
-    k = min(parts, len(feats))
+    feats = np.column_stack([lab, 60.0 * yy / span, 60.0 * xx / span]).astype(np.float32)
+    k = min(parts, len(np.unique(feats, axis=0)))
     if k < 2:
         return labels.copy()
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
@@ -178,20 +208,12 @@ def split(labels: np.ndarray, image: np.ndarray, region: int, *, parts: int = 2)
     step = max(1, len(feats) // _SPLIT_SAMPLE)
     _, _, centres = cv2.kmeans(feats[::step], k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
     cluster = ((feats[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
-    sub = np.zeros(labels.shape, np.int32)
-    sub[mask] = cluster.ravel() + 1
+    # One pass: cluster c -> its id (the old id for the first cluster present, new ids after it).
+    present = np.unique(cluster)
+    ids = np.empty(k, np.int64)
+    ids[present] = [region] + list(range(next_id, next_id + len(present) - 1))
     out = labels.copy()
-    next_id = int(labels.max()) + 1
-    first = True
-    for c in range(1, k + 1):
-        n, comp = cv2.connectedComponents((sub == c).astype(np.uint8), connectivity=4)
-        for j in range(1, n):
-            piece = comp == j
-            if first:  # the first piece keeps the old id
-                first = False
-                continue
-            out[piece] = next_id
-            next_id += 1
+    out[mask] = ids[cluster]
     return out
 
 
@@ -214,8 +236,8 @@ def paint(labels: np.ndarray, mask: np.ndarray, region: int | None = None) -> np
     rid = int(labels.max()) + 1 if region is None else int(region)
     if rid == UNLABELLED:
         raise ValueError("painting with 0 means erasing; use erase()")
-    if rid > 65535:
-        raise ValueError("too many regions (ids above 65535); merge some first")
+    if rid > MAX_ID:
+        raise ValueError(f"too many regions (ids above {MAX_ID}); merge some first")
     out = labels.copy()
     out[mask] = rid
     return out
@@ -246,10 +268,14 @@ def colorize(labels: np.ndarray, *, seed: int = 7) -> np.ndarray:
 
 
 def overlay(image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.45,
-            highlight: Sequence[int] = ()) -> np.ndarray:
-    """The image blended with region colours, boundaries in white and ``highlight`` regions in yellow."""
+            highlight: Sequence[int] = (), muted: Sequence[int] = ()) -> np.ndarray:
+    """The image blended with region colours, boundaries in white and ``highlight`` regions in
+    yellow; ``muted`` regions (e.g. proposed, not yet confirmed) keep the plain image, outlined only."""
     rgb = to_rgb8(image).astype(np.float32)
     out = (1 - alpha) * rgb + alpha * colorize(labels).astype(np.float32)
+    if len(muted):
+        plain = np.isin(labels, list(muted))
+        out[plain] = rgb[plain]
     if highlight:
         sel = np.isin(labels, list(highlight))
         out[sel] = 0.5 * rgb[sel] + 0.5 * np.array([255, 230, 0], np.float32)

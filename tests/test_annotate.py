@@ -78,6 +78,34 @@ def test_split_makes_new_regions_by_colour():
         ann.split(labels, image, 9)
 
 
+@pytest.mark.parametrize("parts", [2, 3, 5])
+def test_split_makes_exactly_the_pieces_asked_for_on_texture(parts):
+    """A textured region used to shatter into one region per connected blob (154 for one horse)."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (120, 160, 3)).astype(np.uint8)
+    labels = np.ones((120, 160), np.int32)
+    labels[:, 100:] = 2
+    out = ann.split(labels, image, 1, parts=parts)
+    inside = np.unique(out[:, :100])
+    assert len(inside) == parts and 1 in inside and (out[:, 100:] == 2).all()
+    assert set(inside) - {1} == set(range(3, 3 + parts - 1))  # new ids follow the largest
+
+
+def test_split_refuses_ids_past_the_16_bit_range():
+    image = np.zeros((4, 4, 3), np.uint8)
+    labels = np.ones((4, 4), np.int32)
+    labels[0, 0] = ann.MAX_ID
+    with pytest.raises(ValueError, match="above 65535"):
+        ann.split(labels, image, 1, parts=2)
+
+
+def test_overlay_mutes_proposed_regions():
+    image = np.full((2, 4, 3), 100, np.uint8)
+    labels = np.array([[1, 1, 2, 2], [1, 1, 2, 2]])
+    out = ann.overlay(image, labels, muted=[2])
+    assert (out[:, 3] == 100).all() and not (out[:, 0] == 100).all()
+
+
 def test_stroke_mask_and_region_at():
     mask = ann.stroke_mask((50, 50), [(5, 5), (40, 5)], radius=3)
     assert mask[5, 20] and not mask[30, 20]
@@ -116,7 +144,7 @@ def test_project_round_trip_and_training_items(tmp_path, coffee):
     labels = ann.oversegment(coffee, "watershed", regions=40)
     labels[:5] = 0
     project.save_labels(added[0], labels, method="watershed", params={"regions": 40}, edits=3)
-    assert project.progress() == "1 of 3 annotated"
+    assert project.progress() == "1 of 3 confirmed"
     side = project.sidecar(added[0])
     assert side["method"] == "watershed" and side["edits"] == 3 and len(side["image_sha256"]) == 64
     assert (open_project(project.root).load_labels(added[0]) == labels).all()

@@ -15,11 +15,39 @@ import gradio as gr
 import numpy as np
 
 from .. import annotate as ann
-from ..data.project import Project, create_project, export_zip
+from ..data.project import Project, create_project, export_zip, untouched_regions
 from ..io import ImageError, read_image
 from .models import get_model, model_choices
 
-MODES = ["select / merge", "split", "erase region"]
+MODES = ["select / merge", "confirm region", "split", "erase region"]
+#: Keyboard shortcuts, shown in the tab and installed by :data:`SHORTCUTS_JS`.
+SHORTCUTS = {"Ctrl+Z": "undo", "Ctrl+Y / Ctrl+Shift+Z": "redo", "N / P": "next / previous image",
+             "M / C / S / E": "click mode: merge / confirm / split / erase", "Esc": "deselect",
+             "Enter": "confirm the whole image"}
+# Key -> element id to click, or a mode to pick; typing in a text field is left alone.
+SHORTCUTS_JS = """
+() => {
+  const click = (id) => { const el = document.getElementById(id); if (el) el.click(); };
+  const mode = (i) => { const inputs = document.querySelectorAll('#click-mode input[type=radio]');
+                        if (inputs[i]) inputs[i].click(); };
+  document.addEventListener('keydown', (e) => {
+    const t = e.target;
+    if (t && (t.tagName === 'INPUT' && t.type !== 'radio' || t.tagName === 'TEXTAREA' || t.isContentEditable)) return;
+    const k = e.key.toLowerCase();
+    if ((e.ctrlKey || e.metaKey) && k === 'z' && !e.shiftKey) { click('undo'); e.preventDefault(); }
+    else if ((e.ctrlKey || e.metaKey) && (k === 'y' || (k === 'z' && e.shiftKey))) { click('redo'); e.preventDefault(); }
+    else if (e.ctrlKey || e.metaKey || e.altKey) return;
+    else if (k === 'n') click('next-image');
+    else if (k === 'p') click('prev-image');
+    else if (k === 'm') mode(0);
+    else if (k === 'c') mode(1);
+    else if (k === 's') mode(2);
+    else if (k === 'e') mode(3);
+    else if (k === 'escape') click('deselect');
+    else if (k === 'enter') click('confirm-image');
+  });
+}
+"""
 
 
 @dataclass
@@ -33,6 +61,15 @@ class Session:
     selected: list[int] = field(default_factory=list)
     method: str = "manual"
     params: dict = field(default_factory=dict)
+    proposal: np.ndarray | None = None  # the over-segmentation the annotation started from
+    by_hand: set[int] = field(default_factory=set)  # proposed regions confirmed as they are
+    image_confirmed: bool = False
+
+    def proposed(self) -> list[int]:
+        """Regions nobody has confirmed yet (unchanged since the over-segmentation)."""
+        if self.history is None or self.proposal is None or self.image_confirmed:
+            return []
+        return sorted(set(untouched_regions(self.history.current, self.proposal).tolist()) - self.by_hand)
 
     def current(self) -> Path:
         """Path of the image being annotated."""
@@ -66,11 +103,15 @@ def _view(s: Session):
         return s.image, where + f"**{path.name}** ({s.index + 1} of {len(s.project.images())}), not annotated " \
                                 f"yet: over-segment it. {s.project.progress()}.", s.image
     labels = s.history.current
-    picture = ann.overlay(s.image, labels, highlight=s.selected)
+    proposed = s.proposed()
+    picture = ann.overlay(s.image, labels, highlight=s.selected, muted=proposed)
     n = int(len(np.unique(labels[labels != ann.UNLABELLED])))
     unl = float((labels == ann.UNLABELLED).mean())
-    sel = f" selected: region {s.selected[0]}" if s.selected else ""
-    status = (where + f"**{path.name}** ({s.index + 1} of {len(s.project.images())}): **{n} regions**, "
+    sel = f" Selected: region {s.selected[0]} (click others to merge them in; Esc to deselect)." if s.selected else ""
+    state = ("**image confirmed**" if s.image_confirmed else
+             f"**{n - len(proposed)} confirmed**, {len(proposed)} proposed (outlined only; merge, edit or "
+             f"confirm them)")
+    status = (where + f"**{path.name}** ({s.index + 1} of {len(s.project.images())}): {n} regions, {state}, "
               f"{unl:.0%} unlabelled, {s.history.edits} edits.{sel} {s.project.progress()}.")
     return picture, status, picture
 
@@ -82,13 +123,16 @@ def _load_image(s: Session) -> None:
     s.history = None if labels is None else ann.History(labels)
     meta = s.project.sidecar(path)
     s.method, s.params, s.selected = meta.get("method", "manual"), meta.get("params", {}), []
+    s.proposal = s.project.load_proposal(path)
+    s.by_hand = set(meta.get("by_hand", []))
+    s.image_confirmed = bool(meta.get("image_confirmed", False))
 
 
 def _save(s: Session) -> None:
     try:
         s.project.save_labels(s.current(), s.history.current, method=s.method, params=s.params,
-                              edits=s.history.edits)
-    except OSError as err:
+                              edits=s.history.edits, by_hand=sorted(s.by_hand), image_confirmed=s.image_confirmed)
+    except (OSError, ImageError) as err:
         raise gr.Error(f"Could not save the annotation: {err}") from None
 
 
@@ -139,16 +183,20 @@ def navigate(step: int, s: Session):
     return (s, *_view(s))
 
 
-def run_oversegment(method: str, regions: float, compactness: float, scale: float, sigma: float,
-                    min_size: float, model_name: str | None, s: Session):
-    """Replace the current labels with an automatic over-segmentation (undoable)."""
+#: (method, parameter) of every slider, in the order the tab passes them.
+SLIDERS = [(method, name) for method in ann.METHODS for name in ann.DEFAULTS[method]]
+
+
+def run_oversegment(method: str, model_name: str | None, s: Session, *values: float):
+    """Replace the current labels with an automatic over-segmentation (undoable); its regions
+    start as proposed. ``values`` are the sliders of :data:`SLIDERS`."""
     s.current()
     if s.image is None:
         _load_image(s)
-    sliders = {"regions": regions, "compactness": compactness, "scale": scale, "sigma": sigma, "min_size": min_size}
     if method not in ann.DEFAULTS:
         raise gr.Error(f"Unknown over-segmentation method {method!r}.")
-    params = {k: sliders[k] for k in ann.DEFAULTS[method]}  # the method's own parameters only
+    chosen = dict(zip(SLIDERS, values))
+    params = {name: chosen.get((method, name), default) for name, default in ann.DEFAULTS[method].items()}
     model_name = (model_name or "regions") if method == "model" else None
     try:
         model = get_model(model_name) if model_name else None
@@ -163,6 +211,11 @@ def run_oversegment(method: str, regions: float, compactness: float, scale: floa
     else:
         s.history.push(labels)
     s.method, s.params, s.selected = method, params, []
+    s.proposal, s.by_hand, s.image_confirmed = labels, set(), False
+    try:
+        s.project.save_proposal(s.current(), labels)
+    except OSError as err:
+        raise gr.Error(f"Could not save the proposal: {err}") from None
     _save(s)
     return (s, *_view(s))
 
@@ -178,24 +231,53 @@ def click(mode: str, parts: float, s: Session, evt: gr.SelectData):
     if mode == "split":
         if region == ann.UNLABELLED:
             raise gr.Error("That pixel is unlabelled; paint it into a region first.")
-        _edit(s, ann.split(labels, s.image, region, parts=int(parts)))
+        try:
+            pieces = ann.split(labels, s.image, region, parts=int(parts))
+        except ValueError as err:  # refused before the history changes
+            raise gr.Error(str(err)) from None
+        _edit(s, pieces)
         s.selected = []
+    elif mode == "confirm region":
+        if region == ann.UNLABELLED:
+            raise gr.Error("That pixel is unlabelled; paint it into a region first.")
+        if region in s.proposed():
+            s.by_hand.add(region)
+        elif region in s.by_hand:
+            s.by_hand.discard(region)  # a second click takes a hand confirmation back
+        _save(s)
     elif mode == "erase region":
         _edit(s, ann.erase(labels, labels == region))
         s.selected = []
     elif region == ann.UNLABELLED:
         gr.Info("Unlabelled pixels cannot be selected; use the brush to paint them.")
-    elif not s.selected:
+    elif not s.selected or s.selected[0] not in labels:
         s.selected = [region]
     elif s.selected[0] == region:
-        s.selected = []
+        # Clicking the selected region again keeps it: deselecting is its own action (Esc), so a
+        # stray double click never silently drops a merge.
+        gr.Info(f"Region {region} is already selected; click another region to merge it in, or Esc to deselect.")
     else:
         _edit(s, ann.merge(labels, [s.selected[0], region]))
     return (s, *_view(s))
 
 
+def deselect(s: Session):
+    """Clear the selection."""
+    s.selected = []
+    return (s, *_view(s))
+
+
+def confirm_image(s: Session):
+    """Confirm every region of the image as it is (or take that back)."""
+    s.labels()
+    s.image_confirmed = not s.image_confirmed
+    _save(s)
+    return (s, *_view(s))
+
+
 def brush(action: str, editor: dict | None, s: Session):
-    """Apply the strokes drawn in the brush editor: new region, grow the selected one, or erase."""
+    """Apply the strokes drawn in the brush editor: merge every region under them, a new region,
+    grow the selected one, or erase."""
     labels = s.labels()
     layers = (editor or {}).get("layers") or []
     mask = np.zeros(labels.shape, bool)
@@ -210,7 +292,12 @@ def brush(action: str, editor: dict | None, s: Session):
         mask |= (arr[..., 3] > 0) if arr.ndim == 3 and arr.shape[2] == 4 else (arr.reshape(*arr.shape[:2], -1).max(-1) > 0)
     if not mask.any():
         raise gr.Error("Draw on the brush canvas first.")
-    if action == "grow":
+    if action == "merge":
+        merged = ann.merge_under(labels, mask)
+        if (merged == labels).all():
+            raise gr.Error("The stroke touches fewer than two regions; draw across the regions to merge.")
+        _edit(s, merged)
+    elif action == "grow":
         if not s.selected:
             raise gr.Error("Select a region (click it in select mode) to grow it.")
         _edit(s, ann.paint(labels, mask, s.selected[0]))
@@ -239,7 +326,7 @@ def import_mask(file: str | None, binary: bool, s: Session):
         s.project.import_labels(s.current(), file, binary=binary)
     except (ImageError, ValueError, OSError) as err:
         raise gr.Error(str(err)) from None
-    _load_image(s)
+    _load_image(s)  # an imported map is confirmed as a whole
     return (s, *_view(s))
 
 
@@ -265,33 +352,44 @@ def build(default_folder: str) -> dict:
             uploads = gr.File(file_count="multiple", file_types=["image"], label="Add images", elem_id="add-files")
             add_btn = gr.Button("Add to project", elem_id="add-images")
             with gr.Row():
-                prev_btn = gr.Button("< Previous")
-                next_btn = gr.Button("Next >")
-            method = gr.Radio(list(ann.METHODS), value="watershed", label="Over-segmentation")
-            regions = gr.Slider(10, 2000, value=300, step=10, label="regions (watershed, SLIC)")
-            compactness = gr.Slider(0, 50, value=0, step=0.5, label="compactness (watershed, SLIC)")
-            scale = gr.Slider(10, 2000, value=200, step=10, label="scale (Felzenszwalb)")
-            sigma = gr.Slider(0, 3, value=0.8, step=0.1, label="sigma (Felzenszwalb)")
-            min_size = gr.Slider(1, 1000, value=50, step=1, label="min size (Felzenszwalb, model)")
+                prev_btn = gr.Button("< Previous (P)", elem_id="prev-image")
+                next_btn = gr.Button("Next > (N)", elem_id="next-image")
+            method = gr.Radio(list(ann.METHODS), value=ann.METHODS[0], label="Over-segmentation", elem_id="method")
+            # One slider per (method, parameter), built from the library's defaults; only the
+            # chosen method's sliders show.
+            sliders, groups = [], {}
+            for m in ann.METHODS:
+                with gr.Group(visible=m == ann.METHODS[0]) as groups[m]:
+                    for name, default in ann.DEFAULTS[m].items():
+                        lo, hi, step, what = ann.PARAM_RANGES[name]
+                        sliders.append(gr.Slider(lo, hi, value=default, step=step, label=f"{name} ({m})", info=what,
+                                                 elem_id=f"param-{m}-{name}"))
             model_name = gr.Dropdown(model_choices(), value="regions" if "regions" in model_choices() else None,
                                      label="model (for the 'model' method: shipped or fine-tuned)")
             seg_btn = gr.Button("Over-segment", variant="primary", elem_id="oversegment")
         with gr.Column(scale=3):
             status = gr.Markdown("No project open.", elem_id="annotate-status")
-            mode = gr.Radio(MODES, value=MODES[0], label="Click does",
-                            info="select / merge: click a region, then another to merge it in; click again to deselect")
-            parts = gr.Slider(2, 8, value=2, step=1, label="split into")
+            mode = gr.Radio(MODES, value=MODES[0], label="Click does", elem_id="click-mode",
+                            info="select / merge: click a region, then others to merge them into it. Proposed "
+                                 "regions are outlined only; merged, edited or confirmed ones are coloured.")
+            with gr.Row():
+                parts = gr.Slider(2, 8, value=2, step=1, label="split into")
+                deselect_btn = gr.Button("Deselect (Esc)", elem_id="deselect")
+                confirm_btn = gr.Button("Confirm whole image (Enter)", elem_id="confirm-image")
             canvas = gr.Image(label="Regions (click to edit)", interactive=False, format="png", elem_id="canvas")
             with gr.Row():
                 undo_btn = gr.Button("Undo", elem_id="undo")
                 redo_btn = gr.Button("Redo", elem_id="redo")
                 export_btn = gr.Button("Export zip")
             exported = gr.File(label="Exported project")
-            with gr.Accordion("Brush and eraser", open=False):
+            gr.Markdown("Shortcuts: " + "; ".join(f"**{k}** {v}" for k, v in SHORTCUTS.items()),
+                        elem_id="shortcuts")
+            with gr.Accordion("Brush: paint-to-merge, new region, grow, erase", open=False):
                 editor = gr.ImageEditor(type="numpy", label="Draw strokes, then apply", format="png",
                                         sources=[], transforms=[], layers=False,
                                         brush=gr.Brush(colors=["#ffe600"], default_size=12))
                 with gr.Row():
+                    merge_btn = gr.Button("Merge the regions under the stroke", elem_id="paint-merge")
                     new_btn = gr.Button("Paint a new region")
                     grow_btn = gr.Button("Grow the selected region")
                     erase_btn = gr.Button("Erase (mark unlabelled)")
@@ -307,8 +405,13 @@ def build(default_folder: str) -> dict:
     add_btn.click(add_images, [uploads, state], views, api_name="add_images", **api)
     prev_btn.click(lambda s: navigate(-1, s), state, views, **edit)
     next_btn.click(lambda s: navigate(1, s), state, views, **edit)
-    seg_btn.click(run_oversegment, [method, regions, compactness, scale, sigma, min_size, model_name, state], views,
+    seg_btn.click(run_oversegment, [method, model_name, state, *sliders], views,
                   concurrency_id="inference", concurrency_limit=1, api_name="oversegment")
+    method.change(lambda m: [gr.update(visible=k == m) for k in ann.METHODS], method, list(groups.values()),
+                  api_name=False, show_progress="hidden")
+    deselect_btn.click(deselect, state, views, **edit)
+    confirm_btn.click(confirm_image, state, views, api_name="confirm_image", **api)
+    merge_btn.click(lambda e, s: brush("merge", e, s), [editor, state], views, **edit)
     canvas.select(click, [mode, parts, state], views, **edit)
     undo_btn.click(lambda s: undo_redo("undo", s), state, views, api_name="undo", **api)
     redo_btn.click(lambda s: undo_redo("redo", s), state, views, **edit)
@@ -317,4 +420,4 @@ def build(default_folder: str) -> dict:
     erase_btn.click(lambda e, s: brush("erase", e, s), [editor, state], views, **edit)
     import_btn.click(import_mask, [mask_file, binary, state], views, **edit)
     export_btn.click(export, state, exported, api_name="export", **api)
-    return {"state": state, "folder": folder, "model": model_name}
+    return {"state": state, "folder": folder, "model": model_name, "sliders": dict(zip(SLIDERS, sliders))}

@@ -44,6 +44,7 @@ def build_app(*, project_folder: str = "projects/my-project") -> gr.Blocks:
         # the user types another there.
         annot["folder"].change(lambda folder: folder, annot["folder"], tune["folder"], api_name=False,
                                show_progress="hidden")
+        demo.load(None, None, None, js=annotate_tab.SHORTCUTS_JS)  # keyboard shortcuts (Annotate tab)
         # Model lists refresh on page load, so models added since start-up appear.
         demo.load(lambda: (gr.update(choices=model_choices()),) * 2, None, [seg["model"], annot["model"]],
                   api_name=False)

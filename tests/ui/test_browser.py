@@ -81,7 +81,7 @@ def test_segment_then_annotate_and_merge(page, tmp_path):
     page.locator("#add-images").click()
     expect(status).to_contain_text("not annotated yet")
     page.locator("#oversegment").click()
-    expect(status).to_contain_text("1 of 1 annotated")
+    expect(status).to_contain_text("0 of 1 confirmed")  # proposals only, until someone edits or confirms
     expect(status).to_contain_text("1 edits")
 
     labels = read_label_map(folder / "labels" / "coffee.png")
@@ -93,9 +93,10 @@ def test_segment_then_annotate_and_merge(page, tmp_path):
     canvas = "#canvas img"
     expect(page.locator(canvas)).to_be_visible()
     click_image_pixel(page, canvas, xa, ya)
-    expect(status).to_contain_text(f"selected: region {a}")
+    expect(status).to_contain_text(f"Selected: region {a}")
     click_image_pixel(page, canvas, xb, yb)
     expect(status).to_contain_text("2 edits")
+    expect(status).to_contain_text("1 of 1 confirmed")  # the merged region is the person's
 
     saved = read_label_map(folder / "labels" / "coffee.png")
     assert saved[ya, xa] == saved[yb, xb] == a

@@ -51,9 +51,13 @@ def test_annotation_round_trip(app_url, image_file, tmp_path):
     _, status, _ = client.predict(str(folder), api_name="/open_project")
     assert "No project" not in status and str(folder) in status
     _, status, _ = client.predict([handle_file(str(image_file))], api_name="/add_images")
-    assert "coffee.png" in status and "0 of 1 annotated" in status
-    _, status, _ = client.predict("slic", 100, 10, 200, 0.8, 50, "regions", api_name="/oversegment")
-    assert "1 of 1 annotated" in status
+    assert "coffee.png" in status and "0 of 1 confirmed" in status
+    # sliders: watershed (regions, compactness), slic (regions, compactness), felzenszwalb (scale,
+    # sigma, min_size), model (min_size)
+    _, status, _ = client.predict("slic", "regions", 300, 0, 100, 10, 200, 0.8, 50, 64, api_name="/oversegment")
+    assert "0 confirmed" in status and "0 of 1 confirmed" in status  # proposals until a person confirms
+    _, status, _ = client.predict(api_name="/confirm_image")
+    assert "image confirmed" in status and "1 of 1 confirmed" in status
     labels = read_label_map(folder / "labels" / "coffee.png")
     assert labels.shape == data.coffee()[::3, ::3].shape[:2] and len(np.unique(labels)) > 20
     archive = client.predict(api_name="/export")
@@ -82,12 +86,20 @@ def test_finetune_start_progress_finish_then_selectable(app_url, tmp_path):
         time.sleep(0.5)
     assert "**finished**" in seen[-1], seen[-3:]
     run_name = seen[-1].split("(")[1].split(")")[0]
-    model = f"{project.root.name}/{run_name}"
+    candidate = f"{project.root.name}/{run_name}"
+    # The run ends in one plain sentence; only a run that beat its base is offered as a model.
+    assert ("improved held-out covering" in seen[-1]) != ("did not beat the base model" in seen[-1]), seen[-1]
+    if "improved held-out covering" in seen[-1]:
+        model = candidate
+    else:
+        model = "regions"  # the base stays selected
+        with pytest.raises(Exception, match="not in the list of choices"):
+            client.predict(handle_file(str(project.images()[0])), "regions", candidate, api_name="/segment")
     *_, summary = client.predict(handle_file(str(project.images()[0])), "regions", model, api_name="/segment")
     assert model in summary
-    # the fine-tuned model pre-annotates in the Annotate tab
+    # the kept model pre-annotates in the Annotate tab
     client.predict(str(project.root), api_name="/open_project")
-    _, status, _ = client.predict("model", 300, 0, 200, 0.8, 20, model, api_name="/oversegment")
+    _, status, _ = client.predict("model", model, 300, 0, 300, 10, 200, 0.8, 50, 20, api_name="/oversegment")
     assert "regions" in status and "edits" in status
     assert project.sidecar(project.images()[0])["params"]["model"] == model
     before, after = client.predict(str(project.root), api_name="/before_after")
