@@ -109,9 +109,22 @@ def choose_saliency_channel(probabilities: Sequence[np.ndarray], masks: Sequence
     return int(np.argmax(scores))
 
 
+#: Ceiling of the automatic threshold: the two-channel softmax's own decision boundary.
+MAX_AUTO_THRESHOLD = 0.5
+
+
+def adaptive_threshold(saliency: np.ndarray) -> float:
+    """The automatic saliency threshold: 2 x mean saliency (the paper's rule), at most 0.5.
+
+    The ceiling matters for large objects: past half the image, 2 x mean passes the largest
+    values and the mask shrinks to a sliver (a portrait's face instead of the person).
+    """
+    return min(2.0 * float(np.mean(saliency)), MAX_AUTO_THRESHOLD)
+
+
 def binarize(saliency: np.ndarray, threshold: float | None = None) -> np.ndarray:
-    """Binary mask: saliency >= ``threshold``, by default 2 x mean (the paper's rule, capped at 1)."""
-    t = min(2.0 * float(np.mean(saliency)), 1.0) if threshold is None else float(threshold)
+    """Binary mask: saliency >= ``threshold``, by default :func:`adaptive_threshold`."""
+    t = adaptive_threshold(saliency) if threshold is None else float(threshold)
     return saliency >= t
 
 

@@ -10,8 +10,9 @@ import gradio as gr
 import numpy as np
 
 from .. import annotate
-from ..infer import binarize, decode_regions, predict_probabilities, saliency_channel
+from ..infer import adaptive_threshold, binarize, decode_regions, predict_probabilities, saliency_channel
 from ..io import ImageError, read_image, write_image
+from .components import ImageUpload
 from .models import get_model, model_choices
 
 TASKS = ["saliency", "regions", "texture"]
@@ -37,8 +38,22 @@ def _default_model(task: str) -> str | None:
     return task if task in choices else (choices[0] if choices else None)
 
 
-def segment(image_path: str | None, task: str, model: str | None):
-    """Run one model on one image; returns (result, overlay, channels, cut-out file, summary, saliency state)."""
+def _threshold_text(saliency: np.ndarray, threshold: float, auto: bool) -> str:
+    if auto:
+        return f"threshold {threshold:.3f} (automatic: 2 x mean saliency, at most 0.5)"
+    return f"threshold {threshold:.3f} (set by hand; automatic would be {adaptive_threshold(saliency):.3f})"
+
+
+def _saliency_summary(name: str, arch: str, elapsed: float, saliency: np.ndarray, threshold: float, auto: bool,
+                      mask: np.ndarray) -> str:
+    return (f"**saliency** with `{name}` ({arch}) in {elapsed:.0f} ms; {_threshold_text(saliency, threshold, auto)}; "
+            f"foreground {mask.mean():.1%} of the image")
+
+
+def segment(image_path: str | None, task: str, model: str | None, threshold: float = 0.5, auto: bool = True):
+    """Run one model on one image; returns (result, overlay, channels, cut-out file, summary,
+    saliency state, threshold slider). Saliency uses the automatic threshold when ``auto``, else
+    ``threshold``; the slider then shows the threshold used."""
     if not image_path:
         raise gr.Error("Upload an image or pick an example first.")
     if task not in TASKS:
@@ -56,36 +71,59 @@ def segment(image_path: str | None, task: str, model: str | None):
     name = model or _default_model(task)
     if task == "saliency":
         sal = probs[saliency_channel(net)]
-        mask = binarize(sal)
+        t = adaptive_threshold(sal) if auto else float(threshold)
+        mask = binarize(sal, t)
         overlay, out = _mask_views(image, mask)
-        summary = (f"**saliency** with `{name}` ({info.arch if info else '?'}) in {elapsed:.0f} ms; "
-                   f"threshold 2 x mean = {min(2 * sal.mean(), 1):.3f}; foreground {mask.mean():.1%} of the image")
-        return _heat(sal), overlay, channels, out, summary, sal
+        state = {"saliency": sal, "name": name, "arch": info.arch if info else "?", "ms": elapsed}
+        summary = _saliency_summary(name, state["arch"], elapsed, sal, t, auto, mask)
+        return _heat(sal), overlay, channels, out, summary, state, round(t, 3)
     labels = decode_regions(net, probs, image) + 1
     summary = (f"**{task}** with `{name}` in {elapsed:.0f} ms: **{len(np.unique(labels))} regions** "
                f"from {probs.shape[0]} channels")
-    return annotate.colorize(labels), annotate.overlay(image, labels, alpha=0.0), channels, None, summary, None
+    return (annotate.colorize(labels), annotate.overlay(image, labels, alpha=0.0), channels, None, summary, None,
+            gr.skip())
 
 
-def rethreshold(image_path: str | None, saliency: np.ndarray | None, threshold: float):
-    """Binary mask and cut-out for a user threshold, without running the model again."""
-    if saliency is None or not image_path:
-        return gr.skip(), gr.skip()
+def rethreshold(image_path: str | None, state: dict | None, threshold: float):
+    """Mask, cut-out and summary for a threshold set by hand, without running the model again;
+    the automatic threshold is switched off."""
+    if state is None or not image_path:
+        return gr.skip(), gr.skip(), gr.skip(), False
     image = read_image(image_path)
-    return _mask_views(image, binarize(saliency, threshold if threshold > 0 else None))
+    mask = binarize(state["saliency"], float(threshold))
+    overlay, out = _mask_views(image, mask)
+    summary = _saliency_summary(state["name"], state["arch"], state["ms"], state["saliency"], float(threshold),
+                                False, mask)
+    return overlay, out, summary, False
+
+
+def use_automatic(image_path: str | None, state: dict | None, auto: bool):
+    """Back to the automatic threshold (when ``auto`` is ticked): mask, cut-out, summary, slider."""
+    if not auto or state is None or not image_path:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    t = adaptive_threshold(state["saliency"])
+    image = read_image(image_path)
+    mask = binarize(state["saliency"], t)
+    overlay, out = _mask_views(image, mask)
+    summary = _saliency_summary(state["name"], state["arch"], state["ms"], state["saliency"], t, True, mask)
+    return overlay, out, summary, round(t, 3)
 
 
 def build(examples: list[str]) -> dict:
     """Lay out the tab inside the current Blocks; return its components by name."""
     with gr.Row():
         with gr.Column(scale=1):
-            image = gr.Image(type="filepath", label="Image", sources=["upload", "clipboard"], height=360,
-                             format="png", elem_id="segment-image")
+            image = ImageUpload(type="filepath", label="Image", sources=["upload", "clipboard"], height=360,
+                                format="png", elem_id="segment-image")
             task = gr.Radio(TASKS, value="saliency", label="Task")
             model = gr.Dropdown(model_choices(), value=_default_model("saliency"), label="Model",
                                 allow_custom_value=False)
             run = gr.Button("Segment", variant="primary", elem_id="segment-run")
-            threshold = gr.Slider(0, 1, value=0, step=0.01, label="Saliency threshold (0 = 2 x mean, the paper's rule)")
+            with gr.Row():
+                auto = gr.Checkbox(True, label="automatic threshold", elem_id="segment-auto",
+                                   info="2 x mean saliency (the paper's rule), at most 0.5")
+                threshold = gr.Slider(0, 1, value=0.5, step=0.01, label="Saliency threshold", elem_id="segment-threshold",
+                                      info="shows the threshold in use; move it or type a value to set your own")
             if examples:
                 gr.Examples(examples, inputs=image, label="Examples (bundled with scikit-image)")
         with gr.Column(scale=2):
@@ -96,8 +134,12 @@ def build(examples: list[str]) -> dict:
             cutout = gr.File(label="Cut-out (PNG with alpha)")
             channels = gr.Gallery(label="Softmax channels (the CAS code of each pixel)", columns=4, height=220)
     sal_state = gr.State(None)
-    run.click(segment, [image, task, model], [result, overlay, channels, cutout, summary, sal_state],
+    run.click(segment, [image, task, model, threshold, auto], [result, overlay, channels, cutout, summary, sal_state,
+                                                               threshold],
               api_name="segment", concurrency_id="inference", concurrency_limit=1)
     task.change(lambda t: gr.update(value=_default_model(t)), task, model, api_name=False)
-    threshold.release(rethreshold, [image, sal_state, threshold], [overlay, cutout], api_name=False)
+    # .input fires on the user's own changes (dragging or typing), never on the value segment() sets.
+    threshold.input(rethreshold, [image, sal_state, threshold], [overlay, cutout, summary, auto], api_name="threshold",
+                    trigger_mode="always_last", show_progress="hidden")
+    auto.input(use_automatic, [image, sal_state, auto], [overlay, cutout, summary, threshold], api_name=False)
     return {"image": image, "model": model}

@@ -26,8 +26,8 @@ def image_file(tmp_path_factory):
 
 @pytest.mark.parametrize("task", ["saliency", "regions", "texture"])
 def test_segment_endpoint(client, image_file, task):
-    result, overlay, channels, cutout, summary = client.predict(handle_file(str(image_file)), task, task,
-                                                                api_name="/segment")
+    result, overlay, channels, cutout, summary, _ = client.predict(handle_file(str(image_file)), task, task,
+                                                                   api_name="/segment")
     assert task in summary and " ms" in summary
     assert len(channels) == {"saliency": 2, "regions": 8, "texture": 4}[task]
     assert (cutout is not None) == (task == "saliency")
@@ -41,8 +41,40 @@ def test_segment_endpoint(client, image_file, task):
 def test_segment_refuses_a_non_image(client, tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("not an image")
-    with pytest.raises(Exception, match="cannot identify image file|not a readable image"):
+    with pytest.raises(Exception, match="notes.png is not a readable image"):
         client.predict(handle_file(str(bad)), "saliency", "saliency", api_name="/segment")
+
+
+def test_the_threshold_is_one_control_shown_in_the_summary(app_url, image_file):
+    import re
+
+    client = Client(app_url, verbose=False)  # its own session: the saliency map is kept per session
+    *_, summary, shown = client.predict(handle_file(str(image_file)), "saliency", "saliency", 0.5, True,
+                                        api_name="/segment")
+    auto = float(re.search(r"threshold ([0-9.]+) \(automatic", summary).group(1))
+    assert shown == pytest.approx(auto, abs=1e-3) and auto <= 0.5
+    fg_auto = float(re.search(r"foreground ([0-9.]+)%", summary).group(1))
+    # Set by hand: typed or dragged, the mask, the summary and the checkbox follow.
+    _, _, summary, still_auto = client.predict(handle_file(str(image_file)), 0.9, api_name="/threshold")
+    assert "threshold 0.900 (set by hand" in summary and still_auto is False
+    assert float(re.search(r"foreground ([0-9.]+)%", summary).group(1)) < fg_auto
+    # Segment again keeps the hand-set threshold.
+    *_, summary, shown = client.predict(handle_file(str(image_file)), "saliency", "saliency", 0.9, False,
+                                        api_name="/segment")
+    assert "threshold 0.900 (set by hand" in summary and shown == pytest.approx(0.9)
+
+
+def test_adaptive_threshold_is_capped_at_the_decision_boundary():
+    import numpy as np
+
+    from cas_studio.infer import adaptive_threshold, binarize
+
+    large = np.full((10, 10), 0.9)
+    large[:2] = 0.05  # an object over 80% of the image: 2 x mean = 1.47
+    assert adaptive_threshold(large) == 0.5 and binarize(large).mean() == pytest.approx(0.8)
+    small = np.zeros((10, 10))
+    small[:2] = 0.9
+    assert adaptive_threshold(small) == pytest.approx(0.36)
 
 
 def test_annotation_round_trip(app_url, image_file, tmp_path):
@@ -95,7 +127,7 @@ def test_finetune_start_progress_finish_then_selectable(app_url, tmp_path):
         model = "regions"  # the base stays selected
         with pytest.raises(Exception, match="not in the list of choices"):
             client.predict(handle_file(str(project.images()[0])), "regions", candidate, api_name="/segment")
-    *_, summary = client.predict(handle_file(str(project.images()[0])), "regions", model, api_name="/segment")
+    *_, summary, _ = client.predict(handle_file(str(project.images()[0])), "regions", model, api_name="/segment")
     assert model in summary
     # the kept model pre-annotates in the Annotate tab
     client.predict(str(project.root), api_name="/open_project")
