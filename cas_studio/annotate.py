@@ -33,6 +33,9 @@ PARAM_RANGES: dict[str, tuple[float, float, float, str]] = {
     "sigma": (0, 3, 0.1, "pre-smoothing"),
     "min_size": (1, 1000, 1, "smallest region, in pixels"),
 }
+#: Where the granularity slider starts (0 coarsest .. 1 the superpixels); measured by
+#: ``cas-studio bench annotate --clicks`` (see the README's Annotate section).
+DEFAULT_GRANULARITY = 1.0
 #: Region ids are stored as 16-bit PNG values: an edit may not create a larger id.
 MAX_ID = 65535
 # Over-segmentation runs at most at this many pixels per method; labels are upsampled back
@@ -146,6 +149,55 @@ def oversegment(image: np.ndarray, method: str = "watershed", *, model=None, **p
     if scale != 1.0:
         labels = cv2.resize(labels.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST).astype(np.int32)
     return relabel(labels + 1)
+
+
+def untouched_regions(labels: np.ndarray, proposal: np.ndarray) -> np.ndarray:
+    """Ids of the regions of ``labels`` that are exactly one region of ``proposal``, pixel for pixel.
+
+    Proposal id 0 means "no proposal here" (pixels a person had already settled when the proposal
+    was made), so a region lying there is never untouched.
+
+    Returns
+    -------
+    ndarray of int
+        Sorted region ids (never 0): the regions nobody changed since the over-segmentation.
+    """
+    labels, proposal = np.asarray(labels), np.asarray(proposal)
+    if labels.shape != proposal.shape:
+        return np.zeros(0, np.int64)
+    mask = labels != UNLABELLED
+    pairs, counts = np.unique(np.stack([labels[mask], proposal[mask]]), axis=1, return_counts=True)
+    ids, first = np.unique(pairs[0], return_index=True)
+    single = np.bincount(np.searchsorted(ids, pairs[0]), minlength=len(ids)) == 1  # one proposal region only
+    proposal_sizes = np.bincount(proposal.ravel().astype(np.int64))
+    whole = (counts[first] == proposal_sizes[pairs[1, first]]) & (pairs[1, first] != 0)  # ... and all of it
+    return ids[single & whole].astype(np.int64)
+
+
+def regranulate(labels: np.ndarray, proposal: np.ndarray, cut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Swap the untouched (proposed) regions of ``labels`` for the regions of another cut of the
+    hierarchy, keeping every edit: confirmed regions and unlabelled pixels stay as they are.
+
+    Returns
+    -------
+    labels : (H, W) int32
+        The new label map; the new proposed regions take ids after the largest kept id.
+    proposal : (H, W) int32
+        The new proposal: the new regions where they are, 0 ("no proposal") elsewhere.
+    """
+    labels = np.asarray(labels, np.int32)
+    if cut.shape != labels.shape:
+        raise ValueError(f"cut is {cut.shape} but the label map is {labels.shape}")
+    free = np.isin(labels, untouched_regions(labels, proposal))
+    kept_max = int(labels[~free].max()) if (~free).any() else 0
+    ids, inverse = np.unique(cut[free], return_inverse=True)
+    if kept_max + len(ids) > MAX_ID:
+        raise ValueError(f"this granularity would need region ids above {MAX_ID}; choose a coarser one")
+    out = labels.copy()
+    out[free] = kept_max + 1 + inverse.ravel()
+    new_proposal = np.zeros_like(out)
+    new_proposal[free] = out[free]
+    return out, new_proposal
 
 
 def region_at(labels: np.ndarray, x: int, y: int) -> int:

@@ -90,6 +90,12 @@ def covering(seg: np.ndarray, gt: np.ndarray) -> float:
     return float((sizes_gt[:, 0] * iou.max(1)).sum() / table.sum())
 
 
+def achievable_accuracy(seg: np.ndarray, gt: np.ndarray) -> float:
+    """Achievable segmentation accuracy (ASA): the share of pixels labelled right when each region
+    of ``seg`` takes the ground-truth region it overlaps most (the best any merging can reach)."""
+    return float(_contingency(seg, gt).max(1).sum() / seg.size)
+
+
 def rand_index(seg: np.ndarray, gt: np.ndarray) -> float:
     """Rand index: the fraction of pixel pairs on which the two segmentations agree."""
     table = _contingency(seg, gt)

@@ -15,7 +15,7 @@ import gradio as gr
 import numpy as np
 
 from .. import annotate as ann
-from ..data.project import Project, create_project, export_zip, untouched_regions
+from ..data.project import Project, create_project, export_zip
 from ..io import ImageError, read_image
 from .models import get_model, model_choices
 
@@ -69,7 +69,7 @@ class Session:
         """Regions nobody has confirmed yet (unchanged since the over-segmentation)."""
         if self.history is None or self.proposal is None or self.image_confirmed:
             return []
-        return sorted(set(untouched_regions(self.history.current, self.proposal).tolist()) - self.by_hand)
+        return sorted(set(ann.untouched_regions(self.history.current, self.proposal).tolist()) - self.by_hand)
 
     def current(self) -> Path:
         """Path of the image being annotated."""

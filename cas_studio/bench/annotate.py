@@ -75,7 +75,13 @@ def run(*, repeat: int = 3) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the annotation benchmark."""
+    """Print the annotation benchmark (``--clicks``: the simulated annotator, :mod:`.clicks`)."""
+    argv = list(argv or [])
+    if "--clicks" in argv:
+        from .clicks import main as clicks
+
+        argv.remove("--clicks")
+        return clicks(argv)
     parser = argparse.ArgumentParser(prog="cas-studio bench annotate", description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)

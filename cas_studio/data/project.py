@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..annotate import untouched_regions
 from ..io import IMAGE_SUFFIXES, ImageError, atomic_path, read_image, read_label_map, write_label_map
 from .items import IGNORE, Item
 
@@ -43,26 +44,6 @@ UNLABELLED = 0
 #: Share of the confirmed images held out for validation in fine-tuning (at least one when there
 #: are two or more).
 HOLDOUT_FRACTION = 0.2
-
-
-def untouched_regions(labels: np.ndarray, proposal: np.ndarray) -> np.ndarray:
-    """Ids of the regions of ``labels`` that are exactly one region of ``proposal``, pixel for pixel.
-
-    Returns
-    -------
-    ndarray of int
-        Sorted region ids (never 0): the regions nobody changed since the over-segmentation.
-    """
-    labels, proposal = np.asarray(labels), np.asarray(proposal)
-    if labels.shape != proposal.shape:
-        return np.zeros(0, np.int64)
-    mask = labels != UNLABELLED
-    pairs, counts = np.unique(np.stack([labels[mask], proposal[mask]]), axis=1, return_counts=True)
-    ids, first = np.unique(pairs[0], return_index=True)
-    single = np.bincount(np.searchsorted(ids, pairs[0]), minlength=len(ids)) == 1  # one proposal region only
-    proposal_sizes = np.bincount(proposal.ravel().astype(np.int64))
-    whole = counts[first] == proposal_sizes[pairs[1, first]]  # ... and all of it
-    return ids[single & whole].astype(np.int64)
 
 
 def annotation_target(label_path: str | os.PathLike, labels: np.ndarray, *, rest: bool = False) -> np.ndarray:
