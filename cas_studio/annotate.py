@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 from skimage import segmentation as skseg
 
+from .hierarchy import Hierarchy, build_hierarchy
 from .io import to_rgb8
 from .metrics import boundary_map
 
@@ -22,7 +23,8 @@ METHODS = ("watershed", "slic", "felzenszwalb", "model")
 DEFAULTS: dict[str, dict[str, float]] = {
     "watershed": {"regions": 300, "compactness": 0.0},
     "slic": {"regions": 300, "compactness": 10.0},
-    "felzenszwalb": {"scale": 200.0, "sigma": 0.8, "min_size": 50},
+    # Fine superpixels: the hierarchy coarsens them; measured by ``bench annotate --clicks``.
+    "felzenszwalb": {"scale": 25.0, "sigma": 0.5, "min_size": 5},
     "model": {"min_size": 64},
 }
 #: Slider range of each parameter: (minimum, maximum, step, what it does).
@@ -33,6 +35,8 @@ PARAM_RANGES: dict[str, tuple[float, float, float, str]] = {
     "sigma": (0, 3, 0.1, "pre-smoothing"),
     "min_size": (1, 1000, 1, "smallest region, in pixels"),
 }
+#: The method the app opens with: the measured best of ``cas-studio bench annotate --clicks``.
+DEFAULT_METHOD = "felzenszwalb"
 #: Where the granularity slider starts (0 coarsest .. 1 the superpixels); measured by
 #: ``cas-studio bench annotate --clicks`` (see the README's Annotate section).
 DEFAULT_GRANULARITY = 1.0
@@ -149,6 +153,36 @@ def oversegment(image: np.ndarray, method: str = "watershed", *, model=None, **p
     if scale != 1.0:
         labels = cv2.resize(labels.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST).astype(np.int32)
     return relabel(labels + 1)
+
+
+def build_regions(image: np.ndarray, method: str = DEFAULT_METHOD, *, model=None, guided: bool = False,
+                  **params: float) -> Hierarchy:
+    """Over-segment ``image`` with ``method`` and build the region hierarchy over the result.
+
+    ``guided=True`` lets a loaded CAS ``regions`` model's code shape the hierarchy (regions it tells
+    apart merge last). Cut it at any granularity with ``hierarchy.cut(hierarchy.regions_at(g))``.
+    """
+    regions = oversegment(image, method, model=model, **params)
+    probs = None
+    if guided:
+        if model is None:
+            raise ValueError("a model-guided hierarchy needs a loaded regions model (model=...)")
+        from .infer import predict_probabilities
+
+        probs = predict_probabilities(model, to_rgb8(image))
+    return build_hierarchy(image, regions, probs=probs)
+
+
+def salient_object(image: np.ndarray, model) -> np.ndarray:
+    """A one-click start: background (1) and salient object (2) from a saliency model.
+
+    Returns
+    -------
+    ndarray of int32, HxW, ids 1 and 2 (only 1 when nothing stands out).
+    """
+    from .infer import binarize, predict_saliency
+
+    return np.where(binarize(predict_saliency(model, to_rgb8(image))), 2, 1).astype(np.int32)
 
 
 def untouched_regions(labels: np.ndarray, proposal: np.ndarray) -> np.ndarray:

@@ -62,6 +62,7 @@ class Session:
     method: str = "manual"
     params: dict = field(default_factory=dict)
     proposal: np.ndarray | None = None  # the over-segmentation the annotation started from
+    hierarchy: object | None = None  # the image's region hierarchy (rebuilt on demand from method/params)
     by_hand: set[int] = field(default_factory=set)  # proposed regions confirmed as they are
     image_confirmed: bool = False
 
@@ -124,6 +125,7 @@ def _load_image(s: Session) -> None:
     meta = s.project.sidecar(path)
     s.method, s.params, s.selected = meta.get("method", "manual"), meta.get("params", {}), []
     s.proposal = s.project.load_proposal(path)
+    s.hierarchy = None
     s.by_hand = set(meta.get("by_hand", []))
     s.image_confirmed = bool(meta.get("image_confirmed", False))
 
@@ -187,8 +189,16 @@ def navigate(step: int, s: Session):
 SLIDERS = [(method, name) for method in ann.METHODS for name in ann.DEFAULTS[method]]
 
 
-def run_oversegment(method: str, model_name: str | None, s: Session, *values: float):
-    """Replace the current labels with an automatic over-segmentation (undoable); its regions
+def _hierarchy(s: Session, method: str, params: dict, model_name: str | None, guided: bool):
+    model = get_model(model_name) if (method == "model" or guided) and model_name else None
+    if (method == "model" or guided) and model is None:
+        raise gr.Error("Choose a regions model for this.")
+    return ann.build_regions(s.image, method, model=model, guided=guided and model is not None, **params)
+
+
+def run_oversegment(method: str, model_name: str | None, guided: bool, granularity: float, s: Session,
+                    *values: float):
+    """Replace the current labels with a cut of a new region hierarchy (undoable); its regions
     start as proposed. ``values`` are the sliders of :data:`SLIDERS`."""
     s.current()
     if s.image is None:
@@ -197,26 +207,71 @@ def run_oversegment(method: str, model_name: str | None, s: Session, *values: fl
         raise gr.Error(f"Unknown over-segmentation method {method!r}.")
     chosen = dict(zip(SLIDERS, values))
     params = {name: chosen.get((method, name), default) for name, default in ann.DEFAULTS[method].items()}
-    model_name = (model_name or "regions") if method == "model" else None
+    model_name = (model_name or "regions") if (method == "model" or guided) else None
     try:
-        model = get_model(model_name) if model_name else None
-        labels = ann.oversegment(s.image, method, model=model, **params)
+        hierarchy = _hierarchy(s, method, params, model_name, bool(guided))
     except (ValueError, FileNotFoundError) as err:
         raise gr.Error(str(err)) from None
-    if model_name:
-        params["model"] = model_name  # recorded in the sidecar
+    labels = hierarchy.cut(hierarchy.regions_at(float(granularity)))
+    recorded = {**params, **({"model": model_name} if model_name else {}), **({"guided": True} if guided else {})}
+    _start(s, labels, method, recorded)
+    s.hierarchy = hierarchy
+    return (s, *_view(s))
+
+
+def _start(s: Session, labels: np.ndarray, method: str, params: dict) -> None:
+    """Make ``labels`` the new proposal and current state (undoable), and save both."""
     if s.history is None:
         s.history = ann.History(labels)
         s.history.edits = 1
     else:
         s.history.push(labels)
     s.method, s.params, s.selected = method, params, []
-    s.proposal, s.by_hand, s.image_confirmed = labels, set(), False
+    s.proposal, s.by_hand, s.image_confirmed, s.hierarchy = labels, set(), False, None
     try:
         s.project.save_proposal(s.current(), labels)
     except OSError as err:
         raise gr.Error(f"Could not save the proposal: {err}") from None
     _save(s)
+
+
+def set_granularity(granularity: float, s: Session):
+    """Re-cut the proposed regions at another granularity; edited and confirmed regions stay."""
+    labels = s.labels()
+    if s.proposal is None or s.method not in ann.DEFAULTS:
+        raise gr.Error("Over-segment the image first: the granularity works on its hierarchy.")
+    if s.hierarchy is None:  # rebuilt from what the sidecar recorded
+        params = {k: v for k, v in s.params.items() if k in ann.DEFAULTS[s.method]}
+        try:
+            s.hierarchy = _hierarchy(s, s.method, params, s.params.get("model"), bool(s.params.get("guided")))
+        except (ValueError, FileNotFoundError) as err:
+            raise gr.Error(str(err)) from None
+    cut = s.hierarchy.cut(s.hierarchy.regions_at(float(granularity)))
+    try:
+        labels, proposal = ann.regranulate(labels, s.proposal, cut)
+    except ValueError as err:
+        raise gr.Error(str(err)) from None
+    s.history.push(labels)
+    s.proposal, s.selected = proposal, []
+    try:
+        s.project.save_proposal(s.current(), proposal)
+    except OSError as err:
+        raise gr.Error(f"Could not save the proposal: {err}") from None
+    _save(s)
+    return (s, *_view(s))
+
+
+def one_click_salient(model_name: str | None, s: Session):
+    """Propose background and salient object from the saliency model, to accept or correct."""
+    s.current()
+    if s.image is None:
+        _load_image(s)
+    name = model_name if model_name and get_model(model_name).info.task == "saliency" else "saliency"
+    try:
+        labels = ann.salient_object(s.image, get_model(name))
+    except (ValueError, FileNotFoundError) as err:
+        raise gr.Error(str(err)) from None
+    _start(s, labels, "salient", {"model": name})
     return (s, *_view(s))
 
 
@@ -354,19 +409,23 @@ def build(default_folder: str) -> dict:
             with gr.Row():
                 prev_btn = gr.Button("< Previous (P)", elem_id="prev-image")
                 next_btn = gr.Button("Next > (N)", elem_id="next-image")
-            method = gr.Radio(list(ann.METHODS), value=ann.METHODS[0], label="Over-segmentation", elem_id="method")
+            method = gr.Radio(list(ann.METHODS), value=ann.DEFAULT_METHOD, label="Over-segmentation", elem_id="method")
             # One slider per (method, parameter), built from the library's defaults; only the
             # chosen method's sliders show.
             sliders, groups = [], {}
             for m in ann.METHODS:
-                with gr.Group(visible=m == ann.METHODS[0]) as groups[m]:
+                with gr.Group(visible=m == ann.DEFAULT_METHOD) as groups[m]:
                     for name, default in ann.DEFAULTS[m].items():
                         lo, hi, step, what = ann.PARAM_RANGES[name]
                         sliders.append(gr.Slider(lo, hi, value=default, step=step, label=f"{name} ({m})", info=what,
                                                  elem_id=f"param-{m}-{name}"))
             model_name = gr.Dropdown(model_choices(), value="regions" if "regions" in model_choices() else None,
                                      label="model (for the 'model' method: shipped or fine-tuned)")
+            guided = gr.Checkbox(False, label="let the regions model guide the hierarchy", elem_id="guided")
             seg_btn = gr.Button("Over-segment", variant="primary", elem_id="oversegment")
+            with gr.Row():
+                salient_btn = gr.Button("One click: salient object", elem_id="one-click-salient")
+                regions_btn = gr.Button("One click: regions (model-guided)", elem_id="one-click-regions")
         with gr.Column(scale=3):
             status = gr.Markdown("No project open.", elem_id="annotate-status")
             mode = gr.Radio(MODES, value=MODES[0], label="Click does", elem_id="click-mode",
@@ -376,6 +435,9 @@ def build(default_folder: str) -> dict:
                 parts = gr.Slider(2, 8, value=2, step=1, label="split into")
                 deselect_btn = gr.Button("Deselect (Esc)", elem_id="deselect")
                 confirm_btn = gr.Button("Confirm whole image (Enter)", elem_id="confirm-image")
+            granularity = gr.Slider(0, 1, value=ann.DEFAULT_GRANULARITY, step=0.01, elem_id="granularity",
+                                    label="granularity (coarser <-> finer)",
+                                    info="re-cuts the proposed regions; your edits and confirmed regions stay")
             canvas = gr.Image(label="Regions (click to edit)", interactive=False, format="png", elem_id="canvas")
             with gr.Row():
                 undo_btn = gr.Button("Undo", elem_id="undo")
@@ -405,8 +467,14 @@ def build(default_folder: str) -> dict:
     add_btn.click(add_images, [uploads, state], views, api_name="add_images", **api)
     prev_btn.click(lambda s: navigate(-1, s), state, views, **edit)
     next_btn.click(lambda s: navigate(1, s), state, views, **edit)
-    seg_btn.click(run_oversegment, [method, model_name, state, *sliders], views,
+    seg_btn.click(run_oversegment, [method, model_name, guided, granularity, state, *sliders], views,
                   concurrency_id="inference", concurrency_limit=1, api_name="oversegment")
+    granularity.release(set_granularity, [granularity, state], views, api_name="granularity", **api)
+    regions_btn.click(lambda name, g, s: run_oversegment(ann.DEFAULT_METHOD, name, True, g, s),
+                      [model_name, granularity, state], views, concurrency_id="inference", concurrency_limit=1,
+                      api_name="one_click_regions")
+    salient_btn.click(one_click_salient, [model_name, state], views, concurrency_id="inference", concurrency_limit=1,
+                      api_name="one_click_salient")
     method.change(lambda m: [gr.update(visible=k == m) for k in ann.METHODS], method, list(groups.values()),
                   api_name=False, show_progress="hidden")
     deselect_btn.click(deselect, state, views, **edit)
@@ -420,4 +488,5 @@ def build(default_folder: str) -> dict:
     erase_btn.click(lambda e, s: brush("erase", e, s), [editor, state], views, **edit)
     import_btn.click(import_mask, [mask_file, binary, state], views, **edit)
     export_btn.click(export, state, exported, api_name="export", **api)
-    return {"state": state, "folder": folder, "model": model_name, "sliders": dict(zip(SLIDERS, sliders))}
+    return {"state": state, "folder": folder, "model": model_name, "sliders": dict(zip(SLIDERS, sliders)),
+            "method": method, "granularity": granularity}

@@ -84,9 +84,10 @@ def test_annotation_round_trip(app_url, image_file, tmp_path):
     assert "No project" not in status and str(folder) in status
     _, status, _ = client.predict([handle_file(str(image_file))], api_name="/add_images")
     assert "coffee.png" in status and "0 of 1 confirmed" in status
-    # sliders: watershed (regions, compactness), slic (regions, compactness), felzenszwalb (scale,
-    # sigma, min_size), model (min_size)
-    _, status, _ = client.predict("slic", "regions", 300, 0, 100, 10, 200, 0.8, 50, 64, api_name="/oversegment")
+    # method, model, guided, granularity, then the sliders: watershed (regions, compactness), slic
+    # (regions, compactness), felzenszwalb (scale, sigma, min_size), model (min_size)
+    _, status, _ = client.predict("slic", "regions", False, 1.0, 300, 0, 100, 10, 25, 0.5, 5, 64,
+                                  api_name="/oversegment")
     assert "0 confirmed" in status and "0 of 1 confirmed" in status  # proposals until a person confirms
     _, status, _ = client.predict(api_name="/confirm_image")
     assert "image confirmed" in status and "1 of 1 confirmed" in status
@@ -131,7 +132,7 @@ def test_finetune_start_progress_finish_then_selectable(app_url, tmp_path):
     assert model in summary
     # the kept model pre-annotates in the Annotate tab
     client.predict(str(project.root), api_name="/open_project")
-    _, status, _ = client.predict("model", model, 300, 0, 300, 10, 200, 0.8, 50, 20, api_name="/oversegment")
+    _, status, _ = client.predict("model", model, False, 1.0, 300, 0, 300, 10, 25, 0.5, 5, 20, api_name="/oversegment")
     assert "regions" in status and "edits" in status
     assert project.sidecar(project.images()[0])["params"]["model"] == model
     before, after = client.predict(str(project.root), api_name="/before_after")

@@ -1,0 +1,39 @@
+"""The app shows the library's defaults: a test that fails when they drift apart."""
+
+from __future__ import annotations
+
+import gradio as gr
+import pytest
+
+from cas_studio import annotate as ann
+from cas_studio.app import annotate_tab
+
+
+@pytest.fixture(scope="module")
+def tab():
+    with gr.Blocks():
+        return annotate_tab.build("projects/x")
+
+
+def test_every_over_segmentation_slider_starts_at_the_library_default(tab):
+    sliders = tab["sliders"]
+    assert set(sliders) == {(m, p) for m in ann.METHODS for p in ann.DEFAULTS[m]}
+    for (method, name), slider in sliders.items():
+        assert slider.value == ann.DEFAULTS[method][name], (method, name)
+        lo, hi, step, _ = ann.PARAM_RANGES[name]
+        assert (slider.minimum, slider.maximum, slider.step) == (lo, hi, step)
+
+
+def test_slic_opens_with_a_working_compactness(tab):
+    """SLIC used to share watershed's compactness slider, which starts at 0 (division by zero)."""
+    from skimage import data
+
+    value = tab["sliders"][("slic", "compactness")].value
+    assert value > 0
+    labels = ann.oversegment(data.coffee()[::4, ::4], "slic", regions=50, compactness=value)
+    assert labels.min() == 1 and labels.max() > 10
+
+
+def test_method_and_granularity_open_at_the_measured_defaults(tab):
+    assert tab["method"].value == ann.DEFAULT_METHOD
+    assert tab["granularity"].value == ann.DEFAULT_GRANULARITY
