@@ -447,7 +447,7 @@ def build(default_folder: str) -> dict:
             gr.Markdown("Shortcuts: " + "; ".join(f"**{k}** {v}" for k, v in SHORTCUTS.items()),
                         elem_id="shortcuts")
             with gr.Accordion("Brush: paint-to-merge, new region, grow, erase", open=False):
-                editor = gr.ImageEditor(type="numpy", label="Draw strokes, then apply", format="png",
+                editor = gr.ImageEditor(type="numpy", label="Draw strokes, then apply", format="png", elem_id="brush-editor",
                                         sources=[], transforms=[], layers=False,
                                         brush=gr.Brush(colors=["#ffe600"], default_size=12))
                 with gr.Row():

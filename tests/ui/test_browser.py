@@ -117,3 +117,68 @@ def test_finetune_start_progress_completion(page, tmp_path):
     expect(page.locator("#ft-status")).to_contain_text("running")
     expect(page.locator("#ft-status")).to_contain_text("finished", timeout=180_000)
     expect(page.locator("#ft-pct")).to_have_text("100%")
+
+
+def test_editor_granularity_paint_to_merge_and_keyboard(page, tmp_path):
+    """End to end in the Annotate tab: over-segment, coarsen with the slider, merge with one brush
+    stroke, undo / redo / confirm with the keyboard; then the label map and sidecar on disk."""
+    import json
+
+    from playwright.sync_api import expect
+
+    image_file = write_image(tmp_path / "chelsea.png", data.chelsea()[::2, ::2])
+    page.get_by_role("tab", name="Annotate").click()
+    folder = tmp_path / "editor-project"
+    fill_and_settle(page, "#project-folder", str(folder))
+    page.locator("#project-open").click()
+    status = page.locator("#annotate-status")
+    expect(status).to_contain_text(str(folder))
+    page.locator("#add-files input[type=file]").set_input_files(str(image_file))
+    page.locator("#add-images").click()
+    expect(status).to_contain_text("not annotated yet")
+    page.locator("#oversegment").click()
+    expect(status).to_contain_text("1 edits")
+    label_path = folder / "labels" / "chelsea.png"
+    fine = len(np.unique(read_label_map(label_path)))
+
+    # The granularity slider: a click on its track at 30% re-cuts the proposals, coarser.
+    track = page.locator("#granularity input[type=range]")
+    box = track.bounding_box()
+    page.mouse.click(box["x"] + 0.3 * box["width"], box["y"] + box["height"] / 2)
+    expect(status).to_contain_text("2 edits")
+    coarse = read_label_map(label_path)
+    assert 2 <= len(np.unique(coarse)) < fine
+
+    # Paint-to-merge: one stroke across the middle of the image merges every region it crosses.
+    page.get_by_text("Brush: paint-to-merge").click()
+    canvas = page.locator("#brush-editor canvas").first
+    expect(canvas).to_be_visible()
+    page.locator("#paint-merge").scroll_into_view_if_needed()  # the whole editor on screen
+    page.wait_for_timeout(500)
+    cbox = canvas.bounding_box()
+    y = cbox["y"] + cbox["height"] * 0.5
+    page.mouse.move(cbox["x"] + cbox["width"] * 0.3, y)
+    page.mouse.down()
+    page.mouse.move(cbox["x"] + cbox["width"] * 0.7, y, steps=25)
+    page.mouse.up()
+    page.locator("#paint-merge").click()
+    expect(status).to_contain_text("3 edits")
+    merged = read_label_map(label_path)
+    assert len(np.unique(merged)) < len(np.unique(coarse))
+    row = merged[merged.shape[0] // 2, int(0.2 * merged.shape[1]):int(0.8 * merged.shape[1])]
+    assert len(np.unique(row)) == 1  # the stroke's row is one region now
+    assert "1 confirmed" in status.inner_text()  # the merged region is the person's
+
+    # Keyboard: Ctrl+Z undoes the merge, Ctrl+Y redoes it, Enter confirms the whole image.
+    page.locator("#shortcuts").click()  # focus off any text field
+    page.keyboard.press("Control+z")
+    expect(status).to_contain_text("4 edits")
+    assert len(np.unique(read_label_map(label_path))) == len(np.unique(coarse))
+    page.keyboard.press("Control+y")
+    expect(status).to_contain_text("5 edits")
+    page.keyboard.press("Enter")
+    expect(status).to_contain_text("image confirmed")
+    assert (read_label_map(label_path) == merged).all()
+    sidecar = json.loads(label_path.with_suffix(".json").read_text())
+    assert sidecar["image_confirmed"] is True and len(sidecar["confirmed"]) == len(np.unique(merged))
+    page.screenshot(path=str(tmp_path / "editor.png"), full_page=True)
