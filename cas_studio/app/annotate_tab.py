@@ -420,7 +420,7 @@ def build(default_folder: str) -> dict:
                         sliders.append(gr.Slider(lo, hi, value=default, step=step, label=f"{name} ({m})", info=what,
                                                  elem_id=f"param-{m}-{name}"))
             model_name = gr.Dropdown(model_choices(), value="regions" if "regions" in model_choices() else None,
-                                     label="model (for the 'model' method: shipped or fine-tuned)")
+                                     label="model (for the 'model' method: shipped or fine-tuned)", elem_id="annotate-model")
             guided = gr.Checkbox(False, label="let the regions model guide the hierarchy", elem_id="guided")
             seg_btn = gr.Button("Over-segment", variant="primary", elem_id="oversegment")
             with gr.Row():

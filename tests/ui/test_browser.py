@@ -182,3 +182,59 @@ def test_editor_granularity_paint_to_merge_and_keyboard(page, tmp_path):
     sidecar = json.loads(label_path.with_suffix(".json").read_text())
     assert sidecar["image_confirmed"] is True and len(sidecar["confirmed"]) == len(np.unique(merged))
     page.screenshot(path=str(tmp_path / "editor.png"), full_page=True)
+
+
+def test_human_in_the_loop_round(page, tmp_path):
+    """Annotate and confirm an image, fine-tune on the project the Annotate tab has open, read the
+    run's one-sentence outcome, and pre-annotate the next image with the model that was kept."""
+    import json
+
+    from playwright.sync_api import expect
+
+    from ..helpers import make_project
+
+    project = make_project(tmp_path / "round", n=5, size=64)
+    last = project.images()[-1]
+    for path in (project.label_path(last), project.label_path(last).with_suffix(".json")):
+        path.unlink()  # the last image is still to annotate
+    page.get_by_role("tab", name="Annotate").click()
+    fill_and_settle(page, "#project-folder", str(project.root))
+    page.locator("#project-open").click()
+    status = page.locator("#annotate-status")
+    expect(status).to_contain_text("4 of 5 confirmed")
+    page.locator("#prev-image").click()  # the last image
+    expect(status).to_contain_text(last.name)
+    page.locator("#oversegment").click()
+    expect(status).to_contain_text("proposed")
+    page.locator("#confirm-image").click()
+    expect(status).to_contain_text("5 of 5 confirmed")
+
+    # Fine-tune: the project open in Annotate is already the one in the Fine-tune tab.
+    page.get_by_role("tab", name="Fine-tune").click()
+    expect(page.locator("#ft-project textarea, #ft-project input").first).to_have_value(str(project.root))
+    page.locator("#ft-estimate").click()
+    expect(page.locator("#ft-message")).to_contain_text("4 training images, 1 held out")
+    page.locator("#ft-start").click()
+    expect(page.locator("#ft-message")).to_contain_text("Started run")
+    ft_status = page.locator("#ft-status")
+    expect(ft_status).to_contain_text("finished", timeout=240_000)
+    text = ft_status.inner_text()
+    improved = "improved held-out covering" in text
+    assert improved != ("did not beat the base model" in text), text
+    run = sorted(p for p in (project.root / "runs").iterdir() if p.is_dir())[-1]
+    kept = f"{project.root.name}/{run.name}" if improved else "regions"
+
+    # Pre-annotate the first image with the kept model.
+    page.get_by_role("tab", name="Annotate").click()
+    page.locator("#next-image").click()
+    first = project.images()[0]
+    expect(status).to_contain_text(first.name)
+    page.locator("#method").get_by_text("model").click()
+    dropdown = page.locator("#annotate-model input").first
+    dropdown.click()
+    dropdown.fill(kept)
+    page.get_by_role("option", name=kept).click()
+    page.locator("#oversegment").click()
+    expect(status).to_contain_text("1 edits")
+    sidecar = json.loads(project.label_path(first).with_suffix(".json").read_text())
+    assert sidecar["method"] == "model" and sidecar["params"]["model"] == kept
