@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from .data import make_dataset, resolve
 from .data.transforms import Augment
-from .losses import LOSSES, channel_balance_loss
+from .losses import channel_balance_loss, make_loss
 from .metrics import SaliencyMeter
 from .models import PRETRAINED, build_model
 from .runs import Run
@@ -88,8 +88,7 @@ def _is_main() -> bool:
 
 def loss_function(cfg: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The training loss of ``cfg``: the registered region loss, plus channel balance if asked."""
-    fn = LOSSES[cfg.loss]
-    region_loss = (lambda x, t: fn(x, t, alpha=cfg.alpha, average=cfg.cas_average)) if cfg.loss == "cas" else fn
+    region_loss = make_loss(cfg.loss, alpha=cfg.alpha, average=cfg.cas_average)
     if cfg.balance:
         return lambda x, t: region_loss(x, t) + cfg.balance * channel_balance_loss(x, t)
     return region_loss

@@ -94,7 +94,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(figure_ground, tmp_path, 
         value = losses.cas_loss(x, t)
         return value * float("nan") if calls["n"] > 2 else value
 
-    monkeypatch.setitem(losses.LOSSES, "cas", flaky)
+    monkeypatch.setattr(losses.CASLoss, "function", staticmethod(flaky))
     cfg = config(figure_ground, tmp_path / "r", val=None)
     with pytest.raises(TrainingFailed, match="loss became nan"):
         train(cfg, show_progress=False)
@@ -177,10 +177,12 @@ def test_pretrained_encoder_by_default_and_no_pretrained_from_scratch(figure_gro
     assert (seen[False] - stem).abs().max() > 0.1
 
 
-def test_cas_average_is_passed_to_the_loss(figure_ground, tmp_path, monkeypatch):
-    calls = []
-    real = losses.LOSSES["cas"]
-    monkeypatch.setitem(losses.LOSSES, "cas", lambda x, t, **kw: calls.append(kw) or real(x, t, **kw))
-    monkeypatch.setattr("cas_studio.train.LOSSES", losses.LOSSES)
-    train(config(figure_ground, tmp_path / "a", cas_average=True, epochs=1), show_progress=False)
-    assert calls and all(kw.get("average") is True for kw in calls)
+def test_losses_come_from_the_registry_with_the_options_they_take(figure_ground, tmp_path):
+    from cas_studio.trainer import loss_function
+
+    cas = loss_function(config(figure_ground, tmp_path, cas_average=True, alpha=0.3))
+    assert isinstance(cas, losses.CASLoss) and cas.options["average"] is True and cas.options["alpha"] == 0.3
+    ce = loss_function(config(figure_ground, tmp_path, loss="ce", alpha=0.3))
+    assert isinstance(ce, losses.CELoss) and "alpha" not in ce.options
+    with pytest.raises(ValueError, match="unknown option"):
+        losses.CELoss(alpha=0.3)

@@ -5,10 +5,29 @@ from .cace import CACELoss, cace_loss
 from .cas import CASLoss, CASTerms, cas_bounds, cas_loss, cas_terms
 from .ce import CELoss, ce_loss
 from .discriminative import DiscriminativeLoss, discriminative_loss
+from ._regions import LossModule
 
-LOSSES = {"cas": cas_loss, "ce": ce_loss, "cace": cace_loss, "discriminative": discriminative_loss}
+#: The region losses by name: each a :class:`~cas_studio.losses._regions.LossModule` whose
+#: ``function`` is the plain loss function. Training looks losses up here, and nowhere else.
+LOSSES: dict[str, type[LossModule]] = {"cas": CASLoss, "ce": CELoss, "cace": CACELoss,
+                                       "discriminative": DiscriminativeLoss}
+
+
+def make_loss(name: str, **options) -> LossModule:
+    """The loss module ``name`` with those of ``options`` that it takes (others are left out, so
+    one set of training options serves every loss).
+
+    Example:
+        >>> make_loss("ce", alpha=0.3)  # CE takes no alpha
+        CELoss()
+    """
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
+    cls = LOSSES[name]
+    accepted = cls.option_names()
+    return cls(**{k: v for k, v in options.items() if accepted is None or k in accepted})
 
 __all__ = [
-    "LOSSES", "CACELoss", "ChannelBalanceLoss", "channel_balance_loss", "CASLoss", "CASTerms", "CELoss", "DiscriminativeLoss",
+    "LOSSES", "LossModule", "make_loss", "CACELoss", "ChannelBalanceLoss", "channel_balance_loss", "CASLoss", "CASTerms", "CELoss", "DiscriminativeLoss",
     "cace_loss", "cas_bounds", "cas_loss", "cas_terms", "ce_loss", "discriminative_loss",
 ]

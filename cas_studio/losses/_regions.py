@@ -8,6 +8,7 @@ unrelated regions.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -57,22 +58,40 @@ def check_choice(name: str, reduction: str) -> None:
 
 
 class LossModule(nn.Module):
-    """The ``nn.Module`` form of a loss function taking ``from_logits``, ``ignore_index``, ``reduction``.
+    """The ``nn.Module`` form of a loss function, the one pattern every loss here follows.
 
-    A subclass names its function as ``function = staticmethod(the_loss)``.
+    A subclass names its function as ``function = staticmethod(the_loss)`` and passes its options
+    (``from_logits``, ``ignore_index``, ``reduction`` and its own, e.g. CAS's ``alpha``) to
+    ``super().__init__``; they are checked against the function's signature once, here, and
+    ``forward`` calls the function with them.
     """
 
     function: Callable[..., torch.Tensor]
 
-    def __init__(self, *, from_logits: bool = True, ignore_index: int = -1, reduction: str = "mean") -> None:
+    def __init__(self, **options) -> None:
         super().__init__()
-        check_choice(type(self).__name__, reduction)
-        self.from_logits, self.ignore_index, self.reduction = from_logits, ignore_index, reduction
+        accepted = self.option_names()
+        unknown = set() if accepted is None else set(options) - accepted
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: unknown option(s) {sorted(unknown)}; it takes {sorted(accepted)}")
+        if "reduction" in options:
+            check_choice(type(self).__name__, options["reduction"])
+        self.options = options
+
+    @classmethod
+    def option_names(cls) -> set[str] | None:
+        """The keyword options the loss function takes; None when it takes any (``**kwargs``)."""
+        params = inspect.signature(cls.function).parameters.values()
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            return None
+        return {p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Compute the loss with the options given at construction."""
-        return self.function(input, target, from_logits=self.from_logits, ignore_index=self.ignore_index,
-                             reduction=self.reduction)
+        return type(self).function(input, target, **self.options)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.options.items())
 
 
 def reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:

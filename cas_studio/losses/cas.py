@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-from torch import nn
 from torch.autograd.function import once_differentiable
 
 from ._regions import (
+    LossModule,
     RegionIndex,
     accumulation_dtype,
     check_choice,
@@ -217,7 +217,7 @@ def cas_bounds(num_regions: int, num_channels: int, *, alpha: float = 0.5,
     return -(1.0 - alpha) * d_max, alpha * u_max
 
 
-class CASLoss(nn.Module):
+class CASLoss(LossModule):
     """Module form of :func:`cas_loss`; the options are fixed at construction.
 
     Example:
@@ -226,15 +226,10 @@ class CASLoss(nn.Module):
         torch.Size([])
     """
 
+    function = staticmethod(cas_loss)
+
     def __init__(self, *, alpha: float = 0.5, average: bool = False, from_logits: bool = True,
                  ignore_index: int = -1, reduction: str = "mean") -> None:
-        super().__init__()
         _check_alpha(alpha)
-        check_choice("CASLoss", reduction)
-        self.alpha, self.average, self.from_logits = alpha, average, from_logits
-        self.ignore_index, self.reduction = ignore_index, reduction
-
-    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Compute the loss, see :func:`cas_loss`."""
-        return cas_loss(input, target, alpha=self.alpha, average=self.average, from_logits=self.from_logits,
-                        ignore_index=self.ignore_index, reduction=self.reduction)
+        super().__init__(alpha=alpha, average=average, from_logits=from_logits, ignore_index=ignore_index,
+                         reduction=reduction)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from ._regions import accumulation_dtype, check_choice, check_inputs, index_regions, reduce
+from ._regions import LossModule, accumulation_dtype, check_choice, check_inputs, index_regions, reduce
 
 _EPS = 1e-12
 
@@ -87,17 +86,13 @@ def discriminative_loss(
     return reduce(var_weight * l_var + dist_weight * l_dist + reg_weight * l_reg, reduction)
 
 
-class DiscriminativeLoss(nn.Module):
+class DiscriminativeLoss(LossModule):
     """Module form of :func:`discriminative_loss`."""
+
+    function = staticmethod(discriminative_loss)
 
     def __init__(self, *, delta_v: float = 0.5, delta_d: float = 1.5, var_weight: float = 1.0,
                  dist_weight: float = 1.0, reg_weight: float = 0.001, ignore_index: int = -1,
                  reduction: str = "mean") -> None:
-        super().__init__()
-        check_choice("DiscriminativeLoss", reduction)
-        self.options = dict(delta_v=delta_v, delta_d=delta_d, var_weight=var_weight, dist_weight=dist_weight,
-                            reg_weight=reg_weight, ignore_index=ignore_index, reduction=reduction)
-
-    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Compute the loss, see :func:`discriminative_loss`."""
-        return discriminative_loss(input, target, **self.options)
+        super().__init__(delta_v=delta_v, delta_d=delta_d, var_weight=var_weight, dist_weight=dist_weight,
+                         reg_weight=reg_weight, ignore_index=ignore_index, reduction=reduction)
