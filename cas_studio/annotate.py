@@ -199,13 +199,19 @@ def untouched_regions(labels: np.ndarray, proposal: np.ndarray) -> np.ndarray:
     labels, proposal = np.asarray(labels), np.asarray(proposal)
     if labels.shape != proposal.shape:
         return np.zeros(0, np.int64)
-    mask = labels != UNLABELLED
-    pairs, counts = np.unique(np.stack([labels[mask], proposal[mask]]), axis=1, return_counts=True)
-    ids, first = np.unique(pairs[0], return_index=True)
-    single = np.bincount(np.searchsorted(ids, pairs[0]), minlength=len(ids)) == 1  # one proposal region only
-    proposal_sizes = np.bincount(proposal.ravel().astype(np.int64))
-    whole = (counts[first] == proposal_sizes[pairs[1, first]]) & (pairs[1, first] != 0)  # ... and all of it
-    return ids[single & whole].astype(np.int64)
+    # O(pixels), no sort: each region takes the proposal id of one of its pixels (any: fancy
+    # assignment keeps one), then counts the pixels that disagree with it.
+    lab = labels.ravel().astype(np.int64)
+    prop = proposal.ravel().astype(np.int64)
+    n = int(lab.max()) + 1
+    rep = np.zeros(n, np.int64)
+    rep[lab] = prop
+    disagree = np.bincount(lab, weights=prop != rep[lab], minlength=n)
+    sizes = np.bincount(lab, minlength=n)
+    proposal_sizes = np.bincount(prop, minlength=int(rep.max()) + 1)
+    keep = (sizes > 0) & (disagree == 0) & (rep != 0) & (sizes == proposal_sizes[rep])
+    keep[UNLABELLED] = False
+    return np.flatnonzero(keep).astype(np.int64)
 
 
 def regranulate(labels: np.ndarray, proposal: np.ndarray, cut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -357,16 +363,26 @@ def overlay(image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.45,
             highlight: Sequence[int] = (), muted: Sequence[int] = ()) -> np.ndarray:
     """The image blended with region colours, boundaries in white and ``highlight`` regions in
     yellow; ``muted`` regions (e.g. proposed, not yet confirmed) keep the plain image, outlined only."""
-    rgb = to_rgb8(image).astype(np.float32)
-    out = (1 - alpha) * rgb + alpha * colorize(labels).astype(np.float32)
+    rgb = np.ascontiguousarray(to_rgb8(image))
+    labels = np.asarray(labels)
+    # uint8 blending and per-id lookup tables keep a 4 MP overlay near 50 ms (float maths and
+    # np.isin over the pixels took 270 ms).
+    out = cv2.addWeighted(rgb, 1.0 - alpha, colorize(labels), alpha, 0.0)
+    n = int(labels.max()) + 1
+
+    def pixels_of(ids: Sequence[int]) -> np.ndarray:
+        table = np.zeros(n, bool)
+        ids = np.asarray(list(ids), np.int64)
+        table[ids[(ids >= 0) & (ids < n)]] = True
+        return table[labels]
+
     if len(muted):
-        plain = np.isin(labels, list(muted))
-        out[plain] = rgb[plain]
-    if highlight:
-        sel = np.isin(labels, list(highlight))
-        out[sel] = 0.5 * rgb[sel] + 0.5 * np.array([255, 230, 0], np.float32)
+        np.copyto(out, rgb, where=pixels_of(muted)[..., None])
+    if len(highlight):
+        yellow = cv2.addWeighted(rgb, 0.5, np.full_like(rgb, (255, 230, 0)), 0.5, 0.0)
+        np.copyto(out, yellow, where=pixels_of(highlight)[..., None])
     out[boundaries(labels)] = 255
-    return out.astype(np.uint8)
+    return out
 
 
 class History:

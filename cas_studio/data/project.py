@@ -23,6 +23,7 @@ this layout directly.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -73,6 +74,19 @@ def sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=256)
+def _image_facts(path: str, mtime_ns: int, size: int) -> tuple[tuple[int, int], str]:
+    """(height, width) and SHA-256 of an image file, remembered per (path, mtime, size): saving an
+    edit then decodes and hashes nothing."""
+    return read_image(path).shape[:2], sha256(path)
+
+
+def image_facts(path: str | os.PathLike) -> tuple[tuple[int, int], str]:
+    """(height, width) and SHA-256 of an image, decoded and hashed once per version of the file."""
+    st = os.stat(path)
+    return _image_facts(str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
 
 
 def _write_json(path: Path, payload: dict) -> None:
@@ -188,7 +202,7 @@ class Project:
         """
         image = self.root / "images" / Path(image).name
         labels = np.asarray(labels)
-        shape = read_image(image).shape[:2]
+        shape, digest = image_facts(image)
         if labels.shape != shape:
             raise ImageError(f"label map is {labels.shape[1]}x{labels.shape[0]} but {image.name} is "
                              f"{shape[1]}x{shape[0]}")
@@ -203,7 +217,7 @@ class Project:
         _write_json(path.with_suffix(".json"), {
             "confirmed": [int(i) for i in confirmed], "by_hand": sorted(int(i) for i in by_hand),
             "image_confirmed": bool(image_confirmed),
-            "image": image.name, "image_sha256": sha256(image), "method": method, "params": params or {},
+            "image": image.name, "image_sha256": digest, "method": method, "params": params or {},
             "edits": int(edits), "regions": int(len(ids)),
             "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         })
