@@ -7,6 +7,7 @@ previous array (see :class:`History`).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 
 import cv2
@@ -386,28 +387,54 @@ def overlay(image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.45,
 
 
 class History:
-    """Undo / redo over label-map states (stored as uint16, at most ``limit`` kept)."""
+    """Undo / redo over label-map states, kept zlib-compressed and bounded in bytes.
 
-    def __init__(self, labels: np.ndarray, *, limit: int = 30) -> None:
-        self._undo: list[np.ndarray] = []
-        self._redo: list[np.ndarray] = []
+    At most ``limit`` states and ``max_bytes`` of compressed states are kept; the oldest go first.
+    A label map compresses well (a 4 MP map of a few hundred regions to well under 1 MB), so the
+    bound holds a long history without growing a session's memory with the image size.
+    """
+
+    def __init__(self, labels: np.ndarray, *, limit: int = 30, max_bytes: int = 32 << 20) -> None:
+        self._undo: list[tuple[bytes, tuple[int, int]]] = []
+        self._redo: list[tuple[bytes, tuple[int, int]]] = []
         self.current = np.asarray(labels, np.int32)
-        self.limit = limit
+        self.limit, self.max_bytes = limit, max_bytes
         self.edits = 0
+
+    @staticmethod
+    def _pack(labels: np.ndarray) -> tuple[bytes, tuple[int, int]]:
+        return zlib.compress(np.ascontiguousarray(labels, np.uint16).tobytes(), 1), labels.shape
+
+    @staticmethod
+    def _unpack(state: tuple[bytes, tuple[int, int]]) -> np.ndarray:
+        data, shape = state
+        return np.frombuffer(zlib.decompress(data), np.uint16).reshape(shape).astype(np.int32)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the undo and redo states."""
+        return sum(len(d) for d, _ in self._undo) + sum(len(d) for d, _ in self._redo)
+
+    def _trim(self) -> None:
+        del self._undo[: -self.limit]
+        while self._undo and self.nbytes > self.max_bytes:
+            self._undo.pop(0)
 
     def push(self, labels: np.ndarray) -> np.ndarray:
         """Make ``labels`` current, remembering the previous state."""
-        self._undo.append(self.current.astype(np.uint16))
-        del self._undo[: -self.limit]
+        if np.asarray(labels).max(initial=0) > MAX_ID:
+            raise ValueError(f"region ids above {MAX_ID} cannot be stored; merge some regions first")
+        self._undo.append(self._pack(self.current))
         self._redo.clear()
+        self._trim()
         self.current = np.asarray(labels, np.int32)
         self.edits += 1
         return self.current
 
-    def _step(self, source: list[np.ndarray], target: list[np.ndarray]) -> np.ndarray:
+    def _step(self, source: list, target: list) -> np.ndarray:
         if source:
-            target.append(self.current.astype(np.uint16))
-            self.current = source.pop().astype(np.int32)
+            target.append(self._pack(self.current))
+            self.current = self._unpack(source.pop())
             self.edits += 1
         return self.current
 

@@ -39,10 +39,20 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
+        _fsync_folder(path.parent)  # the rename itself survives a power cut
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _fsync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform or file system can open a folder
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 #: Largest image we decode (decompression-bomb guard), in pixels.
@@ -112,15 +122,38 @@ def to_rgb8(array: np.ndarray, *, source: str = "image") -> np.ndarray:
     raise ImageError(f"{source}: unsupported pixel type {a.dtype}")
 
 
+#: The formats we decode, by their leading bytes (whatever the file is named).
+FORMATS = {"PNG": (b"\x89PNG\r\n\x1a\n",), "JPEG": (b"\xff\xd8\xff",), "BMP": (b"BM",),
+           "TIFF": (b"II*\x00", b"MM\x00*"), "WebP": (b"RIFF",)}
+
+
+def image_format(path: str | os.PathLike) -> str | None:
+    """The format of a file by its leading bytes (a key of :data:`FORMATS`), or None."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    for name, magics in FORMATS.items():
+        if any(head.startswith(m) for m in magics) and (name != "WebP" or head[8:12] == b"WEBP"):
+            return name
+    return None
+
+
 def _decode(path: Path, what: str) -> np.ndarray:
-    """Decode a file as stored (any depth and channel count), refusing huge or unreadable ones."""
+    """Decode a file as stored (any depth and channel count), refusing huge or unreadable ones.
+
+    The format is told by the leading bytes and must be one we list; the pixel count is read from
+    the header and checked before any decoder allocates (OpenCV alone would decode up to 2^30
+    pixels of any format it knows, e.g. a Radiance HDR renamed ``.png``).
+    """
     import cv2
 
     if not path.is_file():
         raise FileNotFoundError(f"{what} not found: {path}")
+    if image_format(path) is None:
+        raise ImageError(f"{path}: not a readable {what}: not a {', '.join(FORMATS)} file")
     size = _header_size(path)
-    if size is not None:
-        _check_size(*size, str(path))
+    if size is None:
+        raise ImageError(f"{path}: not a readable {what} (its header cannot be read: corrupt or truncated)")
+    _check_size(*size, str(path))
     data = np.fromfile(path, dtype=np.uint8)
     decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if decoded is None:
@@ -146,9 +179,17 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def read_label_map(path: str | os.PathLike) -> np.ndarray:
-    """Read an 8- or 16-bit single-channel PNG label map as HxW int32 region ids."""
+    """Read an 8- or 16-bit single-channel PNG label map as HxW int32 region ids.
+
+    A palette (VOC-style) PNG is read as its index values, not its colours.
+    """
     path = Path(path)
     decoded = _decode(path, "label map")
+    if decoded.ndim == 3 and _is_palette(path):
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return np.asarray(im, dtype=np.int32)
     if decoded.ndim == 3:
         if not (decoded == decoded[..., :1]).all():
             raise ImageError(f"{path}: label map must have one channel, got {decoded.shape[2]} differing channels")
@@ -156,6 +197,13 @@ def read_label_map(path: str | os.PathLike) -> np.ndarray:
     if decoded.dtype not in (np.uint8, np.uint16):
         raise ImageError(f"{path}: label map must be 8 or 16 bit, got {decoded.dtype}")
     return decoded.astype(np.int32)
+
+
+def _is_palette(path: Path) -> bool:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.mode == "P"
 
 
 def write_label_map(path: str | os.PathLike, labels: np.ndarray) -> Path:

@@ -157,7 +157,7 @@ def test_project_round_trip_and_training_items(tmp_path, coffee):
     zpath = export_zip(project, tmp_path / "out.zip")
     with zipfile.ZipFile(zpath) as z:
         names = set(z.namelist())
-        assert {"project.json", "images/a.png", "labels/a.png", "labels/a.json"} <= names
+        assert {"project.json", "images/a.png", "labels/a.png.png", "labels/a.png.json"} <= names
         z.extractall(tmp_path / "unzipped")
     assert len(resolve(tmp_path / "unzipped")) == 1
     assert json.loads((tmp_path / "unzipped" / "project.json").read_text())["images"] == ["a.png"]

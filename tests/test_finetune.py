@@ -76,7 +76,7 @@ def test_interrupted_run_is_reported_after_restart(tmp_path):
 
 def test_crash_is_reported_with_a_readable_error(tmp_path, base_model):
     project = make_project(tmp_path / "p", n=2, size=32)
-    (project.root / "labels" / "mosaic1.png").write_bytes(b"corrupt")  # the held-out label map
+    project.label_path("mosaic1.png").write_bytes(b"corrupt")  # the held-out label map
     manager = RunManager()
     run = manager.start(project.root, FinetuneOptions(base=str(base_model), epochs=1, size=32, batch=1))
     run.thread.join(60)
@@ -89,8 +89,8 @@ def test_a_corrupt_training_label_map_is_refused_before_any_run(tmp_path, base_m
     from cas_studio.io import ImageError
 
     project = make_project(tmp_path / "p", n=2, size=32)
-    (project.root / "labels" / "mosaic0.png").write_bytes(b"corrupt")
-    with pytest.raises(ImageError, match="mosaic0.png: not a readable label map"):
+    project.label_path("mosaic0.png").write_bytes(b"corrupt")
+    with pytest.raises(ImageError, match="mosaic0.png.png: not a readable label map"):
         RunManager().start(project.root, FinetuneOptions(base=str(base_model), epochs=1, size=32, batch=1))
     assert not (project.root / "runs").exists() or not any(p.is_dir() for p in (project.root / "runs").iterdir())
 

@@ -15,7 +15,7 @@ import gradio as gr
 import numpy as np
 
 from .. import annotate as ann
-from ..data.project import Project, create_project, export_zip
+from ..data.project import EditConflict, Project, create_project, export_zip
 from ..io import ImageError, read_image
 from .models import get_model, model_choices
 
@@ -65,6 +65,7 @@ class Session:
     hierarchy: object | None = None  # the image's region hierarchy (rebuilt on demand from method/params)
     by_hand: set[int] = field(default_factory=set)  # proposed regions confirmed as they are
     image_confirmed: bool = False
+    version: int = 0  # the saved annotation's version this session's edits build on
 
     def proposed(self) -> list[int]:
         """Regions nobody has confirmed yet (unchanged since the over-segmentation)."""
@@ -128,14 +129,20 @@ def _load_image(s: Session) -> None:
     s.hierarchy = None
     s.by_hand = set(meta.get("by_hand", []))
     s.image_confirmed = bool(meta.get("image_confirmed", False))
+    s.version = int(meta.get("version", 0))
 
 
 def _save(s: Session) -> None:
     try:
         s.project.save_labels(s.current(), s.history.current, method=s.method, params=s.params,
-                              edits=s.history.edits, by_hand=sorted(s.by_hand), image_confirmed=s.image_confirmed)
+                              edits=s.history.edits, by_hand=sorted(s.by_hand), image_confirmed=s.image_confirmed,
+                              expected_version=s.version)
+    except EditConflict as err:
+        # The other session's edit stays on disk; this one stays in this session (undo still works).
+        raise gr.Error(f"Not saved: {err}. Go to another image and back to load it.") from None
     except (OSError, ImageError) as err:
         raise gr.Error(f"Could not save the annotation: {err}") from None
+    s.version += 1
 
 
 def _edit(s: Session, labels: np.ndarray) -> None:
@@ -173,7 +180,7 @@ def add_images(files: list[str] | None, s: Session):
         gr.Warning("Not added: " + "; ".join(bad))
     if s.image is None and s.project.images():
         _load_image(s)
-    return (s, *_view(s))
+    return (s, *_view(s), None)  # None empties the upload box: added files are not added twice
 
 
 def navigate(step: int, s: Session):
@@ -464,7 +471,7 @@ def build(default_folder: str) -> dict:
     # A few actions are API endpoints too (the session's state persists across a client's calls).
     api = dict(concurrency_id="edits", concurrency_limit=4)
     open_btn.click(open_or_create, [folder, state], views, api_name="open_project", **api)
-    add_btn.click(add_images, [uploads, state], views, api_name="add_images", **api)
+    add_btn.click(add_images, [uploads, state], [*views, uploads], api_name="add_images", **api)
     prev_btn.click(lambda s: navigate(-1, s), state, views, **edit)
     next_btn.click(lambda s: navigate(1, s), state, views, **edit)
     seg_btn.click(run_oversegment, [method, model_name, guided, granularity, state, *sliders], views,

@@ -5,11 +5,20 @@
     <project>/
       project.json            {"format": "cas-studio-project/1", "created": ..., "images": [names...]}
       images/<name>           the images, copied in (any readable format)
-      labels/<stem>.png       16-bit label map: 0 = unlabelled (ignored in training), 1..N regions
-      labels/<stem>.json      sidecar: source image sha256, method and parameters, edit count, time,
-                              and which regions a person confirmed (``confirmed``)
-      labels/<stem>.proposal.png  the automatic over-segmentation the annotation started from
+      labels/<name>.png       16-bit label map: 0 = unlabelled (ignored in training), 1..N regions
+                              (keyed by the image's full file name: a.png and a.jpg never share)
+      labels/<name>.json      sidecar: source image sha256, method and parameters, edit count, time,
+                              which regions a person confirmed (``confirmed``), a ``version`` that
+                              every save increments, and the label map's sha256 (pair check)
+      labels/<name>.proposal.png  the automatic over-segmentation the annotation started from
+      .lock                   held while project.json or an annotation is being changed
       runs/                   fine-tuning runs (see cas_studio.train)
+
+Several sessions and processes may work on one project: changes happen under the project's
+lock file, new images are created exclusively, and a save names the version it was based on, so
+one session never silently overwrites another's edit (:class:`EditConflict`). The label map is
+written before its sidecar; a pair left inconsistent by a crash is repaired on open, and version-1
+projects (labels keyed by file stem) are migrated on open without losing a label.
 
 There are no class names anywhere: a region is just an id. A region is *confirmed* when a person
 made or changed it (it differs from every region of the proposal), confirmed it by hand, or
@@ -35,12 +44,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 
 from ..annotate import untouched_regions
 from ..io import IMAGE_SUFFIXES, ImageError, atomic_path, read_image, read_label_map, write_label_map
 from .items import IGNORE, Item
 
-FORMAT = "cas-studio-project/1"
+FORMAT = "cas-studio-project/2"
+OLD_FORMATS = ("cas-studio-project/1",)
 UNLABELLED = 0
 #: Share of the confirmed images held out for validation in fine-tuning (at least one when there
 #: are two or more).
@@ -89,6 +100,17 @@ def image_facts(path: str | os.PathLike) -> tuple[tuple[int, int], str]:
     return _image_facts(str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
 
 
+class EditConflict(RuntimeError):
+    """The annotation changed on disk (another session saved) since this edit's version was read."""
+
+
+def _check_name(name: object, root: Path) -> str:
+    """A project image name must be a plain file name: no folders, no '..', nothing absolute."""
+    if not isinstance(name, str) or not name or name != Path(name).name or name in (".", "..") or "\\" in name:
+        raise ValueError(f"{root}/project.json lists an unsafe image name {name!r}; names must be plain file names")
+    return name
+
+
 def _write_json(path: Path, payload: dict) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2))
@@ -105,14 +127,21 @@ class Project:
         """Path of ``project.json``."""
         return self.root / "project.json"
 
+    def lock(self) -> FileLock:
+        """The project's lock (one file, so other processes are excluded too)."""
+        return FileLock(str(self.root / ".lock"), timeout=30)
+
+    def _meta(self) -> dict:
+        return json.loads(self.manifest.read_text())
+
     def images(self) -> list[Path]:
         """Image files in project order."""
-        names = json.loads(self.manifest.read_text()).get("images", [])
+        names = [_check_name(n, self.root) for n in self._meta().get("images", [])]
         return [self.root / "images" / n for n in names if (self.root / "images" / n).is_file()]
 
     def label_path(self, image: Path | str) -> Path:
-        """Where the label map of ``image`` lives."""
-        return self.root / "labels" / f"{Path(image).stem}.png"
+        """Where the label map of ``image`` lives (keyed by its full file name)."""
+        return self.root / "labels" / f"{Path(image).name}.png"
 
     def load_labels(self, image: Path | str) -> np.ndarray | None:
         """The saved label map of ``image`` (int32, 0 = unlabelled), or None if not annotated yet."""
@@ -121,7 +150,7 @@ class Project:
 
     def proposal_path(self, image: Path | str) -> Path:
         """Where the over-segmentation that ``image``'s annotation started from is kept."""
-        return self.root / "labels" / f"{Path(image).stem}.proposal.png"
+        return self.root / "labels" / f"{Path(image).name}.proposal.png"
 
     def save_proposal(self, image: Path | str, labels: np.ndarray) -> Path:
         """Keep an automatic over-segmentation: its regions count as proposed until someone changes them."""
@@ -173,32 +202,41 @@ class Project:
     def add_images(self, paths: list[str | os.PathLike]) -> list[Path]:
         """Copy images into the project (each checked readable first); return the new paths.
 
-        A name already in the project gets a numeric suffix instead of overwriting.
+        A name already in the project gets a numeric suffix instead of overwriting; under the
+        project lock, with each file created exclusively, so concurrent uploads never collide.
         """
         added = []
-        meta = json.loads(self.manifest.read_text())
         for src in paths:
             src = Path(src)
             read_image(src)  # refuse unreadable files before copying anything
-            name, k = src.name, 1
-            while (self.root / "images" / name).exists() or self.label_path(name).exists():
-                name, k = f"{src.stem}_{k}{src.suffix}", k + 1
-            dest = self.root / "images" / name
-            with atomic_path(dest) as tmp:
-                shutil.copyfile(src, tmp)
-            meta["images"].append(name)
+            with self.lock():
+                meta = self._meta()
+                taken = set(meta["images"])
+                name, k = src.name, 1
+                while name in taken or (self.root / "images" / name).exists():
+                    name, k = f"{src.stem}_{k}{src.suffix}", k + 1
+                dest = self.root / "images" / name
+                with atomic_path(self.root / "images" / f".{name}.incoming") as tmp:
+                    shutil.copyfile(src, tmp)
+                    os.link(tmp, dest)  # exclusive: fails rather than replace an existing file
+                (self.root / "images" / f".{name}.incoming").unlink(missing_ok=True)
+                meta["images"].append(name)
+                _write_json(self.manifest, meta)
             added.append(dest)
-        _write_json(self.manifest, meta)
         return added
 
     def save_labels(self, image: Path | str, labels: np.ndarray, *, method: str = "manual",
                     params: dict | None = None, edits: int = 0, by_hand: Sequence[int] = (),
-                    image_confirmed: bool = False) -> Path:
+                    image_confirmed: bool = False, expected_version: int | None = None) -> Path:
         """Save a label map (0 = unlabelled) and its sidecar, both atomically.
 
         The sidecar's ``confirmed`` lists the confirmed regions: every region when
         ``image_confirmed`` or when there is no proposal, else the regions that differ from the
         proposal plus ``by_hand`` (regions a person confirmed as they are).
+
+        ``expected_version`` is the sidecar ``version`` this edit started from; when the saved
+        version is another (a second session saved meanwhile) nothing is written and
+        :class:`EditConflict` is raised. The sidecar's ``version`` goes up by one per save.
         """
         image = self.root / "images" / Path(image).name
         labels = np.asarray(labels)
@@ -206,22 +244,71 @@ class Project:
         if labels.shape != shape:
             raise ImageError(f"label map is {labels.shape[1]}x{labels.shape[0]} but {image.name} is "
                              f"{shape[1]}x{shape[0]}")
-        ids = np.unique(labels[labels != UNLABELLED]).astype(np.int64)
-        proposal = None if image_confirmed else self.load_proposal(image)
-        if proposal is None:
-            confirmed = ids
-        else:
-            keep = np.setdiff1d(ids, untouched_regions(labels, proposal))
-            confirmed = np.union1d(keep, np.intersect1d(ids, np.asarray(list(by_hand), np.int64)))
-        path = write_label_map(self.label_path(image), labels)
-        _write_json(path.with_suffix(".json"), {
-            "confirmed": [int(i) for i in confirmed], "by_hand": sorted(int(i) for i in by_hand),
-            "image_confirmed": bool(image_confirmed),
-            "image": image.name, "image_sha256": digest, "method": method, "params": params or {},
-            "edits": int(edits), "regions": int(len(ids)),
-            "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        })
+        ids = np.flatnonzero(np.bincount(labels.ravel().astype(np.int64)))
+        ids = ids[ids != UNLABELLED]
+        with self.lock():
+            current = self.sidecar(image)
+            version = int(current.get("version", 0))
+            if expected_version is not None and expected_version != version:
+                raise EditConflict(f"{image.name} was saved by another session (version {version}, this edit "
+                                   f"started from {expected_version}); reload the image to see it")
+            proposal = None if image_confirmed else self.load_proposal(image)
+            if proposal is None:
+                confirmed = ids
+            else:
+                keep = np.setdiff1d(ids, untouched_regions(labels, proposal))
+                confirmed = np.union1d(keep, np.intersect1d(ids, np.asarray(list(by_hand), np.int64)))
+            path = write_label_map(self.label_path(image), labels)
+            # The sidecar goes last and names the label map's hash: a crash between the two is
+            # seen (and repaired) on open.
+            _write_json(path.with_suffix(".json"), {
+                "confirmed": [int(i) for i in confirmed], "by_hand": sorted(int(i) for i in by_hand),
+                "image_confirmed": bool(image_confirmed), "version": version + 1,
+                "labels_sha256": sha256(path),
+                "image": image.name, "image_sha256": digest, "method": method, "params": params or {},
+                "edits": int(edits), "regions": int(len(ids)),
+                "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            })
         return path
+
+    def version(self, image: Path | str) -> int:
+        """The saved annotation's version (0 when none)."""
+        return int(self.sidecar(image).get("version", 0))
+
+    def repair(self) -> list[str]:
+        """Make every label map and its sidecar a matching pair again (after a crash between the
+        two writes) and remove temporary files left by a crash; returns what was repaired.
+
+        A sidecar that does not name the label map's current hash is rebuilt from the label map:
+        its confirmed regions are kept where they still exist (all regions when it had none).
+        """
+        repaired = []
+        for folder in (self.root / "labels", self.root / "images", self.root):
+            for tmp in folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+                repaired.append(f"removed {tmp.name}")
+            for tmp in folder.glob(".*.incoming"):
+                tmp.unlink(missing_ok=True)
+        for image in self.annotated():
+            path = self.label_path(image)
+            meta = self.sidecar(image)
+            if meta.get("labels_sha256") == sha256(path):
+                continue
+            try:
+                labels = read_label_map(path)
+            except (ImageError, OSError) as err:  # left for whoever uses it to name
+                repaired.append(f"cannot repair {image.name}: {err}")
+                continue
+            ids = np.flatnonzero(np.bincount(labels.ravel().astype(np.int64)))
+            ids = ids[ids != UNLABELLED]
+            old = meta.get("confirmed")
+            confirmed = ids if old is None else np.intersect1d(ids, np.asarray(old, np.int64))
+            _write_json(path.with_suffix(".json"), {
+                **meta, "confirmed": [int(i) for i in confirmed], "version": int(meta.get("version", 0)) + 1,
+                "labels_sha256": sha256(path), "image": image.name, "regions": int(len(ids)), "recovered": True,
+            })
+            repaired.append(f"rebuilt the sidecar of {image.name}")
+        return repaired
 
     def import_labels(self, image: Path | str, source: str | os.PathLike, *, binary: bool = False) -> Path:
         """Import an existing mask or label map for ``image``.
@@ -252,7 +339,11 @@ def create_project(root: str | os.PathLike) -> Project:
 
 
 def open_project(root: str | os.PathLike) -> Project:
-    """Open an existing project folder; ``ValueError`` if it is not one."""
+    """Open an existing project folder; ``ValueError`` if it is not one.
+
+    A version-1 project is migrated (labels keyed by full file name), and label maps whose
+    sidecar does not match are repaired (see :meth:`Project.repair`).
+    """
     root = Path(root)
     try:
         meta = json.loads((root / "project.json").read_text())
@@ -260,9 +351,44 @@ def open_project(root: str | os.PathLike) -> Project:
         raise ValueError(f"{root}: not an annotation project (no project.json)") from None
     except json.JSONDecodeError as err:
         raise ValueError(f"{root}/project.json is corrupt: {err}") from err
-    if meta.get("format") != FORMAT:
+    if meta.get("format") not in (FORMAT, *OLD_FORMATS):
         raise ValueError(f"{root}: unknown project format {meta.get('format')!r}")
-    return Project(root)
+    for name in meta.get("images", []):
+        _check_name(name, root)
+    project = Project(root)
+    if meta.get("format") != FORMAT:
+        _migrate_stem_labels(project)
+    project.repair()
+    return project
+
+
+def _migrate_stem_labels(project: Project) -> None:
+    """Version 1 kept labels/<stem>.png; move each to labels/<name>.png. When two images share a
+    stem, the sidecar's ``image`` names the one the labels belong to; nothing is deleted."""
+    with project.lock():
+        meta = project._meta()
+        if meta.get("format") == FORMAT:
+            return  # another process migrated it meanwhile
+        names = meta.get("images", [])
+        stems: dict[str, list[str]] = {}
+        for name in names:
+            stems.setdefault(Path(name).stem, []).append(name)
+        labels = project.root / "labels"
+        for stem, owners in stems.items():
+            old = labels / f"{stem}.png"
+            if not old.is_file():
+                continue
+            side = _read_sidecar(old.with_suffix(".json"))
+            owner = side.get("image") if side.get("image") in owners else (owners[0] if len(owners) == 1 else None)
+            if owner is None:
+                continue  # ambiguous and unnamed: left where it is, for a person to sort out
+            moves = [(old, project.label_path(owner)), (old.with_suffix(".json"), project.label_path(owner).with_suffix(".json")),
+                     (labels / f"{stem}.proposal.png", project.proposal_path(owner))]
+            for src, dst in moves:
+                if src.is_file() and not dst.exists():
+                    os.replace(src, dst)
+        meta["format"] = FORMAT
+        _write_json(project.manifest, meta)
 
 
 def is_project(root: str | os.PathLike) -> bool:

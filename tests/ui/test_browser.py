@@ -84,7 +84,7 @@ def test_segment_then_annotate_and_merge(page, tmp_path):
     expect(status).to_contain_text("0 of 1 confirmed")  # proposals only, until someone edits or confirms
     expect(status).to_contain_text("1 edits")
 
-    labels = read_label_map(folder / "labels" / "coffee.png")
+    labels = read_label_map(folder / "labels" / "coffee.png.png")
     ids, sizes = np.unique(labels, return_counts=True)
     a, b = ids[np.argsort(sizes)[-2:]]
     (xa, ya), (xb, yb) = inner_point(labels, a), inner_point(labels, b)
@@ -98,7 +98,7 @@ def test_segment_then_annotate_and_merge(page, tmp_path):
     expect(status).to_contain_text("2 edits")
     expect(status).to_contain_text("1 of 1 confirmed")  # the merged region is the person's
 
-    saved = read_label_map(folder / "labels" / "coffee.png")
+    saved = read_label_map(folder / "labels" / "coffee.png.png")
     assert saved[ya, xa] == saved[yb, xb] == a
     assert len(np.unique(saved)) == n_before - 1
     page.screenshot(path=str(tmp_path / "annotate.png"))
@@ -138,7 +138,7 @@ def test_editor_granularity_paint_to_merge_and_keyboard(page, tmp_path):
     expect(status).to_contain_text("not annotated yet")
     page.locator("#oversegment").click()
     expect(status).to_contain_text("1 edits")
-    label_path = folder / "labels" / "chelsea.png"
+    label_path = folder / "labels" / "chelsea.png.png"
     fine = len(np.unique(read_label_map(label_path)))
 
     # The granularity slider: a click on its track at 30% re-cuts the proposals, coarser.
@@ -213,7 +213,7 @@ def test_human_in_the_loop_round(page, tmp_path):
     page.get_by_role("tab", name="Fine-tune").click()
     expect(page.locator("#ft-project textarea, #ft-project input").first).to_have_value(str(project.root))
     page.locator("#ft-estimate").click()
-    expect(page.locator("#ft-message")).to_contain_text("4 training images, 1 held out")
+    expect(page.locator("#ft-message")).to_contain_text("4 training images, 1 held out", timeout=90_000)
     page.locator("#ft-start").click()
     expect(page.locator("#ft-message")).to_contain_text("Started run")
     ft_status = page.locator("#ft-status")

@@ -82,7 +82,7 @@ def test_annotation_round_trip(app_url, image_file, tmp_path):
     folder = tmp_path / "proj"
     _, status, _ = client.predict(str(folder), api_name="/open_project")
     assert "No project" not in status and str(folder) in status
-    _, status, _ = client.predict([handle_file(str(image_file))], api_name="/add_images")
+    _, status, _, _ = client.predict([handle_file(str(image_file))], api_name="/add_images")
     assert "coffee.png" in status and "0 of 1 confirmed" in status
     # method, model, guided, granularity, then the sliders: watershed (regions, compactness), slic
     # (regions, compactness), felzenszwalb (scale, sigma, min_size), model (min_size)
@@ -91,11 +91,11 @@ def test_annotation_round_trip(app_url, image_file, tmp_path):
     assert "0 confirmed" in status and "0 of 1 confirmed" in status  # proposals until a person confirms
     _, status, _ = client.predict(api_name="/confirm_image")
     assert "image confirmed" in status and "1 of 1 confirmed" in status
-    labels = read_label_map(folder / "labels" / "coffee.png")
+    labels = read_label_map(folder / "labels" / "coffee.png.png")
     assert labels.shape == data.coffee()[::3, ::3].shape[:2] and len(np.unique(labels)) > 20
     archive = client.predict(api_name="/export")
     with zipfile.ZipFile(archive) as z:
-        assert {"project.json", "images/coffee.png", "labels/coffee.png"} <= set(z.namelist())
+        assert {"project.json", "images/coffee.png", "labels/coffee.png.png", "labels/coffee.png.json"} <= set(z.namelist())
 
 
 def test_finetune_start_progress_finish_then_selectable(app_url, tmp_path):
