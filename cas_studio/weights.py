@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
@@ -20,6 +21,11 @@ FORMAT = "cas-studio-weights/1"
 TASKS = ("saliency", "regions", "texture")
 #: Environment variable naming an extra folder searched for bare weight names.
 WEIGHTS_DIR_ENV = "CAS_STUDIO_WEIGHTS"
+
+
+#: Largest channel count and input side that weights metadata may ask for.
+MAX_CHANNELS = 256
+MAX_INPUT_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -58,8 +64,19 @@ class WeightsInfo:
             raise ValueError(f"unknown architecture {self.arch!r}; choose one of {sorted(ARCHITECTURES)}")
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; choose one of {TASKS}")
-        if self.out_channels < 2:
-            raise ValueError(f"out_channels must be >= 2, got {self.out_channels}")
+        # Ranges are checked before anything is allocated from them (a hostile file could ask for
+        # a billion channels or a 10^6-pixel input side).
+        if not isinstance(self.out_channels, int) or not 2 <= self.out_channels <= MAX_CHANNELS:
+            raise ValueError(f"out_channels must be an integer in [2, {MAX_CHANNELS}], got {self.out_channels!r}")
+        if not isinstance(self.input_size, int) or not 16 <= self.input_size <= MAX_INPUT_SIZE:
+            raise ValueError(f"input_size must be an integer in [16, {MAX_INPUT_SIZE}], got {self.input_size!r}")
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if (not isinstance(values, (list, tuple)) or len(values) != 3
+                    or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)):
+                raise ValueError(f"{name} must be 3 finite numbers, got {values!r}")
+        if not all(0 < v for v in self.std):
+            raise ValueError(f"std must be positive, got {self.std!r}")
         if not isinstance(self.decoder, dict) or self.decoder.get("method", "argmax") not in ("argmax", "merge"):
             raise ValueError(f"decoder must be a dict with method argmax or merge, got {self.decoder!r}")
         if self.saliency_channel is not None and not 0 <= self.saliency_channel < self.out_channels:

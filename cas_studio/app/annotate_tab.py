@@ -6,7 +6,6 @@ pure function of :mod:`cas_studio.annotate` and is autosaved atomically into the
 
 from __future__ import annotations
 
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,9 @@ import numpy as np
 from .. import annotate as ann
 from ..data.project import EditConflict, Project, create_project, export_zip
 from ..io import ImageError, read_image
+from . import settings
 from .models import get_model, model_choices
+from .settings import scratch
 
 MODES = ["select / merge", "confirm region", "split", "erase region"]
 #: Keyboard shortcuts, shown in the tab and installed by :data:`SHORTCUTS_JS`.
@@ -94,7 +95,7 @@ def _view(s: Session):
     """(canvas image, status markdown, brush editor value) for the session's current state."""
     if s.project is None:
         return None, "No project open.", None
-    where = f"Project `{s.project.root}`. "
+    where = f"Project `{settings.label_of(s.project.root)}`. "
     try:
         path = s.current()
     except gr.Error as err:
@@ -155,7 +156,7 @@ def open_or_create(folder: str, s: Session):
     if not folder or not folder.strip():
         raise gr.Error("Type a folder for the project.")
     try:
-        project = create_project(Path(folder.strip()).expanduser())
+        project = create_project(settings.project_path(folder))
     except (ValueError, OSError) as err:
         raise gr.Error(str(err)) from None
     s = Session(project=project)
@@ -396,7 +397,7 @@ def export(s: Session):
     """Zip the project's annotations (the format `cas-studio train --data` reads, once unpacked)."""
     if s.project is None:
         raise gr.Error("Open or create a project first.")
-    out = Path(tempfile.mkdtemp(prefix="cas-export-")) / f"{s.project.root.name}-{time.strftime('%Y%m%d-%H%M%S')}.zip"
+    out = scratch("export-") / f"{s.project.root.name}-{time.strftime('%Y%m%d-%H%M%S')}.zip"
     try:
         return str(export_zip(s.project, out))
     except (ValueError, OSError) as err:
@@ -405,7 +406,7 @@ def export(s: Session):
 
 def build(default_folder: str) -> dict:
     """Lay out the tab inside the current Blocks; return its components by name."""
-    state = gr.State(Session())
+    state = gr.State(Session(), time_to_live=3600)  # a closed tab's session (and its undo) goes after an hour
     with gr.Row():
         folder = gr.Textbox(default_folder, label="Project folder (created if new)", scale=4, elem_id="project-folder")
         open_btn = gr.Button("Open / create", scale=1, elem_id="project-open")

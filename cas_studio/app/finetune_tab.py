@@ -12,6 +12,7 @@ from ..finetune import FinetuneOptions, RunInProgress, RunManager, estimate, for
 from ..infer import predict_regions
 from ..io import read_image
 from ..weights import load_model
+from . import settings
 from .models import extra_models, model_choices
 
 MANAGER = RunManager()
@@ -29,11 +30,23 @@ def _options(base, task, epochs, lr, alpha, size, batch, freeze) -> FinetuneOpti
 def register_runs(project: str, runs: list | None = None) -> None:
     """Make every finished run of a project that beat its base selectable as a model (Segment and
     Annotate tabs); a run that lost is never offered."""
-    root = Path(project).expanduser()
+    root = _root(project)
     for run, status in list_runs(root, MANAGER) if runs is None else runs:
         weights = kept_weights(run, status)
         if weights is not None and status.get("state") in ("finished", "stopped"):
-            extra_models[f"{root.name}/{run.name}"] = weights
+            extra_models[run_label(root, run.name)] = weights
+
+
+def run_label(root: Path, run_name: str) -> str:
+    """A run's name in the model lists: its project's path inside the projects folder, then the run."""
+    return f"{settings.label_of(root)}/{run_name}"
+
+
+def _root(project: str | Path) -> Path:
+    try:
+        return settings.project_path(str(project))
+    except ValueError as err:
+        raise gr.Error(str(err)) from None
 
 
 def show_estimate(project, base, task, epochs, lr, alpha, size, batch, freeze) -> str:
@@ -41,7 +54,7 @@ def show_estimate(project, base, task, epochs, lr, alpha, size, batch, freeze) -
     if not project:
         raise gr.Error("Choose a project folder.")
     try:
-        est = estimate(Path(project).expanduser(), _options(base, task, epochs, lr, alpha, size, batch, freeze))
+        est = estimate(_root(project), _options(base, task, epochs, lr, alpha, size, batch, freeze))
     except (ValueError, FileNotFoundError) as err:
         raise gr.Error(str(err)) from None
     return f"Estimated time: {est.sentence()}."
@@ -52,7 +65,7 @@ def start(project, base, task, epochs, lr, alpha, size, batch, freeze) -> str:
     if not project:
         raise gr.Error("Choose a project folder.")
     try:
-        run = MANAGER.start(Path(project).expanduser(), _options(base, task, epochs, lr, alpha, size, batch, freeze))
+        run = MANAGER.start(_root(project), _options(base, task, epochs, lr, alpha, size, batch, freeze))
     except RunInProgress as err:
         raise gr.Error(str(err)) from None
     except (ValueError, FileNotFoundError, OSError) as err:
@@ -64,7 +77,7 @@ def start(project, base, task, epochs, lr, alpha, size, batch, freeze) -> str:
 
 def stop(project) -> str:
     """Ask the running run to stop after its current step."""
-    if MANAGER.stop(Path(project).expanduser()):
+    if MANAGER.stop(_root(project)):
         return "Stopping after the current step; the last checkpoint is kept."
     return "No run is in progress for this project."
 
@@ -93,7 +106,10 @@ def _plot(run):
 
 def status(project: str):
     """Progress text, curves, the runs table and refreshed model lists (Segment and Annotate tabs)."""
-    root = Path(project).expanduser() if project else None
+    try:
+        root = settings.project_path(project) if project else None
+    except ValueError:
+        root = None
     run = MANAGER.active(root) if root else None
     if run is None:
         text = "No run started in this session."
@@ -134,7 +150,7 @@ def _cached_plot(run):
 
 def before_after(project: str):
     """The base model and the newest finished run side by side on the held-out image."""
-    root = Path(project).expanduser()
+    root = _root(project)
     held = resolve(f"{root}@holdout") if root.is_dir() else []
     finished = [(r, s) for r, s in list_runs(root, MANAGER) if s.get("state") in ("finished", "stopped")]
     if not held or not finished:

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import gradio as gr
 
 from ..io import write_image
-from . import annotate_tab, finetune_tab, segment_tab
+from . import annotate_tab, finetune_tab, segment_tab, settings
 from .models import model_choices
 
 EXAMPLES = ("astronaut", "coffee", "chelsea", "rocket", "coins", "camera")
 
 
 def example_images(folder: Path | None = None) -> list[str]:
-    """Write a few images bundled with scikit-image to PNG files (offline) and return their paths."""
+    """Write a few images bundled with scikit-image to PNG files (offline) and return their paths
+    (by default in a private folder of this process, not at a path anyone can predict)."""
     from skimage import data
 
-    folder = folder or Path(tempfile.gettempdir()) / "cas-studio-examples"
+    folder = folder or settings.scratch("examples-")
     paths = []
     for name in EXAMPLES:
         path = folder / f"{name}.png"
@@ -30,9 +30,12 @@ def example_images(folder: Path | None = None) -> list[str]:
     return paths
 
 
-def build_app(*, project_folder: str = "projects/my-project") -> gr.Blocks:
-    """Build the Blocks app (not launched)."""
-    with gr.Blocks(title="CAS Studio") as demo:
+def build_app(*, project_folder: str = "my-project", projects_dir: str | Path = "projects") -> gr.Blocks:
+    """Build the Blocks app (not launched); projects are confined to ``projects_dir``."""
+    settings.projects_dir = Path(projects_dir).expanduser().resolve()
+    settings.projects_dir.mkdir(parents=True, exist_ok=True)
+    # Gradio's own cache of uploads and outputs is cleared hourly of files older than an hour.
+    with gr.Blocks(title="CAS Studio", delete_cache=(settings.SCRATCH_TTL_S, settings.SCRATCH_TTL_S)) as demo:
         gr.Markdown("# CAS Studio\nClass-agnostic segmentation: regions are ids, never class names.")
         with gr.Tab("Segment"):
             seg = segment_tab.build(example_images())
@@ -53,16 +56,52 @@ def build_app(*, project_folder: str = "projects/my-project") -> gr.Blocks:
     return demo
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def read_auth(spec: str) -> list[tuple[str, str]]:
+    """``USER:PASS``, or ``@FILE`` with one ``USER:PASS`` per line, as Gradio's ``auth`` list."""
+    lines = Path(spec[1:]).read_text().splitlines() if spec.startswith("@") else [spec]
+    pairs = []
+    for line in (x.strip() for x in lines):
+        if not line or line.startswith("#"):
+            continue
+        user, sep, password = line.partition(":")
+        if not sep or not user or not password:
+            raise ValueError("--auth wants USER:PASS (or @FILE with one USER:PASS per line)")
+        pairs.append((user, password))
+    if not pairs:
+        raise ValueError("--auth names no USER:PASS")
+    return pairs
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python app.py`` and ``cas-studio app``."""
     p = argparse.ArgumentParser(prog="cas-studio app", description="Serve the CAS Studio app.")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--share", action="store_true", help="ask Gradio for a public share link (off by default)")
-    p.add_argument("--project", default="projects/my-project", help="default annotation project folder")
+    p.add_argument("--share", action="store_true", help="ask Gradio for a public share link (needs --auth)")
+    p.add_argument("--projects-dir", default="projects",
+                   help="projects may only be created or opened inside this folder (default ./projects)")
+    p.add_argument("--project", default="my-project", help="default annotation project, inside --projects-dir")
+    p.add_argument("--auth", default=None, help="USER:PASS, or @FILE with one USER:PASS per line")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow --share or a non-loopback --host without --auth (anyone who reaches it can use it)")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    exposed = args.share or args.host not in LOOPBACK
+    try:
+        auth = read_auth(args.auth) if args.auth else None
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if exposed and auth is None and not args.insecure:
+        print("error: --share or --host other than this machine needs --auth USER:PASS (or --insecure to "
+              "serve without a password)", file=sys.stderr)
+        return 2
+    demo = build_app(project_folder=args.project, projects_dir=args.projects_dir)
     finetune_tab.register_runs(args.project)  # earlier runs' models are selectable at once
-    demo = build_app(project_folder=args.project)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True,
-                max_file_size="200mb")
+    # show_error=False: unexpected exceptions (and the server paths in them) stay in the server log;
+    # our own messages (gr.Error) still reach the user.
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=False,
+                max_file_size="200mb", auth=auth)
     return 0

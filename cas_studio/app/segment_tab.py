@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from ..infer import adaptive_threshold, binarize, decode_regions, predict_probab
 from ..io import ImageError, read_image, write_image
 from .components import ImageUpload
 from .models import get_model, model_choices
+from .settings import scratch
 
 TASKS = ["saliency", "regions", "texture"]
 
@@ -28,7 +28,7 @@ def _mask_views(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, str]:
     """The image dimmed outside the mask, and the path of the cut-out PNG (alpha = mask)."""
     overlay = image.copy()
     overlay[~mask] = (overlay[~mask] * 0.3).astype(np.uint8)
-    out = Path(tempfile.mkdtemp(prefix="cas-cutout-")) / "cutout.png"
+    out = scratch("cutout-") / "cutout.png"
     write_image(out, np.dstack([image, (mask * 255).astype(np.uint8)]))
     return overlay, str(out)
 
@@ -133,7 +133,7 @@ def build(examples: list[str]) -> dict:
                 overlay = gr.Image(label="Mask / boundaries", format="png", interactive=False)
             cutout = gr.File(label="Cut-out (PNG with alpha)")
             channels = gr.Gallery(label="Softmax channels (the CAS code of each pixel)", columns=4, height=220)
-    sal_state = gr.State(None)
+    sal_state = gr.State(None, time_to_live=3600)
     run.click(segment, [image, task, model, threshold, auto], [result, overlay, channels, cutout, summary, sal_state,
                                                                threshold],
               api_name="segment", concurrency_id="inference", concurrency_limit=1)

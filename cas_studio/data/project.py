@@ -391,6 +391,20 @@ def _migrate_stem_labels(project: Project) -> None:
         _write_json(project.manifest, meta)
 
 
+def confine(root: str | os.PathLike, folder: str | os.PathLike) -> Path:
+    """``folder`` (relative: inside ``root``) as an absolute path, refused with ``ValueError`` when
+    it lies outside ``root`` once symbolic links are followed."""
+    base = Path(root).expanduser().resolve()
+    text = os.fspath(folder).strip()
+    if not text:
+        raise ValueError("type a project folder")
+    path = Path(text).expanduser()
+    resolved = (path if path.is_absolute() else base / path).resolve()
+    if resolved != base and base not in resolved.parents:
+        raise ValueError(f"{text}: projects must be inside the projects folder {base.name}/ (see --projects-dir)")
+    return resolved
+
+
 def is_project(root: str | os.PathLike) -> bool:
     """Whether ``root`` holds a ``project.json``."""
     return (Path(root) / "project.json").is_file()

@@ -36,7 +36,8 @@ def app_url(weights_dir, tmp_path_factory):
     mp.setattr("cas_studio.weights.weights_dirs", lambda: [weights_dir])
     from cas_studio.app import build_app
 
-    demo = build_app(project_folder=str(tmp_path_factory.mktemp("projects") / "p"))
+    # Every test's tmp_path lies under the base temp folder: the projects folder of this app.
+    demo = build_app(project_folder="p", projects_dir=tmp_path_factory.getbasetemp())
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, show_error=True)
     yield f"http://127.0.0.1:{port}/"

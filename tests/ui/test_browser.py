@@ -75,7 +75,7 @@ def test_segment_then_annotate_and_merge(page, tmp_path):
     fill_and_settle(page, "#project-folder", str(folder))
     page.locator("#project-open").click()
     status = page.locator("#annotate-status")
-    expect(status).to_contain_text(str(folder))
+    expect(status).to_contain_text(folder.name)
     expect(status).to_contain_text("no images yet")
     page.locator("#add-files input[type=file]").set_input_files(str(image_file))
     page.locator("#add-images").click()
@@ -132,7 +132,7 @@ def test_editor_granularity_paint_to_merge_and_keyboard(page, tmp_path):
     fill_and_settle(page, "#project-folder", str(folder))
     page.locator("#project-open").click()
     status = page.locator("#annotate-status")
-    expect(status).to_contain_text(str(folder))
+    expect(status).to_contain_text(folder.name)
     page.locator("#add-files input[type=file]").set_input_files(str(image_file))
     page.locator("#add-images").click()
     expect(status).to_contain_text("not annotated yet")
@@ -222,7 +222,9 @@ def test_human_in_the_loop_round(page, tmp_path):
     improved = "improved held-out covering" in text
     assert improved != ("did not beat the base model" in text), text
     run = sorted(p for p in (project.root / "runs").iterdir() if p.is_dir())[-1]
-    kept = f"{project.root.name}/{run.name}" if improved else "regions"
+    from cas_studio.app.finetune_tab import run_label
+
+    kept = run_label(project.root, run.name) if improved else "regions"
 
     # Pre-annotate the first image with the kept model.
     page.get_by_role("tab", name="Annotate").click()

@@ -81,7 +81,7 @@ def test_annotation_round_trip(app_url, image_file, tmp_path):
     client = Client(app_url, verbose=False)  # its own session: its own project state
     folder = tmp_path / "proj"
     _, status, _ = client.predict(str(folder), api_name="/open_project")
-    assert "No project" not in status and str(folder) in status
+    assert "No project" not in status and folder.name in status
     _, status, _, _ = client.predict([handle_file(str(image_file))], api_name="/add_images")
     assert "coffee.png" in status and "0 of 1 confirmed" in status
     # method, model, guided, granularity, then the sliders: watershed (regions, compactness), slic
@@ -119,7 +119,9 @@ def test_finetune_start_progress_finish_then_selectable(app_url, tmp_path):
         time.sleep(0.5)
     assert "**finished**" in seen[-1], seen[-3:]
     run_name = seen[-1].split("(")[1].split(")")[0]
-    candidate = f"{project.root.name}/{run_name}"
+    from cas_studio.app.finetune_tab import run_label
+
+    candidate = run_label(project.root, run_name)
     # The run ends in one plain sentence; only a run that beat its base is offered as a model.
     assert ("improved held-out covering" in seen[-1]) != ("did not beat the base model" in seen[-1]), seen[-1]
     if "improved held-out covering" in seen[-1]:
