@@ -17,10 +17,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "loss": ("cas_studio.bench.loss", "CAS vs CE forward+backward time ratios"),
-    "annotate": ("cas_studio.bench.annotate", "over-segmentation and edit times on a 1 MP image"),
+    "annotate": ("cas_studio.bench.annotate", "over-segmentation and edit times at 1 and 4 MP; --clicks: simulated annotator"),
     "infer": ("cas_studio.bench.infer", "inference time per 256x256 image of the shipped models"),
     "finetune": ("cas_studio.bench.finetune", "fine-tuning 10 annotated 256x256 images for 20 epochs"),
     "train": ("cas_studio.bench.train", "training images per second at 256x256 (CPU or GPU)"),
+    "soak": ("cas_studio.bench.soak", "50 sessions editing and saving one project at once: no lost edit"),
 }
 
 

@@ -1,0 +1,102 @@
+"""Soak: many sessions editing and saving one project at once, for a bounded time.
+
+Each session (a thread, as the app's sessions are) loads an image's annotation and its version,
+makes an edit, and saves it naming that version; when another session saved first it gets
+:class:`~cas_studio.data.project.EditConflict`, reloads and tries again, as a user would. At the end
+the successful saves of every image must form one chain, each built on the version before it
+(two built on one version would mean one overwrote the other), ending at the saved version, every label map must match its sidecar, and the process's peak resident memory
+must have grown by less than ``--max-rss-mb``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from skimage import data
+
+from .. import annotate as ann
+from ..data.project import EditConflict, create_project, open_project, sha256
+from ..io import write_image
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(*, sessions: int = 50, seconds: float = 30.0, images: int = 5, folder: Path | None = None) -> dict:
+    """Run the soak; returns counts and checks (see the module docstring)."""
+    work = folder or Path(tempfile.mkdtemp(prefix="cas-soak-"))
+    project = create_project(work / "project")
+    sources = [data.coffee(), data.chelsea(), data.astronaut(), data.rocket(), data.camera()]
+    paths = []
+    for i in range(images):
+        src = write_image(work / f"img{i}.png", sources[i % len(sources)])
+        (path,) = project.add_images([src])
+        labels = ann.oversegment(ann.to_rgb8(sources[i % len(sources)]), "watershed", regions=200)
+        project.save_labels(path, labels)
+        paths.append(path)
+    bases: dict[str, list[int]] = {p.name: [] for p in paths}  # the version each successful save built on
+    counts_lock = threading.Lock()
+    conflicts, errors = [0], []
+    rss_before = _peak_rss_mb()
+    stop_at = time.time() + seconds
+
+    def session(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        while time.time() < stop_at:
+            path = paths[int(rng.integers(len(paths)))]
+            try:
+                version = project.version(path)
+                labels = project.load_labels(path)
+                history = ann.History(labels)
+                ids = np.unique(labels[labels > 0])
+                if len(ids) >= 2:
+                    labels = history.push(ann.merge(labels, rng.choice(ids, 2, replace=False).tolist()))
+                else:
+                    labels = history.push(ann.split(labels, np.zeros((*labels.shape, 3), np.uint8) + 128, int(ids[0])))
+                project.save_labels(path, labels, expected_version=version)
+                with counts_lock:
+                    bases[path.name].append(version)
+            except EditConflict:
+                with counts_lock:
+                    conflicts[0] += 1
+            except Exception as err:  # reported as a failure of the soak
+                errors.append(f"{type(err).__name__}: {err}")
+                return
+
+    threads = [threading.Thread(target=session, args=(k,)) for k in range(sessions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    reopened = open_project(project.root)
+    # No edit lost: the successful saves of an image form one chain, each built on the one before
+    # (two saves built on one version means the later overwrote the earlier), ending at the saved version.
+    lost = {name: len(b) - len(set(b)) + abs(reopened.version(name) - 1 - len(b)) for name, b in bases.items()}
+    pairs_ok = all(reopened.sidecar(p)["labels_sha256"] == sha256(reopened.label_path(p)) for p in paths)
+    return {"sessions": sessions, "seconds": seconds, "saves": sum(len(b) for b in bases.values()), "conflicts": conflicts[0],
+            "errors": errors, "lost": {k: v for k, v in lost.items() if v}, "pairs_ok": pairs_ok,
+            "rss_growth_mb": _peak_rss_mb() - rss_before}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the soak's result; exit 1 when an edit was lost, a pair mismatched or memory grew too much."""
+    p = argparse.ArgumentParser(prog="cas-studio bench soak", description=__doc__.splitlines()[0])
+    p.add_argument("--sessions", type=int, default=50)
+    p.add_argument("--seconds", type=float, default=30.0)
+    p.add_argument("--images", type=int, default=5)
+    p.add_argument("--max-rss-mb", type=float, default=1024.0)
+    args = p.parse_args(argv)
+    r = run(sessions=args.sessions, seconds=args.seconds, images=args.images)
+    ok = not r["errors"] and not r["lost"] and r["pairs_ok"] and r["rss_growth_mb"] < args.max_rss_mb
+    print(f"soak {r['sessions']} sessions x {r['seconds']:.0f} s: {r['saves']} saves, {r['conflicts']} conflicts "
+          f"refused and retried, lost edits {r['lost'] or 'none'}, pairs consistent {r['pairs_ok']}, "
+          f"peak RSS +{r['rss_growth_mb']:.0f} MB (limit {args.max_rss_mb:.0f}); "
+          f"{'OK' if ok else 'FAILED'}{'; errors: ' + '; '.join(r['errors'][:3]) if r['errors'] else ''}")
+    return 0 if ok else 1

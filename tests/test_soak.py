@@ -1,0 +1,30 @@
+"""The soak (``cas-studio bench soak``), small: concurrent sessions lose no edit and memory stays bounded."""
+
+from __future__ import annotations
+
+import pytest
+
+from cas_studio.bench import soak
+from cas_studio.data import project as project_module
+
+
+@pytest.mark.slow
+def test_concurrent_sessions_lose_no_edit(tmp_path):
+    r = soak.run(sessions=12, seconds=4, images=3, folder=tmp_path)
+    assert r["errors"] == [] and r["lost"] == {} and r["pairs_ok"], r
+    assert r["saves"] > 10 and r["conflicts"] > 0  # sessions did collide, and were told
+    assert r["rss_growth_mb"] < 1024
+
+
+@pytest.mark.slow
+def test_the_soak_sees_lost_edits_when_saves_do_not_compare_versions(tmp_path, monkeypatch):
+    """Without compare-and-swap the last writer wins silently: the soak must notice."""
+    real = project_module.Project.save_labels
+
+    def blind(self, image, labels, **kw):
+        kw["expected_version"] = None
+        return real(self, image, labels, **kw)
+
+    monkeypatch.setattr(project_module.Project, "save_labels", blind)
+    r = soak.run(sessions=12, seconds=3, images=1, folder=tmp_path)
+    assert r["lost"], r
