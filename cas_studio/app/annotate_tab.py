@@ -446,7 +446,10 @@ def build(default_folder: str) -> dict:
             granularity = gr.Slider(0, 1, value=ann.DEFAULT_GRANULARITY, step=0.01, elem_id="granularity",
                                     label="granularity (coarser <-> finer)",
                                     info="re-cuts the proposed regions; your edits and confirmed regions stay")
-            canvas = gr.Image(label="Regions (click to edit)", interactive=False, format="png", elem_id="canvas")
+            # As large as fits (the full-screen button enlarges it further); the brush editor below
+            # zooms and pans.
+            canvas = gr.Image(label="Regions (click to edit)", interactive=False, format="png", elem_id="canvas",
+                              height="70vh")
             with gr.Row():
                 undo_btn = gr.Button("Undo", elem_id="undo")
                 redo_btn = gr.Button("Redo", elem_id="redo")
@@ -455,7 +458,8 @@ def build(default_folder: str) -> dict:
             gr.Markdown("Shortcuts: " + "; ".join(f"**{k}** {v}" for k, v in SHORTCUTS.items()),
                         elem_id="shortcuts")
             with gr.Accordion("Brush: paint-to-merge, new region, grow, erase", open=False):
-                editor = gr.ImageEditor(type="numpy", label="Draw strokes, then apply", format="png", elem_id="brush-editor",
+                editor = gr.ImageEditor(type="numpy", label="Draw strokes (zoom and pan in the toolbar), then apply",
+                                        format="png", elem_id="brush-editor", height="70vh",
                                         sources=[], transforms=[], layers=False,
                                         brush=gr.Brush(colors=["#ffe600"], default_size=12))
                 with gr.Row():

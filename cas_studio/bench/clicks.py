@@ -54,16 +54,20 @@ class Method:
     params: tuple[tuple[str, float], ...] = ()  # base parameters other than annotate.DEFAULTS
 
 
+#: The app's Felzenszwalb settings before the hierarchy (the baseline every method is compared with).
+OLD_APP = (("scale", 200.0), ("sigma", 0.8), ("min_size", 50.0))
+
+
 def methods(start: float) -> list[Method]:
     """The compared methods; ``start`` is the hierarchy methods' initial granularity."""
+    every = ("merge", "stroke", "granularity")
     return [
-        Method("felzenszwalb, click-merge (the old app)", "felzenszwalb", ("merge",)),
-        Method("felzenszwalb, + paint-to-merge", "felzenszwalb", ("merge", "stroke")),
-        Method("watershed hierarchy, + paint + slider", "watershed", ("merge", "stroke", "granularity"), True, False, start),
-        Method("felzenszwalb hierarchy, + paint + slider", "felzenszwalb", ("merge", "stroke", "granularity"), True,
-               False, start),
-        Method("model-guided hierarchy (regions), + paint + slider", "felzenszwalb",
-               ("merge", "stroke", "granularity"), True, True, start),
+        Method("felzenszwalb 200, click-merge (the old app)", "felzenszwalb", ("merge",), params=OLD_APP),
+        Method(f"fine felzenszwalb hierarchy, + paint + slider, start {start:g} (the app)", "felzenszwalb", every,
+               True, False, start),
+        Method("fine felzenszwalb hierarchy, + paint + slider, start 0.8", "felzenszwalb", every, True, False, 0.8),
+        Method(f"model-guided hierarchy (regions), + paint + slider, start {start:g}", "felzenszwalb", every,
+               True, True, start),
     ]
 
 
