@@ -252,23 +252,12 @@ def test_the_estimate_is_within_2x_of_the_run(tmp_path, base_model):
 
 
 def test_two_starts_at_once_make_one_run(tmp_path, base_model):
-    import threading
+    from .helpers import in_threads
 
     project = make_project(tmp_path / "p", n=3, size=48)
     manager = RunManager()
-    results: list = []
-
-    def start() -> None:
-        try:
-            results.append(manager.start(project.root, FinetuneOptions(base=str(base_model), epochs=3, size=48, batch=2)))
-        except RunInProgress as err:
-            results.append(err)
-
-    threads = [threading.Thread(target=start) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = in_threads(lambda: manager.start(project.root, FinetuneOptions(base=str(base_model), epochs=3, size=48,
+                                                                             batch=2)), 2)
     jobs = [r for r in results if not isinstance(r, Exception)]
     assert len(jobs) == 1 and sum(isinstance(r, RunInProgress) for r in results) == 1
     jobs[0].thread.join(120)

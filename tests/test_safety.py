@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -18,6 +17,8 @@ from skimage import data
 from cas_studio import annotate as ann
 from cas_studio.data.project import EditConflict, create_project, open_project, sha256
 from cas_studio.io import ImageError, read_image, read_label_map, write_image, write_label_map
+
+from .helpers import in_threads
 
 
 def test_same_stem_images_keep_their_own_labels(tmp_path):
@@ -65,20 +66,8 @@ def test_unsafe_names_in_project_json_are_refused(tmp_path):
 def test_concurrent_uploads_from_threads_lose_nothing(tmp_path):
     project = create_project(tmp_path / "p")
     src = write_image(tmp_path / "same.png", data.coffee()[::16, ::16])
-    errors: list[Exception] = []
-
-    def upload() -> None:
-        try:
-            project.add_images([src])
-        except Exception as err:  # pragma: no cover - reported below
-            errors.append(err)
-
-    threads = [threading.Thread(target=upload) for _ in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    results = in_threads(lambda: project.add_images([src]), 12)
+    assert not [r for r in results if isinstance(r, Exception)]
     names = [p.name for p in project.images()]
     assert len(names) == 12 == len(set(names)) == len(list((project.root / "images").glob("*.png")))
 

@@ -44,6 +44,22 @@ def fill_and_settle(page, elem_id: str, text: str) -> None:
     page.wait_for_timeout(300)
 
 
+def new_project_with(page, folder: Path, image_file: Path):
+    """In the Annotate tab: open a new project at ``folder``, add ``image_file``; the status locator."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Annotate").click()
+    fill_and_settle(page, "#project-folder", str(folder))
+    page.locator("#project-open").click()
+    status = page.locator("#annotate-status")
+    expect(status).to_contain_text(folder.name)
+    expect(status).to_contain_text("no images yet")
+    page.locator("#add-files input[type=file]").set_input_files(str(image_file))
+    page.locator("#add-images").click()
+    expect(status).to_contain_text("not annotated yet")
+    return status
+
+
 def inner_point(labels: np.ndarray, region: int) -> tuple[int, int]:
     """The pixel of ``region`` farthest from its boundary, as (x, y)."""
     dist = ndimage.distance_transform_edt(labels == region)
@@ -70,16 +86,8 @@ def test_segment_then_annotate_and_merge(page, tmp_path):
     page.locator("#segment-run").click()
     expect(page.locator("#segment-summary")).to_contain_text("saliency with")
 
-    page.get_by_role("tab", name="Annotate").click()
     folder = tmp_path / "project"
-    fill_and_settle(page, "#project-folder", str(folder))
-    page.locator("#project-open").click()
-    status = page.locator("#annotate-status")
-    expect(status).to_contain_text(folder.name)
-    expect(status).to_contain_text("no images yet")
-    page.locator("#add-files input[type=file]").set_input_files(str(image_file))
-    page.locator("#add-images").click()
-    expect(status).to_contain_text("not annotated yet")
+    status = new_project_with(page, folder, image_file)
     page.locator("#oversegment").click()
     expect(status).to_contain_text("0 of 1 confirmed")  # proposals only, until someone edits or confirms
     expect(status).to_contain_text("1 edits")
@@ -127,15 +135,8 @@ def test_editor_granularity_paint_to_merge_and_keyboard(page, tmp_path):
     from playwright.sync_api import expect
 
     image_file = write_image(tmp_path / "chelsea.png", data.chelsea()[::2, ::2])
-    page.get_by_role("tab", name="Annotate").click()
     folder = tmp_path / "editor-project"
-    fill_and_settle(page, "#project-folder", str(folder))
-    page.locator("#project-open").click()
-    status = page.locator("#annotate-status")
-    expect(status).to_contain_text(folder.name)
-    page.locator("#add-files input[type=file]").set_input_files(str(image_file))
-    page.locator("#add-images").click()
-    expect(status).to_contain_text("not annotated yet")
+    status = new_project_with(page, folder, image_file)
     page.locator("#oversegment").click()
     expect(status).to_contain_text("1 edits")
     label_path = folder / "labels" / "chelsea.png.png"
