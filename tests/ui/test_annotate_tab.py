@@ -1,0 +1,71 @@
+"""The Annotate tab's handlers, called directly: predictable selection, confirmation, granularity,
+and a clear message when another session saved first."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import pytest
+from skimage import data
+
+from cas_studio.app import annotate_tab as tab
+from cas_studio.app import settings
+from cas_studio.io import write_image
+
+
+@pytest.fixture
+def session(tmp_path, monkeypatch):
+    monkeypatch.setattr(settings, "projects_dir", tmp_path.resolve())
+    s, *_ = tab.open_or_create("proj", tab.Session())
+    s, *_ = tab.add_images([str(write_image(tmp_path / "cat.png", data.chelsea()[::4, ::4]))], s)
+    defaults = [tab.ann.DEFAULTS[m][n] for m, n in tab.SLIDERS]
+    s, *_ = tab.run_oversegment("felzenszwalb", None, False, 0.5, s, *defaults)
+    return s
+
+
+def click_at(s, region: int, mode: str = tab.MODES[0]):
+    ys, xs = np.nonzero(s.history.current == region)
+    evt = gr.SelectData(target=None, data={"index": [int(xs[0]), int(ys[0])], "value": None})
+    return tab.click(mode, 2, s, evt)
+
+
+def test_selection_is_predictable(session):
+    s = session
+    a, b, c = np.unique(s.history.current)[:3]
+    s, *_ = click_at(s, a)
+    assert s.selected == [a]
+    s, *_ = click_at(s, a)  # clicking the selected region again keeps it selected
+    assert s.selected == [a]
+    s, *_ = click_at(s, b)
+    s, *_ = click_at(s, c)  # later clicks keep merging into the selected region
+    assert s.selected == [a] and not np.isin([b, c], s.history.current).any()
+    s, *_ = tab.deselect(s)
+    assert s.selected == []
+
+
+def test_merged_regions_are_confirmed_and_survive_a_new_granularity(session):
+    s = session
+    a, b = np.unique(s.history.current)[:2]
+    assert a in s.proposed() and b in s.proposed()
+    s, *_ = click_at(s, a)
+    s, *_ = click_at(s, b)
+    assert a not in s.proposed()
+    merged = s.history.current == a
+    s, *_ = tab.set_granularity(0.2, s)
+    assert (s.history.current[merged] == s.history.current[merged][0]).all()
+    assert (s.history.current == s.history.current[merged][0]).sum() == merged.sum()
+    c = s.proposed()[0]
+    s, *_ = click_at(s, c, "confirm region")
+    assert c not in s.proposed() and c in s.project.sidecar(s.current())["confirmed"]
+
+
+def test_an_edit_after_another_session_saved_is_refused_with_a_message(session):
+    s = session
+    other = tab.Session(project=s.project)
+    tab._load_image(other)
+    ids = np.unique(other.history.current)
+    other.history.push(tab.ann.merge(other.history.current, ids[:2].tolist()))
+    tab._save(other)  # the other session saves first
+    with pytest.raises(gr.Error, match="saved by another session"):
+        tab._edit(s, tab.ann.merge(s.history.current, ids[2:4].tolist()))
+    assert (s.project.load_labels(s.current()) == other.history.current).all()
