@@ -262,3 +262,24 @@ def test_two_starts_at_once_make_one_run(tmp_path, base_model):
     assert len(jobs) == 1 and sum(isinstance(r, RunInProgress) for r in results) == 1
     jobs[0].thread.join(120)
     assert len([p for p in (project.root / "runs").iterdir() if p.is_dir()]) == 1
+
+
+def test_a_second_process_on_the_same_project_is_refused(tmp_path, base_model):
+    """The project's fine-tune lock file is held by another process: this one must not start."""
+    import subprocess
+    import sys
+
+    project = make_project(tmp_path / "p", n=3, size=48)
+    (project.root / "runs").mkdir(exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom filelock import FileLock\n"
+         "lock = FileLock(sys.argv[1], thread_local=False)\nlock.acquire()\nprint('held', flush=True)\ntime.sleep(60)",
+         str(project.root / "runs" / ".finetune.lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunInProgress, match="another process is fine-tuning"):
+            RunManager().start(project.root, FinetuneOptions(base=str(base_model), epochs=1, size=48, batch=2))
+        assert not [p for p in (project.root / "runs").iterdir() if p.is_dir()]
+    finally:
+        holder.kill()
+        holder.wait()
