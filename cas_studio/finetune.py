@@ -49,8 +49,11 @@ class FinetuneOptions:
     #: per project: on when an image has more regions than the model has channels, where the
     #: paper's summed discriminator over all pairs would swamp everything else.
     average: bool | None = None
-    #: What proposed (never confirmed) regions are in training: left out ("ignore") or one "rest" region.
-    proposed: str = "ignore"
+    #: What proposed (never confirmed) regions are in training: one "rest" region (the default), or
+    #: left out ("ignore"). Measured by ``cas-studio bench finetune --realistic``: both raised the
+    #: held-out covering alike (0.820 -> 0.835), and "rest" kept more of the base model's general
+    #: skill (BSDS500 val covering 0.506 against 0.483; the base scores 0.523).
+    proposed: str = "rest"
 
     def __post_init__(self) -> None:
         if self.proposed not in PROPOSED:

@@ -51,9 +51,10 @@ def _speed(args: argparse.Namespace) -> int:
     return 0
 
 
-def oracle_project(root: Path, items: list, *, regions: int = 3, method: str = "watershed") -> object:
-    """A project of ``items`` over-segmented with the app's defaults, with the superpixels of the
-    ``regions`` largest human regions of each image merged (and so confirmed); returns it."""
+def oracle_project(root: Path, items: list, *, regions: int = 3) -> object:
+    """A project of ``items`` over-segmented with the app's defaults (its method, and its hierarchy
+    cut at the default granularity), with the superpixels of the ``regions`` largest human regions
+    of each image merged (and so confirmed); returns it."""
     from .. import annotate as ann
     from ..data import read_target
     from ..data.project import create_project
@@ -63,7 +64,8 @@ def oracle_project(root: Path, items: list, *, regions: int = 3, method: str = "
     for it in items:
         (path,) = project.add_images([it.image])
         image = read_image(path)
-        proposal = ann.oversegment(image, method, **ann.DEFAULTS[method])
+        hierarchy = ann.build_regions(image, ann.DEFAULT_METHOD)
+        proposal = hierarchy.cut(hierarchy.regions_at(ann.DEFAULT_GRANULARITY))
         project.save_proposal(path, proposal)
         human = read_target(it, annotation=0, shape=image.shape[:2])
         # Each superpixel goes to the human region that holds most of it.
@@ -77,11 +79,13 @@ def oracle_project(root: Path, items: list, *, regions: int = 3, method: str = "
             members = [sp for sp, o in owner.items() if o == h]
             if len(members) > 1:
                 labels = ann.merge(labels, members)
-        project.save_labels(path, labels, method=method, params=dict(ann.DEFAULTS[method]), edits=regions)
+        project.save_labels(path, labels, method=ann.DEFAULT_METHOD, params=dict(ann.DEFAULTS[ann.DEFAULT_METHOD]),
+                            edits=regions)
     return project
 
 
 def _realistic(args: argparse.Namespace) -> int:
+    from .. import annotate as ann
     from ..data import resolve
     from ..evaluate import evaluate_regions
     from ..infer import predict_regions
@@ -95,7 +99,8 @@ def _realistic(args: argparse.Namespace) -> int:
     confirmed = [len(project.sidecar(p)["confirmed"]) for p in project.images()]
     proposed = [project.sidecar(p)["regions"] - c for p, c in zip(project.images(), confirmed)]
     print(f"project: 6 BSDS500 val images, {np.mean(confirmed):.1f} confirmed and {np.mean(proposed):.0f} proposed "
-          f"regions per image (watershed, the app's defaults); device {device.type}")
+          f"regions per image ({ann.DEFAULT_METHOD} hierarchy at granularity {ann.DEFAULT_GRANULARITY:g}, the app's "
+          f"defaults); device {device.type}")
 
     def full_val(weights: str | Path) -> float:
         model = load_model(weights, device=device)
