@@ -61,8 +61,10 @@ def test_annotate_benchmark_lines():
     assert re.fullmatch(r"baseline skimage.watershed 1.0MP: \d+ ms", lines[0])
     methods = {re.match(r"oversegment (\S+)", line).group(1) for line in lines if line.startswith("oversegment")}
     assert {"watershed", "slic", "felzenszwalb", "model"} <= methods
-    edits = [line for line in lines if line.startswith("edit ")]
-    assert [e.split(" 1.0MP")[0] for e in edits] == ["edit merge", "edit split", "edit brush stroke", "edit erase"]
+    edits = [re.fullmatch(r"edit (.+) (\d)MP: \d+ ms, [\d.]+ of target", line) for line in lines if line.startswith("edit ")]
+    assert all(edits), lines
+    names = ["merge", "paint-to-merge", "split", "brush stroke", "erase", "granularity"]
+    assert [(m.group(1), m.group(2)) for m in edits] == [(n, mp) for mp in "14" for n in names]
 
 
 @pytest.mark.slow

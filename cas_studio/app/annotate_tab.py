@@ -446,10 +446,9 @@ def build(default_folder: str) -> dict:
             granularity = gr.Slider(0, 1, value=ann.DEFAULT_GRANULARITY, step=0.01, elem_id="granularity",
                                     label="granularity (coarser <-> finer)",
                                     info="re-cuts the proposed regions; your edits and confirmed regions stay")
-            # As large as fits (the full-screen button enlarges it further); the brush editor below
-            # zooms and pans.
-            canvas = gr.Image(label="Regions (click to edit)", interactive=False, format="png", elem_id="canvas",
-                              height="70vh")
+            # The full width of the column (Gradio maps a click to a pixel only when the image fills
+            # its box); the brush editor below zooms and pans.
+            canvas = gr.Image(label="Regions (click to edit)", interactive=False, format="png", elem_id="canvas")
             with gr.Row():
                 undo_btn = gr.Button("Undo", elem_id="undo")
                 redo_btn = gr.Button("Redo", elem_id="redo")

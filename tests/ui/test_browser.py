@@ -70,9 +70,12 @@ def inner_point(labels: np.ndarray, region: int) -> tuple[int, int]:
 def click_image_pixel(page, selector: str, x: int, y: int) -> None:
     """Click the displayed image at natural pixel (x, y), allowing for letterboxing (object-fit: contain)."""
     img = page.locator(selector)
+    img.scroll_into_view_if_needed()  # the canvas is up to 70% of the window high
     box = img.bounding_box()
-    nw, nh = img.evaluate("e => [e.naturalWidth, e.naturalHeight]")
+    nw, nh, fit = img.evaluate("e => [e.naturalWidth, e.naturalHeight, getComputedStyle(e).objectFit]")
     scale = min(box["width"] / nw, box["height"] / nh)
+    if fit == "scale-down":  # never enlarged
+        scale = min(scale, 1.0)
     left = box["x"] + (box["width"] - nw * scale) / 2
     top = box["y"] + (box["height"] - nh * scale) / 2
     page.mouse.click(left + (x + 0.5) * scale, top + (y + 0.5) * scale)
@@ -144,6 +147,7 @@ def test_editor_granularity_paint_to_merge_and_keyboard(page, tmp_path):
 
     # The granularity slider: a click on its track at 30% re-cuts the proposals, coarser.
     track = page.locator("#granularity input[type=range]")
+    track.scroll_into_view_if_needed()
     box = track.bounding_box()
     page.mouse.click(box["x"] + 0.3 * box["width"], box["y"] + box["height"] / 2)
     expect(status).to_contain_text("2 edits")
