@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="average the CAS terms over regions and pairs instead of summing (many regions per image)")
     p.add_argument("--balance", type=float, default=d.balance,
                    help="weight of the channel-balance regulariser (keeps all channels in use; regions/texture)")
+    p.add_argument("--balance-scope", choices=("image", "batch"), default=d.balance_scope,
+                   help="balance each image's channel usage, or the batch's (spreads textures over all channels)")
     p.add_argument("--channels", dest="out_channels", type=int, default=d.out_channels)
     p.add_argument("--size", type=int, default=d.size)
     p.add_argument("--batch", type=int, default=d.batch)

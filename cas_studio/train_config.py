@@ -25,6 +25,7 @@ class TrainConfig:
     alpha: float = 0.5
     cas_average: bool = False
     balance: float = 0.0
+    balance_scope: str = "image"
     out_channels: int = 2
     size: int = 256
     batch: int = 8
@@ -72,3 +73,5 @@ class TrainConfig:
             raise ValueError("keep_start needs a validation set to compare against")
         if self.balance < 0:
             raise ValueError(f"balance must be >= 0, got {self.balance}")
+        if self.balance_scope not in ("image", "batch"):
+            raise ValueError(f"balance_scope must be image or batch, got {self.balance_scope!r}")

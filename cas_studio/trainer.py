@@ -90,7 +90,7 @@ def loss_function(cfg: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], to
     """The training loss of ``cfg``: the registered region loss, plus channel balance if asked."""
     region_loss = make_loss(cfg.loss, alpha=cfg.alpha, average=cfg.cas_average)
     if cfg.balance:
-        return lambda x, t: region_loss(x, t) + cfg.balance * channel_balance_loss(x, t)
+        return lambda x, t: region_loss(x, t) + cfg.balance * channel_balance_loss(x, t, scope=cfg.balance_scope)
     return region_loss
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import re
 
 import numpy as np
@@ -327,6 +328,29 @@ def test_channel_balance_gradcheck_and_revives_a_fading_channel():
         z[:, 2] = -4.0  # channel 2 is fading
     channel_balance_loss(z, t[:1]).backward()
     assert (z.grad[:, 2] < 0).all()  # descending the loss raises the fading channel's logit
+
+
+def test_channel_balance_batch_scope_penalises_channels_shared_across_images():
+    from cas_studio.losses import ChannelBalanceLoss, channel_balance_loss
+
+    t = torch.tensor([[[0, 0, 1, 1]]]).expand(2, 1, 4)  # two images, two equal regions each
+    onehot = lambda chans: torch.stack([torch.nn.functional.one_hot(torch.tensor(c), 4).T.reshape(4, 1, 4) * 40.0 - 20
+                                        for c in chans])
+    same = onehot([[0, 0, 1, 1], [0, 0, 1, 1]])  # both images use channels 0 and 1
+    spread = onehot([[0, 0, 1, 1], [2, 2, 3, 3]])  # four regions, four channels
+    assert channel_balance_loss(same, t).item() == pytest.approx(0, abs=1e-6)  # each image alone is fine
+    assert channel_balance_loss(same, t, scope="batch").item() == pytest.approx(math.log(4) - math.log(2), abs=1e-5)
+    assert channel_balance_loss(spread, t, scope="batch").item() == pytest.approx(0, abs=1e-6)
+    assert channel_balance_loss(same, t * 5 + 3, scope="batch").item() == pytest.approx(
+        channel_balance_loss(same, t, scope="batch").item())  # any numbering
+    per_image = channel_balance_loss(same, t, scope="batch", reduction="none")
+    assert per_image.shape == (2,) and torch.allclose(per_image, per_image[0])
+    assert torch.equal(ChannelBalanceLoss(scope="batch")(same, t), channel_balance_loss(same, t, scope="batch"))
+    x = torch.randn(2, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    tt = torch.arange(16).reshape(1, 4, 4).expand(2, 4, 4) % 3
+    assert torch.autograd.gradcheck(lambda z: channel_balance_loss(z, tt, scope="batch"), (x,))
+    with pytest.raises(ValueError, match="scope"):
+        channel_balance_loss(same, t, scope="epoch")
 
 
 @pytest.mark.parametrize("bad, message", [(torch.zeros(2, 3, 4), "(B, M, H, W)"),

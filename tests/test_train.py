@@ -140,8 +140,14 @@ def test_balance_adds_the_regulariser_and_is_checked(figure_ground, tmp_path):
     plain = loss_function(config(figure_ground, tmp_path, task="texture", out_channels=4))
     balanced = loss_function(config(figure_ground, tmp_path, task="texture", out_channels=4, balance=0.5))
     assert balanced(x, t).item() == pytest.approx(plain(x, t).item() + 0.5 * channel_balance_loss(x, t).item(), rel=1e-6)
+    batch = loss_function(config(figure_ground, tmp_path, task="texture", out_channels=4, balance=0.5,
+                                 balance_scope="batch"))
+    assert batch(x, t).item() == pytest.approx(
+        plain(x, t).item() + 0.5 * channel_balance_loss(x, t, scope="batch").item(), rel=1e-6)
     with pytest.raises(ValueError, match="balance"):
         config(figure_ground, tmp_path, balance=-1)
+    with pytest.raises(ValueError, match="balance_scope"):
+        config(figure_ground, tmp_path, balance=1, balance_scope="epoch")
 
 
 def test_backbone_lr_gives_the_encoder_its_own_rate(figure_ground, tmp_path):

@@ -9,6 +9,8 @@ import torch
 from ._regions import LossModule, accumulation_dtype, check_choice, check_inputs, index_regions, reduce
 
 _EPS = 1e-12
+#: Over what a usage is scored: each image, or the batch as one image.
+SCOPES = ("image", "batch")
 
 
 def _entropy(p: torch.Tensor) -> torch.Tensor:
@@ -22,8 +24,9 @@ def channel_balance_loss(
     from_logits: bool = True,
     ignore_index: int = -1,
     reduction: str = "mean",
+    scope: str = "image",
 ) -> torch.Tensor:
-    r"""How far an image's channel usage is less spread than its regions' areas.
+    r"""How far an image's (or a batch's) channel usage is less spread than its regions' areas.
 
     .. math:: \mathrm{B} = \max\bigl(0,\ \min(H(a), \log M) - H(u)\bigr)
 
@@ -38,12 +41,21 @@ def channel_balance_loss(
     It reads regions, never classes, so it is as label-free as CAS. Used through
     ``cas-studio train --balance W``.
 
+    With ``scope="batch"`` the whole batch is scored as one image whose regions are all distinct:
+    :math:`a` runs over every region of every image and :math:`u` is the batch's mean softmax. A
+    network that gives each texture a fixed channel (a local network cannot choose channels per
+    image) is then pushed to spread its textures over all M channels instead of a few, so fewer
+    regions that meet in one image share a channel. The per-image goal is implied (0 at the same
+    optimum, now with distinct channels across the batch too).
+
     Args:
         input: (B, M, H, W) logits (``from_logits=True``) or probabilities.
         target: (B, H, W) integer region ids (any numbering).
         from_logits: apply a softmax over dim 1 first.
         ignore_index: pixels whose target equals this are left out.
         reduction: ``"mean"`` / ``"sum"`` over images, or ``"none"`` for (B,).
+        scope: ``"image"`` (one term per image) or ``"batch"`` (one term for the batch; with
+            ``reduction="none"`` it is repeated for every image).
 
     Returns:
         The regulariser, in [0, log M]; an image with no labelled pixel contributes 0.
@@ -60,11 +72,19 @@ def channel_balance_loss(
     """
     check_inputs(input, target, name="channel_balance_loss")
     check_choice("channel_balance_loss", reduction)
+    if scope not in SCOPES:
+        raise ValueError(f"channel_balance_loss: scope must be one of {SCOPES}, got {scope!r}")
     b, m = input.shape[:2]
     index = index_regions(target, ignore_index, name="channel_balance_loss")
     x = input.to(accumulation_dtype(input))
     probs = torch.softmax(x, dim=1) if from_logits else x
     per_region = index.region_sum(probs.reshape(b, m, -1))  # (B, M, Kmax)
+    if scope == "batch":
+        total = index.region_size.sum().clamp_min(1).to(x.dtype)
+        usage = per_region.sum((0, 2)) / total
+        areas = index.region_size.reshape(-1).to(x.dtype) / total
+        term = torch.relu(_entropy(areas).clamp_max(math.log(m)) - _entropy(usage))
+        return reduce(term.expand(b), reduction)
     labelled = index.region_size.sum(1).clamp_min(1).to(x.dtype)  # (B,)
     usage = per_region.sum(2) / labelled.unsqueeze(1)
     areas = index.region_size.to(x.dtype) / labelled.unsqueeze(1)
