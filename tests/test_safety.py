@@ -94,6 +94,23 @@ def test_concurrent_uploads_from_two_processes_lose_nothing(tmp_path):
     assert len(names) == 12 == len(set(names))
 
 
+def test_opening_a_project_waits_for_writes_in_flight_and_keeps_their_files(tmp_path):
+    import threading
+
+    project = create_project(tmp_path / "p")
+    in_flight = project.root / "images" / ".x.png.incoming.abc123.tmp"
+    opened = threading.Event()
+    with project.lock():  # another session is mid-upload: its temporary file exists
+        in_flight.write_bytes(b"half an upload")
+        opener = threading.Thread(target=lambda: (open_project(project.root), opened.set()))
+        opener.start()
+        assert not opened.wait(1.0)  # open (and its repair) waits for the lock
+        assert in_flight.read_bytes() == b"half an upload"
+    opener.join(30)
+    assert opened.is_set()
+    assert not in_flight.exists()  # once no write holds the lock, a leftover is a crash's and goes
+
+
 def test_two_sessions_editing_one_image_never_overwrite_silently(tmp_path):
     project = create_project(tmp_path / "p")
     (image,) = project.add_images([write_image(tmp_path / "c.png", data.coffee()[::8, ::8])])

@@ -154,7 +154,8 @@ class Project:
 
     def save_proposal(self, image: Path | str, labels: np.ndarray) -> Path:
         """Keep an automatic over-segmentation: its regions count as proposed until someone changes them."""
-        return write_label_map(self.proposal_path(image), np.asarray(labels))
+        with self.lock():  # a temporary file outside the lock could be taken for a crash's leftover
+            return write_label_map(self.proposal_path(image), np.asarray(labels))
 
     def load_proposal(self, image: Path | str) -> np.ndarray | None:
         """The proposal of ``image`` (None when the annotation did not start from one)."""
@@ -282,6 +283,12 @@ class Project:
         A sidecar that does not name the label map's current hash is rebuilt from the label map:
         its confirmed regions are kept where they still exist (all regions when it had none).
         """
+        # Under the lock: every write holds it, so a temporary file seen here is a crash's leftover
+        # and never another process's upload or save in flight.
+        with self.lock():
+            return self._repair()
+
+    def _repair(self) -> list[str]:
         repaired = []
         for folder in (self.root / "labels", self.root / "images", self.root):
             for tmp in folder.glob(".*.tmp"):
