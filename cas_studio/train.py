@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 
 from .losses import LOSSES
+from .losses.balance import SCOPES as BALANCE_SCOPES
 from .models import ARCHITECTURES
 from .runs import Run
 from .train_config import SELECTION, TrainConfig
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="average the CAS terms over regions and pairs instead of summing (many regions per image)")
     p.add_argument("--balance", type=float, default=d.balance,
                    help="weight of the channel-balance regulariser (keeps all channels in use; regions/texture)")
-    p.add_argument("--balance-scope", choices=("image", "batch"), default=d.balance_scope,
+    p.add_argument("--balance-scope", choices=BALANCE_SCOPES, default=d.balance_scope,
                    help="balance each image's channel usage, or the batch's (spreads textures over all channels)")
     p.add_argument("--channels", dest="out_channels", type=int, default=d.out_channels)
     p.add_argument("--size", type=int, default=d.size)

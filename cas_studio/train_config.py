@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .losses import LOSSES
+from .losses.balance import SCOPES as BALANCE_SCOPES
 from .models import ARCHITECTURES, DEFAULT_ARCH
 from .weights import TASKS
 
@@ -73,5 +74,5 @@ class TrainConfig:
             raise ValueError("keep_start needs a validation set to compare against")
         if self.balance < 0:
             raise ValueError(f"balance must be >= 0, got {self.balance}")
-        if self.balance_scope not in ("image", "batch"):
-            raise ValueError(f"balance_scope must be image or batch, got {self.balance_scope!r}")
+        if self.balance_scope not in BALANCE_SCOPES:
+            raise ValueError(f"balance_scope must be one of {BALANCE_SCOPES}, got {self.balance_scope!r}")

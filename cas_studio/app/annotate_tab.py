@@ -406,7 +406,7 @@ def export(s: Session):
 
 def build(default_folder: str) -> dict:
     """Lay out the tab inside the current Blocks; return its components by name."""
-    state = gr.State(Session(), time_to_live=3600)  # a closed tab's session (and its undo) goes after an hour
+    state = gr.State(Session(), time_to_live=settings.SESSION_TTL_S)
     with gr.Row():
         folder = gr.Textbox(default_folder, label="Project folder (created if new)", scale=4, elem_id="project-folder")
         open_btn = gr.Button("Open / create", scale=1, elem_id="project-open")

@@ -13,7 +13,7 @@ from ..infer import adaptive_threshold, binarize, decode_regions, predict_probab
 from ..io import ImageError, read_image, write_image
 from .components import ImageUpload
 from .models import get_model, model_choices
-from .settings import scratch
+from .settings import SESSION_TTL_S, scratch
 
 TASKS = ["saliency", "regions", "texture"]
 
@@ -133,7 +133,7 @@ def build(examples: list[str]) -> dict:
                 overlay = gr.Image(label="Mask / boundaries", format="png", interactive=False)
             cutout = gr.File(label="Cut-out (PNG with alpha)")
             channels = gr.Gallery(label="Softmax channels (the CAS code of each pixel)", columns=4, height=220)
-    sal_state = gr.State(None, time_to_live=3600)
+    sal_state = gr.State(None, time_to_live=SESSION_TTL_S)
     run.click(segment, [image, task, model, threshold, auto], [result, overlay, channels, cutout, summary, sal_state,
                                                                threshold],
               api_name="segment", concurrency_id="inference", concurrency_limit=1)

@@ -13,6 +13,8 @@ from ..data.project import confine
 projects_dir: Path = Path("projects").resolve()
 #: How long cut-outs, exports and Gradio's cache are kept, in seconds.
 SCRATCH_TTL_S = 3600
+#: How long a closed tab's session state (its undo history, its last saliency map) is kept, in seconds.
+SESSION_TTL_S = 3600
 _scratch_root: Path | None = None
 
 

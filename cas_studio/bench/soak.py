@@ -4,8 +4,9 @@ Each session (a thread, as the app's sessions are) loads an image's annotation a
 makes an edit, and saves it naming that version; when another session saved first it gets
 :class:`~cas_studio.data.project.EditConflict`, reloads and tries again, as a user would. At the end
 the successful saves of every image must form one chain, each built on the version before it
-(two built on one version would mean one overwrote the other), ending at the saved version, every label map must match its sidecar, and the process's peak resident memory
-must have grown by less than ``--max-rss-mb``.
+(two built on one version would mean one overwrote the other), ending at the saved version;
+every label map must match its sidecar, and the process's peak resident memory must have grown by
+less than ``--max-rss-mb``.
 """
 
 from __future__ import annotations

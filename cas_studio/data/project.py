@@ -111,6 +111,12 @@ def _check_name(name: object, root: Path) -> str:
     return name
 
 
+def _region_ids(labels: np.ndarray) -> np.ndarray:
+    """The region ids present in a label map, ascending, without the unlabelled 0."""
+    ids = np.flatnonzero(np.bincount(np.asarray(labels).ravel().astype(np.int64)))
+    return ids[ids != UNLABELLED]
+
+
 def _write_json(path: Path, payload: dict) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2))
@@ -217,10 +223,13 @@ class Project:
                 while name in taken or (self.root / "images" / name).exists():
                     name, k = f"{src.stem}_{k}{src.suffix}", k + 1
                 dest = self.root / "images" / name
-                with atomic_path(self.root / "images" / f".{name}.incoming") as tmp:
+                incoming = self.root / "images" / f".{name}.incoming"
+                with atomic_path(incoming) as tmp:
                     shutil.copyfile(src, tmp)
-                    os.link(tmp, dest)  # exclusive: fails rather than replace an existing file
-                (self.root / "images" / f".{name}.incoming").unlink(missing_ok=True)
+                try:
+                    os.link(incoming, dest)  # exclusive: fails rather than replace an existing file
+                finally:
+                    incoming.unlink(missing_ok=True)
                 meta["images"].append(name)
                 _write_json(self.manifest, meta)
             added.append(dest)
@@ -245,8 +254,7 @@ class Project:
         if labels.shape != shape:
             raise ImageError(f"label map is {labels.shape[1]}x{labels.shape[0]} but {image.name} is "
                              f"{shape[1]}x{shape[0]}")
-        ids = np.flatnonzero(np.bincount(labels.ravel().astype(np.int64)))
-        ids = ids[ids != UNLABELLED]
+        ids = _region_ids(labels)
         with self.lock():
             current = self.sidecar(image)
             version = int(current.get("version", 0))
@@ -306,8 +314,7 @@ class Project:
             except (ImageError, OSError) as err:  # left for whoever uses it to name
                 repaired.append(f"cannot repair {image.name}: {err}")
                 continue
-            ids = np.flatnonzero(np.bincount(labels.ravel().astype(np.int64)))
-            ids = ids[ids != UNLABELLED]
+            ids = _region_ids(labels)
             old = meta.get("confirmed")
             confirmed = ids if old is None else np.intersect1d(ids, np.asarray(old, np.int64))
             _write_json(path.with_suffix(".json"), {

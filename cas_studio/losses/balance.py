@@ -45,8 +45,8 @@ def channel_balance_loss(
     :math:`a` runs over every region of every image and :math:`u` is the batch's mean softmax. A
     network that gives each texture a fixed channel (a local network cannot choose channels per
     image) is then pushed to spread its textures over all M channels instead of a few, so fewer
-    regions that meet in one image share a channel. The per-image goal is implied (0 at the same
-    optimum, now with distinct channels across the batch too).
+    regions that meet in one image share a channel. Measured on Outex it did not help: blurring every
+    pixel's code also spreads the batch's usage (``weights/README.md``, texture).
 
     Args:
         input: (B, M, H, W) logits (``from_logits=True``) or probabilities.
@@ -79,17 +79,15 @@ def channel_balance_loss(
     x = input.to(accumulation_dtype(input))
     probs = torch.softmax(x, dim=1) if from_logits else x
     per_region = index.region_sum(probs.reshape(b, m, -1))  # (B, M, Kmax)
-    if scope == "batch":
-        total = index.region_size.sum().clamp_min(1).to(x.dtype)
-        usage = per_region.sum((0, 2)) / total
-        areas = index.region_size.reshape(-1).to(x.dtype) / total
-        term = torch.relu(_entropy(areas).clamp_max(math.log(m)) - _entropy(usage))
-        return reduce(term.expand(b), reduction)
-    labelled = index.region_size.sum(1).clamp_min(1).to(x.dtype)  # (B,)
+    sizes = index.region_size  # (B, Kmax)
+    if scope == "batch":  # the batch as one image whose regions are all distinct
+        per_region = per_region.transpose(0, 1).reshape(1, m, -1)
+        sizes = sizes.reshape(1, -1)
+    labelled = sizes.sum(1).clamp_min(1).to(x.dtype)
     usage = per_region.sum(2) / labelled.unsqueeze(1)
-    areas = index.region_size.to(x.dtype) / labelled.unsqueeze(1)
+    areas = sizes.to(x.dtype) / labelled.unsqueeze(1)
     goal = _entropy(areas).clamp_max(math.log(m))
-    return reduce(torch.relu(goal - _entropy(usage)), reduction)
+    return reduce(torch.relu(goal - _entropy(usage)).expand(b), reduction)
 
 
 class ChannelBalanceLoss(LossModule):
