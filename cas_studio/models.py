@@ -106,6 +106,15 @@ class SegmentationNet(nn.Module):
         out = self.net(x)
         return out["out"] if isinstance(out, dict) else out
 
+    def output_layers(self) -> list[nn.Conv2d]:
+        """The convolutions whose summed outputs are the logits: row c of each makes channel c."""
+        if isinstance(self.net, LiteFPN):
+            return [self.net.head[-1]]
+        head = self.net.classifier
+        if hasattr(head, "low_classifier"):  # LR-ASPP adds a low- and a high-resolution branch
+            return [head.low_classifier, head.high_classifier]
+        return [head[-1]]
+
     def backbone_parameters(self) -> list[nn.Parameter]:
         """Parameters of the feature extractor (what ``freeze_backbone`` freezes and ``backbone_lr`` sets)."""
         trunk = self.net.encoder if isinstance(self.net, LiteFPN) else self.net.backbone

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 
 from .losses import LOSSES
+from .infer import DECODERS
 from .losses.balance import SCOPES as BALANCE_SCOPES
 from .models import ARCHITECTURES
 from .runs import Run
@@ -59,6 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of the channel-balance regulariser (keeps all channels in use; regions/texture)")
     p.add_argument("--balance-scope", choices=BALANCE_SCOPES, default=d.balance_scope,
                    help="balance each image's channel usage, or the batch's (spreads textures over all channels)")
+    p.add_argument("--cross-image", type=float, default=d.cross_image,
+                   help="weight of the cross-image discriminator: regions of different images of a batch "
+                        "are pushed apart, so content spreads over all channels (texture)")
+    p.add_argument("--split-dead", action="store_true",
+                   help="after each epoch of the first two thirds, give every unused channel a copy of a "
+                        "busy one, which training then pulls apart (regions/texture)")
+    p.add_argument("--decoder", choices=DECODERS, default=None,
+                   help="how validation decodes regions (and what the weights record): arg-max, or "
+                        "superpixels merged by the code (default: as the --init weights, else arg-max)")
     p.add_argument("--channels", dest="out_channels", type=int, default=d.out_channels)
     p.add_argument("--size", type=int, default=d.size)
     p.add_argument("--batch", type=int, default=d.batch)

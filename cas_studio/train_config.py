@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from .losses import LOSSES
 from .losses.balance import SCOPES as BALANCE_SCOPES
+from .infer import DECODERS
 from .models import ARCHITECTURES, DEFAULT_ARCH
 from .weights import TASKS
 
@@ -27,6 +28,14 @@ class TrainConfig:
     cas_average: bool = False
     balance: float = 0.0
     balance_scope: str = "image"
+    #: Weight of the cross-image discriminator (:func:`cas_studio.losses.cross_image_loss`).
+    cross_image: float = 0.0
+    #: Revive channels the model stopped using, by splitting busy ones (:mod:`cas_studio.channel_split`).
+    split_dead: bool = False
+    #: How validation turns a regions/texture model's code into regions, and what the weights
+    #: record: ``"argmax"`` or ``"merge"`` (:mod:`cas_studio.grouping`, at its defaults). None:
+    #: what the ``init`` weights record, else arg-max.
+    decoder: str | None = None
     out_channels: int = 2
     size: int = 256
     batch: int = 8
@@ -74,5 +83,9 @@ class TrainConfig:
             raise ValueError("keep_start needs a validation set to compare against")
         if self.balance < 0:
             raise ValueError(f"balance must be >= 0, got {self.balance}")
+        if self.decoder is not None and self.decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
+        if self.cross_image < 0:
+            raise ValueError(f"cross_image must be >= 0, got {self.cross_image}")
         if self.balance_scope not in BALANCE_SCOPES:
             raise ValueError(f"balance_scope must be one of {BALANCE_SCOPES}, got {self.balance_scope!r}")

@@ -25,7 +25,8 @@ from tqdm import tqdm
 
 from .data import make_dataset, resolve
 from .data.transforms import Augment
-from .losses import channel_balance_loss, make_loss
+from .channel_split import dead_channels, split_dead_channels
+from .losses import channel_balance_loss, cross_image_loss, make_loss
 from .metrics import SaliencyMeter
 from .models import PRETRAINED, build_model
 from .runs import Run
@@ -87,11 +88,20 @@ def _is_main() -> bool:
 
 
 def loss_function(cfg: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """The training loss of ``cfg``: the registered region loss, plus channel balance if asked."""
+    """The training loss of ``cfg``: the registered region loss, plus the regularisers it asks for."""
     region_loss = make_loss(cfg.loss, alpha=cfg.alpha, average=cfg.cas_average)
-    if cfg.balance:
-        return lambda x, t: region_loss(x, t) + cfg.balance * channel_balance_loss(x, t, scope=cfg.balance_scope)
-    return region_loss
+    if not (cfg.balance or cfg.cross_image):
+        return region_loss
+
+    def loss(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        value = region_loss(x, t)
+        if cfg.balance:
+            value = value + cfg.balance * channel_balance_loss(x, t, scope=cfg.balance_scope)
+        if cfg.cross_image:
+            value = value + cfg.cross_image * cross_image_loss(x, t)
+        return value
+
+    return loss
 
 
 @torch.inference_mode()
@@ -180,6 +190,9 @@ class Trainer:
         >>> final_row = trainer.fit()  # doctest: +SKIP
     """
 
+    #: (M,) softmax usage summed over the epoch's batches, for ``split_dead`` runs (else None).
+    usage: torch.Tensor | None = None
+
     def __init__(self, cfg: TrainConfig, *, recipe: str = "", on_step: Callable[[StepEvent], None] | None = None,
                  on_epoch: Callable[[EpochEvent], None] | None = None, should_stop: Callable[[], bool] | None = None,
                  show_progress: bool = True) -> None:
@@ -243,6 +256,12 @@ class Trainer:
                                  f"pass --arch {model.arch}")
         else:
             model = build_model(cfg.arch, cfg.out_channels, pretrained=cfg.pretrained and cfg.arch in PRETRAINED)
+        if cfg.decoder == "merge":
+            from .grouping import DEFAULTS
+
+            self.decoder = {"method": "merge", **DEFAULTS}
+        elif cfg.decoder == "argmax":
+            self.decoder = {"method": "argmax"}
         if cfg.freeze_backbone:
             for p in model.backbone_parameters():
                 p.requires_grad_(False)
@@ -266,6 +285,7 @@ class Trainer:
             self.best_epoch = state.get("best_epoch")
             self.rows = self.run.rows()
         self.net = torch.nn.parallel.DistributedDataParallel(model) if self.distributed else model
+        self.usage = torch.zeros(cfg.out_channels, device=device) if cfg.split_dead else None
         self.loss_fn = loss_function(cfg)
         self.key, self.higher = SELECTION[cfg.task]
 
@@ -276,6 +296,9 @@ class Trainer:
         with torch.autocast(self.device.type, enabled=self.amp):
             logits = self.net(x)
         loss = self.loss_fn(logits.float(), t)
+        if self.usage is not None:
+            with torch.no_grad():
+                self.usage += torch.softmax(logits.detach().float(), 1).mean((0, 2, 3))
         if not torch.isfinite(loss):
             raise TrainingFailed(f"loss became {loss.item()} {where}; try a lower learning rate "
                                  f"(the last good checkpoint is kept)")
@@ -307,10 +330,27 @@ class Trainer:
             self.on_epoch(EpochEvent(0, cfg.epochs, row, True))
         return row
 
+    def split_channels(self, epoch: int) -> int | None:
+        """After an epoch of the first two thirds of a ``split_dead`` run: revive unused channels.
+
+        Returns how many channels were split (None when the run does not split). Splitting stops
+        for the last third so that the final epochs refine the channels they have.
+        """
+        if self.usage is None:
+            return None
+        usage, self.usage = self.usage, torch.zeros_like(self.usage)
+        if epoch + 1 > (2 * self.cfg.epochs) // 3:
+            return 0
+        generator = torch.Generator().manual_seed(self.cfg.seed * 1000 + epoch)  # equal on every rank
+        return len(split_dead_channels(self.model.output_layers(), usage.cpu(), optimizer=self.opt,
+                                       generator=generator))
+
     def end_epoch(self, epoch: int, mean_loss: float, seconds: float) -> dict:
         """BatchNorm recalibration, validation, metrics, checkpoints, resume state and status."""
         cfg = self.cfg
         row = {"epoch": epoch + 1, "loss": mean_loss, "lr": self.sched.get_last_lr()[0], "time_s": round(seconds, 1)}
+        if self.usage is not None:
+            row["dead_channels"] = len(dead_channels(self.usage.cpu()))
         recalibrate_batchnorm(self.model, self.loader, self.device)
         if cfg.val:
             row.update(validate(self.model, cfg.task, cfg.val, size=cfg.val_size or cfg.size, limit=cfg.val_limit,
@@ -388,8 +428,12 @@ class Trainer:
                 if result is None:
                     state, message = "stopped", "stopped by the user; last checkpoint kept"
                     break
+                if self.usage is not None and self.distributed:
+                    dist.all_reduce(self.usage)  # every rank splits the same channels
                 if _is_main():
                     self.end_epoch(epoch, *result)
+                # After the checkpoint: what is validated and saved is the model the epoch trained.
+                self.split_channels(epoch)
         except KeyboardInterrupt:
             state, message = "stopped", "stopped by the user; last checkpoint kept"
         except Exception as err:

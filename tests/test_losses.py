@@ -412,3 +412,61 @@ def test_average_keeps_an_image_of_many_regions_from_dominating():
     summed = abs(float(cas_loss(x, many))) / abs(float(cas_loss(x, few)))
     averaged = abs(float(cas_loss(x, many, average=True))) / abs(float(cas_loss(x, few, average=True)))
     assert summed > 100 and averaged < 10
+
+
+def _cross_image_loop(x: torch.Tensor, t: torch.Tensor, ignore_index: int = -1) -> torch.Tensor:
+    """Minus the mean ||m_i - m_j||^2 over ordered pairs of regions of different images, by loops."""
+    s = torch.softmax(x, 1)
+    means, owner = [], []
+    for b in range(t.shape[0]):
+        for r in t[b].unique():
+            if int(r) != ignore_index:
+                means.append(s[b][:, t[b] == r].mean(1))
+                owner.append(b)
+    pairs = [((means[i] - means[j]) ** 2).sum() for i in range(len(means)) for j in range(len(means))
+             if owner[i] != owner[j]]
+    return -torch.stack(pairs).mean()
+
+
+def test_cross_image_equals_loop_and_is_invariant_to_numbering():
+    from cas_studio.losses import CrossImageLoss, cross_image_loss
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(3, 4, 9, 9, generator=g, dtype=torch.float64)
+    t = torch.randint(0, 4, (3, 9, 9), generator=g)
+    t[1, :3] = -1  # ignored pixels
+    value = cross_image_loss(x, t)
+    assert value.item() == pytest.approx(_cross_image_loop(x, t).item(), rel=1e-10)
+    renamed = torch.where(t >= 0, t * 31 + torch.arange(3).view(3, 1, 1) * 1000, t)
+    assert cross_image_loss(x, renamed).item() == pytest.approx(value.item(), rel=1e-10)
+    assert torch.equal(CrossImageLoss()(x, t), value)
+    assert torch.autograd.gradcheck(lambda z: cross_image_loss(z, t), (x.clone().requires_grad_(),))
+
+
+def test_cross_image_rewards_spread_codes_and_not_blur():
+    from cas_studio.losses import cross_image_loss
+    t = torch.zeros(4, 4, 4, dtype=torch.long)
+    t[:, :, 2:] = 1  # two regions per image
+    # every image puts its two regions on channels 0 and 1 (fine for CAS within each image)
+    same = torch.full((4, 4, 4, 4), -20.0)
+    same[:, 0, :, :2] = same[:, 1, :, 2:] = 20.0
+    spread = torch.full((4, 4, 4, 4), -20.0)  # image b: channels b and b+1 mod 4
+    for b in range(4):
+        spread[b, b % 4, :, :2] = spread[b, (b + 1) % 4, :, 2:] = 20.0
+    blurred = torch.zeros(4, 4, 4, 4)  # every pixel uniform: the cheap way to balance usage
+    assert cross_image_loss(spread, t).item() < cross_image_loss(same, t).item()
+    assert cross_image_loss(blurred, t).item() == pytest.approx(0, abs=1e-9)
+    assert cross_image_loss(same, t).item() < 0  # half the cross pairs are on different vertices
+    assert cross_image_loss(same[:1], t[:1]).item() == 0  # one image: no cross-image pair
+
+
+def test_cross_image_weight_reaches_the_training_loss():
+    from cas_studio.losses import cross_image_loss
+    from cas_studio.train_config import TrainConfig
+    from cas_studio.trainer import loss_function
+    g = torch.Generator().manual_seed(0)
+    x, t = torch.randn(2, 3, 6, 6, generator=g), torch.randint(0, 3, (2, 6, 6), generator=g)
+    base = loss_function(TrainConfig(task="texture", out_channels=3))(x, t)
+    with_x = loss_function(TrainConfig(task="texture", out_channels=3, cross_image=2.0))(x, t)
+    assert with_x.item() == pytest.approx(base.item() + 2.0 * cross_image_loss(x, t).item(), rel=1e-6)
+    with pytest.raises(ValueError, match="cross_image must be >= 0"):
+        TrainConfig(cross_image=-1)

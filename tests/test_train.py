@@ -124,12 +124,14 @@ def test_ddp_two_cpu_processes(figure_ground, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "cas_studio.cli", "train", "--data", str(figure_ground), "--val", "none", "--size", "32",
-           "--batch", "2", "--epochs", "1", "--device", "cpu", "--out", str(out)]
+           "--batch", "2", "--epochs", "2", "--device", "cpu", "--split-dead", "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert Run(out).status()["state"] == "finished"
     assert (out / "last.safetensors").is_file()
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2] and all("dead_channels" in r for r in rows)  # usage all-reduced
 
 
 def test_balance_adds_the_regulariser_and_is_checked(figure_ground, tmp_path):
@@ -192,3 +194,20 @@ def test_losses_come_from_the_registry_with_the_options_they_take(figure_ground,
     assert isinstance(ce, losses.CELoss) and "alpha" not in ce.options
     with pytest.raises(ValueError, match="unknown option"):
         losses.CELoss(alpha=0.3)
+
+
+def test_decoder_option_validates_and_records_the_merge_decoder(figure_ground, tmp_path):
+    from cas_studio.grouping import DEFAULTS
+
+    train(config(figure_ground, tmp_path / "m", epochs=1, task="regions", out_channels=4, decoder="merge"),
+          show_progress=False)
+    merged = load_model(tmp_path / "m" / "last.safetensors", device="cpu").info
+    assert merged.decoder == {"method": "merge", **DEFAULTS} and "covering" in merged.metrics
+    train(config(figure_ground, tmp_path / "a", epochs=1, task="regions", out_channels=4), show_progress=False)
+    assert not load_model(tmp_path / "a" / "last.safetensors", device="cpu").info.decoder  # arg-max by default
+    with pytest.raises(ValueError, match="decoder must be one of"):
+        config(figure_ground, tmp_path / "x", decoder="kmeans")
+    assert main(["--task", "regions", "--decoder", "merge", "--data", str(figure_ground), "--val", "none",
+                 "--size", "32", "--batch", "4", "--epochs", "1", "--channels", "3",
+                 "--out", str(tmp_path / "c")]) == 0
+    assert json.loads((tmp_path / "c" / "config.json").read_text())["decoder"] == "merge"

@@ -2,6 +2,7 @@
 
 from .balance import ChannelBalanceLoss, channel_balance_loss
 from .cace import CACELoss, cace_loss
+from .cross_image import CrossImageLoss, cross_image_loss
 from .cas import CASLoss, CASTerms, cas_bounds, cas_loss, cas_terms
 from .ce import CELoss, ce_loss
 from .discriminative import DiscriminativeLoss, discriminative_loss
@@ -28,6 +29,6 @@ def make_loss(name: str, **options) -> LossModule:
     return cls(**{k: v for k, v in options.items() if accepted is None or k in accepted})
 
 __all__ = [
-    "LOSSES", "LossModule", "make_loss", "CACELoss", "ChannelBalanceLoss", "channel_balance_loss", "CASLoss", "CASTerms", "CELoss", "DiscriminativeLoss",
+    "LOSSES", "LossModule", "make_loss", "CACELoss", "ChannelBalanceLoss", "channel_balance_loss", "CASLoss", "CASTerms", "CELoss", "CrossImageLoss", "cross_image_loss", "DiscriminativeLoss",
     "cace_loss", "cas_bounds", "cas_loss", "cas_terms", "ce_loss", "discriminative_loss",
 ]
