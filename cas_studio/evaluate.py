@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .data import Item, bsds_segmentations, read_target, resolve
+from .infer import DECODERS, default_decoder
 from .io import atomic_path, read_image, read_label_map
 from .metrics import SaliencyMeter, mean_metrics, region_metrics
 
@@ -210,10 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument("--pred", help="a folder of predictions named like the images (PNG)")
     what.add_argument("--method", choices=SALIENCY_METHODS + REGION_METHODS, help="a classical baseline")
     p.add_argument("--size", type=int, default=None, help="network input size (default: the model's)")
-    p.add_argument("--decoder", choices=["argmax", "merge"], default=None,
-                   help="regions: arg-max + components, or superpixels merged by CAS code (default: the model's)")
+    p.add_argument("--decoder", choices=DECODERS, default=None,
+                   help="regions: arg-max + components, superpixels merged by CAS code, or the encoder's "
+                        "features clustered (texture) (default: the model's)")
     p.add_argument("--merge-threshold", type=float, default=None, help="--decoder merge: code distance to merge below")
     p.add_argument("--merge-scale", type=float, default=None, help="--decoder merge: superpixel (Felzenszwalb) scale")
+    p.add_argument("--cluster-threshold", type=float, default=None,
+                   help="--decoder cluster: feature distance to merge clusters below")
     p.add_argument("--scale", type=float, default=500, help="felzenszwalb scale")
     p.add_argument("--min-size", type=int, default=200, help="felzenszwalb min_size")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
@@ -229,10 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.weights:
             decoder = None
             if args.decoder:
-                # Options left out take regions_from_code's defaults.
-                given = {"scale": args.merge_scale, "threshold": args.merge_threshold}
-                decoder = {"method": args.decoder, **({k: v for k, v in given.items() if v is not None}
-                                                      if args.decoder == "merge" else {})}
+                # Options left out take the decoder's defaults.
+                given = ({"scale": args.merge_scale, "threshold": args.merge_threshold} if args.decoder == "merge"
+                         else {"threshold": args.cluster_threshold} if args.decoder == "cluster" else {})
+                decoder = {**default_decoder(args.decoder), **{k: v for k, v in given.items() if v is not None}}
             name, predict = args.weights, model_predictor(args.weights, args.task, items, size=args.size,
                                                           decoder=decoder)
         elif args.pred:

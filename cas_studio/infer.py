@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .data.transforms import to_tensor
+from .constants import DECODERS
 from .io import to_rgb8
 from .weights import IMAGENET_MEAN, IMAGENET_STD
 
@@ -134,36 +135,69 @@ def labels_from_probabilities(probs: np.ndarray, *, min_size: int = 64) -> np.nd
     Arg-max channel, then connected components (one region per connected blob of a channel), then
     regions smaller than ``min_size`` pixels are absorbed by their nearest large region.
     """
-    winner = probs.argmax(0).astype(np.int32)
-    labels = np.zeros(winner.shape, np.int32)
+    return connected_regions(probs.argmax(0), min_size=min_size)
+
+
+def connected_regions(labels: np.ndarray, *, min_size: int = 64) -> np.ndarray:
+    """HxW labels -> HxW int32 labels 0..N-1, one per 4-connected blob of equal input labels;
+    blobs smaller than ``min_size`` pixels are absorbed by their nearest large blob."""
+    labels = np.asarray(labels)
+    out = np.zeros(labels.shape, np.int32)
     offset = 0
-    for c in np.unique(winner):
-        n, comp = cv2.connectedComponents((winner == c).astype(np.uint8), connectivity=4)
-        labels[comp > 0] = comp[comp > 0] + offset
+    for c in np.unique(labels):
+        n, comp = cv2.connectedComponents((labels == c).astype(np.uint8), connectivity=4)
+        out[comp > 0] = comp[comp > 0] + offset
         offset += n - 1
     if min_size > 1:
-        sizes = np.bincount(labels.ravel())
-        small = sizes[labels] < min_size
+        sizes = np.bincount(out.ravel())
+        small = sizes[out] < min_size
         if small.any() and not small.all():
             # Each small-region pixel takes the label of the nearest pixel of a large region.
             _, (iy, ix) = ndimage.distance_transform_edt(small, return_indices=True)
-            labels = labels[iy, ix]
-    _, labels = np.unique(labels, return_inverse=True)
-    return labels.reshape(winner.shape).astype(np.int32)
+            out = out[iy, ix]
+    _, out = np.unique(out, return_inverse=True)
+    return out.reshape(labels.shape).astype(np.int32)
 
 
-DECODERS = ("argmax", "merge")
+@torch.inference_mode()
+def encoder_features(model: nn.Module, image: np.ndarray, *, size: int | None = None, level: int = 1) -> np.ndarray:
+    """(C, h, w) float32 feature map of the model's encoder on ``image`` (level 1: stride 8).
+
+    Only the EfficientNet-Lite FPN models expose their encoder's levels (strides 4, 8, 16, 32).
+    """
+    net = getattr(model, "net", None)
+    if not hasattr(net, "encoder"):
+        raise ValueError(f"the cluster decoder needs an EfficientNet-Lite FPN model, got {getattr(model, 'arch', type(model).__name__)}")
+    x, _ = _prepare(model, image, size)
+    device = next(model.parameters()).device
+    feats = net.encoder(x.unsqueeze(0).to(device))
+    return feats[level][0].float().cpu().numpy()
+
+
+def default_decoder(method: str) -> dict:
+    """The decoder spec ``method`` with its default settings (what training records in weights)."""
+    if method == "merge":
+        from .grouping import DEFAULTS
+    elif method == "cluster":
+        from .clustering import DECODER_DEFAULTS as DEFAULTS
+    elif method == "argmax":
+        DEFAULTS = {}
+    else:
+        raise ValueError(f"unknown region decoder {method!r}; choose one of {DECODERS}")
+    return {"method": method, **DEFAULTS}
 
 
 def decode_regions(model: nn.Module, probs: np.ndarray, image: np.ndarray, *, decoder: dict | None = None,
-                   min_size: int = 64) -> np.ndarray:
+                   min_size: int = 64, size: int | None = None) -> np.ndarray:
     """HxW int32 region ids 0..N-1 from a model's (M, H, W) output on ``image``.
 
     ``decoder`` says how the CAS code becomes regions: ``{"method": "argmax"}`` (arg-max channel
-    plus connected components, :func:`labels_from_probabilities`) or ``{"method": "merge",
+    plus connected components, :func:`labels_from_probabilities`), ``{"method": "merge",
     "scale": ..., "threshold": ...}`` (superpixels merged by their code,
-    :func:`cas_studio.grouping.regions_from_code`). By default, what the model's weights record,
-    else arg-max.
+    :func:`cas_studio.grouping.regions_from_code`) or ``{"method": "cluster", "clusters": ...,
+    "threshold": ..., "sigma": ...}`` (the encoder's features at input ``size`` clustered,
+    :func:`cas_studio.clustering.regions_from_features`; for textures). By default, what the
+    model's weights record, else arg-max.
     """
     info = _info(model)
     spec = dict(decoder if decoder is not None else (getattr(info, "decoder", None) or {"method": "argmax"}))
@@ -174,6 +208,17 @@ def decode_regions(model: nn.Module, probs: np.ndarray, image: np.ndarray, *, de
         from .grouping import regions_from_code
 
         return regions_from_code(probs, image, **spec)
+    if method == "cluster":
+        from .clustering import regions_from_features
+
+        least = spec.pop("min_size", min_size)
+        small = regions_from_features(encoder_features(model, image, size=size), **spec)
+        # Bilinear up-sampling of each cluster's indicator, then arg-max: smooth boundaries instead
+        # of the stride-8 blocks that nearest-neighbour up-sampling leaves.
+        shape = probs.shape[:0:-1]
+        full = np.argmax([cv2.resize((small == k).astype(np.float32), shape, interpolation=cv2.INTER_LINEAR)
+                          for k in range(int(small.max()) + 1)], axis=0)
+        return connected_regions(full, min_size=least)
     return labels_from_probabilities(probs, min_size=spec.get("min_size", min_size))
 
 
@@ -181,4 +226,4 @@ def predict_regions(model: nn.Module, image: np.ndarray, *, size: int | None = N
                     min_size: int = 64, decoder: dict | None = None) -> np.ndarray:
     """Region label map: HxW int32 ids 0..N-1 at the image's size (see :func:`decode_regions`)."""
     probs = predict_probabilities(model, image, size=size)
-    return decode_regions(model, probs, image, decoder=decoder, min_size=min_size)
+    return decode_regions(model, probs, image, decoder=decoder, min_size=min_size, size=size)

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from .data import make_dataset, resolve
 from .data.transforms import Augment
 from .channel_split import dead_channels, split_dead_channels
+from .infer import default_decoder
 from .losses import channel_balance_loss, cross_image_loss, make_loss
 from .metrics import SaliencyMeter
 from .models import PRETRAINED, build_model
@@ -129,7 +130,7 @@ def validate(model: torch.nn.Module, task: str, source: str, *, size: int, limit
             res = {k: v for k, v in meter.results().items() if np.isscalar(v)}
             return {**res, "saliency_channel": channel}
         spec = decoder or {"method": "argmax"}
-        segment = lambda it, im: decode_regions(model, predict_probabilities(model, im, size=size), im, decoder=spec)  # noqa: E731
+        segment = lambda it, im: decode_regions(model, predict_probabilities(model, im, size=size), im, decoder=spec, size=size)  # noqa: E731
         return evaluate_regions(segment, items, progress=False)
     finally:
         model.train(was_training)
@@ -256,12 +257,8 @@ class Trainer:
                                  f"pass --arch {model.arch}")
         else:
             model = build_model(cfg.arch, cfg.out_channels, pretrained=cfg.pretrained and cfg.arch in PRETRAINED)
-        if cfg.decoder == "merge":
-            from .grouping import DEFAULTS
-
-            self.decoder = {"method": "merge", **DEFAULTS}
-        elif cfg.decoder == "argmax":
-            self.decoder = {"method": "argmax"}
+        if cfg.decoder is not None:
+            self.decoder = default_decoder(cfg.decoder)
         if cfg.freeze_backbone:
             for p in model.backbone_parameters():
                 p.requires_grad_(False)

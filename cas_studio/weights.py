@@ -13,7 +13,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .constants import IMAGENET_MEAN, IMAGENET_STD
+from .constants import DECODERS, IMAGENET_MEAN, IMAGENET_STD
 from .io import atomic_path
 from .models import ARCHITECTURES, SegmentationNet, build_model
 
@@ -77,8 +77,8 @@ class WeightsInfo:
                 raise ValueError(f"{name} must be 3 finite numbers, got {values!r}")
         if not all(0 < v for v in self.std):
             raise ValueError(f"std must be positive, got {self.std!r}")
-        if not isinstance(self.decoder, dict) or self.decoder.get("method", "argmax") not in ("argmax", "merge"):
-            raise ValueError(f"decoder must be a dict with method argmax or merge, got {self.decoder!r}")
+        if not isinstance(self.decoder, dict) or self.decoder.get("method", "argmax") not in DECODERS:
+            raise ValueError(f"decoder must be a dict with a method among {DECODERS}, got {self.decoder!r}")
         if self.saliency_channel is not None and not 0 <= self.saliency_channel < self.out_channels:
             raise ValueError(f"saliency_channel {self.saliency_channel} is not a channel of an "
                              f"{self.out_channels}-channel model")

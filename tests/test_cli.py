@@ -149,7 +149,12 @@ def test_eval_decoder_flag_overrides_the_models_decoder(monkeypatch):
     assert evaluate.main(["--task", "regions", "--data", "x", "--weights", "w", "--decoder", "merge"]) == 2  # no images
     monkeypatch.setattr(evaluate, "resolve", lambda data: [evaluate.Item(__import__("pathlib").Path("i.png"), __import__("pathlib").Path("t.png"), "label_map")])
     monkeypatch.setattr(evaluate, "evaluate_regions", lambda predict, items, scores=None: {"covering": 1.0})
-    for argv, expected in ((["--decoder", "merge", "--merge-threshold", "0.2"], {"method": "merge", "threshold": 0.2}),
+    from cas_studio.clustering import DECODER_DEFAULTS
+    from cas_studio.grouping import DEFAULTS
+
+    for argv, expected in ((["--decoder", "merge", "--merge-threshold", "0.2"], {"method": "merge", **DEFAULTS, "threshold": 0.2}),
+                           (["--decoder", "cluster", "--cluster-threshold", "0.4"],
+                            {"method": "cluster", **DECODER_DEFAULTS, "threshold": 0.4}),
                            (["--decoder", "argmax"], {"method": "argmax"}), ([], None)):
         assert evaluate.main(["--task", "regions", "--data", "x", "--weights", "w", *argv]) == 0
         assert seen[-1] == expected
