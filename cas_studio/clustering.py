@@ -56,7 +56,7 @@ def regions_from_features(features: np.ndarray, *, clusters: int = DEFAULTS["clu
     Examples
     --------
     >>> f = np.zeros((2, 8, 8), np.float32); f[0, :, :4] = 1; f[1, :, 4:] = 1
-    >>> np.unique(regions_from_features(f, clusters=3)).tolist()
+    >>> np.unique(regions_from_features(f, clusters=3, sigma=0)).tolist()
     [0, 1]
     """
     f = np.asarray(features, np.float32)
