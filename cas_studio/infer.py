@@ -176,15 +176,14 @@ def encoder_features(model: nn.Module, image: np.ndarray, *, size: int | None = 
 
 def default_decoder(method: str) -> dict:
     """The decoder spec ``method`` with its default settings (what training records in weights)."""
-    if method == "merge":
-        from .grouping import DEFAULTS
-    elif method == "cluster":
-        from .clustering import DECODER_DEFAULTS as DEFAULTS
-    elif method == "argmax":
-        DEFAULTS = {}
-    else:
+    if method not in DECODERS:
         raise ValueError(f"unknown region decoder {method!r}; choose one of {DECODERS}")
-    return {"method": method, **DEFAULTS}
+    settings: dict = {}
+    if method == "merge":
+        from .grouping import DEFAULTS as settings
+    elif method == "cluster":
+        from .clustering import DECODER_DEFAULTS as settings
+    return {"method": method, **settings}
 
 
 def decode_regions(model: nn.Module, probs: np.ndarray, image: np.ndarray, *, decoder: dict | None = None,
