@@ -14,6 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import pdist
 
 #: The texture decoder's settings, chosen on synthetic mosaics of the training textures (never on
 #: the Outex mosaics it is evaluated on): see ``weights/README.md``, texture.
@@ -76,6 +77,7 @@ def regions_from_features(features: np.ndarray, *, clusters: int = DEFAULTS["clu
     cv2.setRNGSeed(seed)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 1e-4)
     _, assignment, centres = cv2.kmeans(points, k, None, criteria, 3, cv2.KMEANS_PP_CENTERS)
-    merged = fcluster(linkage(centres.astype(np.float64), "average"), threshold, criterion="distance")
+    # A condensed distance matrix: linkage() would mistake a square matrix of centres for one.
+    merged = fcluster(linkage(pdist(centres.astype(np.float64)), "average"), threshold, criterion="distance")
     _, labels = np.unique(merged[assignment.ravel()], return_inverse=True)
     return labels.reshape(f.shape[1:]).astype(np.int32)
