@@ -17,8 +17,8 @@ from scipy import ndimage
 from torch import nn
 from torch.nn import functional as F
 
-from .data.transforms import to_tensor
 from .constants import DECODERS
+from .data.transforms import to_tensor
 from .io import to_rgb8
 from .weights import IMAGENET_MEAN, IMAGENET_STD
 

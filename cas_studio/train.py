@@ -12,8 +12,8 @@ import shlex
 import sys
 from collections.abc import Callable
 
+from .constants import DECODERS
 from .losses import LOSSES
-from .infer import DECODERS
 from .losses.balance import SCOPES as BALANCE_SCOPES
 from .models import ARCHITECTURES
 from .runs import Run

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from .losses import LOSSES
 from .losses.balance import SCOPES as BALANCE_SCOPES
-from .infer import DECODERS
+from .constants import DECODERS
 from .models import ARCHITECTURES, DEFAULT_ARCH
 from .weights import TASKS
 

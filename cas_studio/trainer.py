@@ -23,9 +23,9 @@ import torch.distributed as dist
 from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from .channel_split import dead_channels, split_dead_channels
 from .data import make_dataset, resolve
 from .data.transforms import Augment
-from .channel_split import dead_channels, split_dead_channels
 from .infer import default_decoder
 from .losses import channel_balance_loss, cross_image_loss, make_loss
 from .metrics import SaliencyMeter
