@@ -88,8 +88,14 @@ def split_dead_channels(
             if layer.bias is not None:
                 layer.bias[target] = layer.bias[source]
             if optimizer is not None:
-                for param in (layer.weight, layer.bias):
-                    for value in optimizer.state.get(param, {}).values() if param is not None else ():
-                        if torch.is_tensor(value) and value.ndim > 0 and value.shape[0] == m:
-                            value[target] = value[source]
+                _copy_state_rows(optimizer, [layer.weight, layer.bias], source, target, rows=m)
     return pairs
+
+
+def _copy_state_rows(optimizer: torch.optim.Optimizer, params: list, source: int, target: int, *, rows: int) -> None:
+    """Row ``target`` of each per-row optimizer state (e.g. AdamW's moments) becomes a copy of row ``source``."""
+    for param in params:
+        state = optimizer.state.get(param, {}) if param is not None else {}
+        for value in state.values():
+            if torch.is_tensor(value) and value.ndim > 0 and value.shape[0] == rows:
+                value[target] = value[source]

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 from scipy import ndimage
+from skimage import measure
 from torch import nn
 from torch.nn import functional as F
 
@@ -142,12 +143,8 @@ def connected_regions(labels: np.ndarray, *, min_size: int = 64) -> np.ndarray:
     """HxW labels -> HxW int32 labels 0..N-1, one per 4-connected blob of equal input labels;
     blobs smaller than ``min_size`` pixels are absorbed by their nearest large blob."""
     labels = np.asarray(labels)
-    out = np.zeros(labels.shape, np.int32)
-    offset = 0
-    for c in np.unique(labels):
-        n, comp = cv2.connectedComponents((labels == c).astype(np.uint8), connectivity=4)
-        out[comp > 0] = comp[comp > 0] + offset
-        offset += n - 1
+    # background below every label: no pixel is left out; connectivity 1 is 4-connectivity
+    out = measure.label(labels, background=int(labels.min()) - 1, connectivity=1)
     if min_size > 1:
         sizes = np.bincount(out.ravel())
         small = sizes[out] < min_size

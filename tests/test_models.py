@@ -39,3 +39,20 @@ def test_default_is_small_and_trains():
 def test_bad_arguments(arch, channels, message):
     with pytest.raises(ValueError, match=message):
         build_model(arch, channels)
+
+
+def test_weights_stay_channels_last_through_save_and_load_and_logits_are_contiguous(tmp_path):
+    from cas_studio.weights import WeightsInfo, load_model, save_weights
+
+    model = build_model(DEFAULT_ARCH, 5).eval()
+    save_weights(model, tmp_path / "m.safetensors", WeightsInfo(task="regions", arch=DEFAULT_ARCH, out_channels=5))
+    loaded = load_model(tmp_path / "m.safetensors", device="cpu")
+    for m in (model, loaded):
+        convs = [p for p in m.parameters() if p.ndim == 4 and p.shape[-1] > 1]
+        assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+        with torch.inference_mode():
+            out = m(torch.randn(1, 3, 40, 56))
+        assert out.is_contiguous() and out.view(1, 5, -1).shape == (1, 5, 40 * 56)
+    with torch.inference_mode():
+        x = torch.randn(1, 3, 40, 56)
+        assert torch.allclose(model(x), loaded(x), atol=1e-5)

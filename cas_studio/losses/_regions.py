@@ -103,6 +103,15 @@ def reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
     return values
 
 
+def pair_distance_sum(count: torch.Tensor, square_sum: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
+    """sum over ordered pairs (i != j) of ||m_i - m_j||^2 for ``count`` means, from their sum of
+    squared norms and their vector sum (last dim): 2 N sum_i ||m_i||^2 - 2 ||sum_i m_i||^2.
+
+    O(N M) instead of a N x N table; broadcasts over leading dims.
+    """
+    return 2 * count * square_sum - 2 * (total * total).sum(-1)
+
+
 def accumulation_dtype(input: torch.Tensor) -> torch.dtype:
     """float64 stays float64; everything narrower accumulates in float32."""
     return torch.float64 if input.dtype == torch.float64 else torch.float32

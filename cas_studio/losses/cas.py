@@ -14,6 +14,7 @@ from ._regions import (
     check_choice,
     check_inputs,
     index_regions,
+    pair_distance_sum,
     reduce,
 )
 
@@ -51,10 +52,9 @@ class _CASTerms(torch.autograd.Function):
         # sum_i mean_{x in r_i} ||s(x) - m_i||^2 = sum_x ||s(x)||^2 / |r(x)| - sum_i ||m_i||^2
         power = (torch.linalg.vecdot(s, s, dim=1) * weight).sum(1)
         uniformer = (power - mean_sq.sum(1)).clamp_min(0.0)
-        # sum_{i != j} ||m_i - m_j||^2 = 2 K sum_i ||m_i||^2 - 2 ||sum_i m_i||^2: O(K M), no K x K table.
         k = index.regions_per_image.to(s.dtype)
         total = mean.sum(2)  # (B, M)
-        discriminator = (2 * k * mean_sq.sum(1) - 2 * (total * total).sum(1)).clamp_min(0.0)
+        discriminator = pair_distance_sum(k, mean_sq.sum(1), total).clamp_min(0.0)
         ctx.index = index
         ctx.save_for_backward(s, mean, weight, k, total)
         return uniformer, discriminator

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._regions import LossModule, accumulation_dtype, check_inputs, index_regions
+from ._regions import LossModule, accumulation_dtype, check_inputs, index_regions, pair_distance_sum
 
 
 def cross_image_loss(
@@ -62,14 +62,13 @@ def cross_image_loss(
     probs = torch.softmax(x, dim=1) if from_logits else x
     sizes = index.region_size.to(x.dtype)  # (B, K); absent slots have size 0 and sum 0
     means = index.region_sum(probs.reshape(b, m, -1)) / sizes.clamp_min(1).unsqueeze(1)  # (B, M, K)
-    # sum over ordered pairs of ||m_i - m_j||^2 = 2 N sum_i ||m_i||^2 - 2 ||sum_i m_i||^2, for all
-    # pairs of the batch and for those within each image; the cross-image pairs are the difference.
+    # The cross-image pairs are all the batch's pairs less those within each image.
     k = index.regions_per_image.to(x.dtype)
     sq = (means * means).sum(1).sum(1)  # (B,)
     total = means.sum(2)  # (B, M)
     n = k.sum()
-    all_pairs = 2 * n * sq.sum() - 2 * (total.sum(0) ** 2).sum()
-    within = (2 * k * sq - 2 * (total * total).sum(1)).sum()
+    all_pairs = pair_distance_sum(n, sq.sum(), total.sum(0))
+    within = pair_distance_sum(k, sq, total).sum()
     pairs = n * n - (k * k).sum()
     if float(pairs) == 0:
         return x.new_zeros(())
