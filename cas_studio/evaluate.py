@@ -116,35 +116,40 @@ def worst_examples(predict: Predictor, task: str, scores: list[tuple[Item, float
     return path
 
 
-def saliency_channel_on(model, items: list[Item], *, size: int | None = None
-                        ) -> tuple[int, list[np.ndarray], list[np.ndarray]]:
+def saliency_channel_on(model, items: list[Item], *, size: int | None = None, flip: bool | None = None,
+                        temperature: float | None = None) -> tuple[int, list[np.ndarray], list[np.ndarray]]:
     """The paper's rule on ``items``: (channel, the probabilities, the binary masks) for reuse."""
     from .infer import choose_saliency_channel, predict_probabilities
 
     probs, masks = [], []
     for it in items:
         im = read_image(it.image)
-        probs.append(predict_probabilities(model, im, size=size))
+        probs.append(predict_probabilities(model, im, size=size, flip=flip, temperature=temperature))
         masks.append(read_target(it, shape=im.shape[:2]) > 0)
     return choose_saliency_channel(probs, masks), probs, masks
 
 
 def model_predictor(weights: str, task: str, items: list[Item], *, size: int | None = None,
-                    decoder: dict | None = None) -> Predictor:
+                    decoder: dict | None = None, flip: bool | None = None,
+                    temperature: float | None = None) -> Predictor:
     """A predictor from weights; a saliency model without a recorded channel gets the paper's rule.
 
-    ``decoder`` overrides how a region model's output becomes regions (default: what it records).
+    ``decoder`` overrides how a region model's output becomes regions, ``flip`` and ``temperature``
+    a saliency model's test-time options (default: what the weights record).
     """
     from .infer import predict_probabilities, predict_regions
     from .weights import load_model
 
     model = load_model(weights)
     if task != "saliency":
+        if flip is not None or temperature is not None:
+            raise ValueError("flip and temperature apply to saliency models only: a region model's "
+                             "channels may swap between an image and its mirror image")
         return lambda it, im: predict_regions(model, im, size=size, decoder=decoder)
     channel = model.info.saliency_channel
     if channel is None:
-        channel, _, _ = saliency_channel_on(model, items, size=size)
-    return lambda it, im: predict_probabilities(model, im, size=size)[channel]
+        channel, _, _ = saliency_channel_on(model, items, size=size, flip=flip, temperature=temperature)
+    return lambda it, im: predict_probabilities(model, im, size=size, flip=flip, temperature=temperature)[channel]
 
 
 def folder_predictor(folder: str | Path, task: str, items: list[Item]) -> Predictor:
@@ -219,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--merge-scale", type=float, default=None, help="--decoder merge: superpixel (Felzenszwalb) scale")
     p.add_argument("--cluster-threshold", type=float, default=None,
                    help="--decoder cluster: feature distance to merge clusters below")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="saliency: average the logits of each image and its mirror image (default: the model's)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="saliency: softmax temperature (default: the model's)")
     p.add_argument("--scale", type=float, default=500, help="felzenszwalb scale")
     p.add_argument("--min-size", type=int, default=200, help="felzenszwalb min_size")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
@@ -239,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
                          else {"threshold": args.cluster_threshold} if args.decoder == "cluster" else {})
                 decoder = {**default_decoder(args.decoder), **{k: v for k, v in given.items() if v is not None}}
             name, predict = args.weights, model_predictor(args.weights, args.task, items, size=args.size,
-                                                          decoder=decoder)
+                                                          decoder=decoder, flip=args.flip,
+                                                          temperature=args.temperature)
         elif args.pred:
             name, predict = args.pred, folder_predictor(args.pred, args.task, items)
         else:

@@ -8,6 +8,7 @@ regions of each tile independently.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import cv2
@@ -48,9 +49,23 @@ def _prepare(model: nn.Module, image: np.ndarray, size: int | None) -> tuple[tor
     return to_tensor(small, mean, std), (h, w)
 
 
+def test_time_options(model: nn.Module, *, flip: bool | None = None,
+                      temperature: float | None = None) -> tuple[bool, float]:
+    """(flip, temperature) for a prediction: the arguments where given, else what the weights record."""
+    info = _info(model)
+    if flip is None:
+        flip = bool(info.flip_average) if info is not None else False
+    if temperature is None:
+        temperature = float(info.temperature) if info is not None else 1.0
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+    return bool(flip), float(temperature)
+
+
 @torch.inference_mode()
 def predict_probabilities(model: nn.Module, image: np.ndarray | Sequence[np.ndarray], *,
-                          size: int | None = None, batch_size: int = 8) -> np.ndarray | list[np.ndarray]:
+                          size: int | None = None, batch_size: int = 8, flip: bool | None = None,
+                          temperature: float | None = None) -> np.ndarray | list[np.ndarray]:
     """Softmax output at the image's size: (M, H, W) float32, or a list of them for a list of images.
 
     Args:
@@ -58,7 +73,12 @@ def predict_probabilities(model: nn.Module, image: np.ndarray | Sequence[np.ndar
         image: HxWx3 uint8 RGB (gray / RGBA / 16-bit are converted), or a list of them; images of
             the same shape are run through the network together, ``batch_size`` at a time.
         size: longer side fed to the network (default: the model's training size).
+        flip: average the logits of each image and of its mirror image (two network passes);
+            default: what the weights record (``WeightsInfo.flip_average``), else off.
+        temperature: softmax temperature T, ``softmax(logits / T)``; default: what the weights
+            record, else 1.
     """
+    flip, temperature = test_time_options(model, flip=flip, temperature=temperature)
     single = not isinstance(image, (list, tuple))
     images = [image] if single else list(image)
     device = next(model.parameters()).device
@@ -71,7 +91,12 @@ def predict_probabilities(model: nn.Module, image: np.ndarray | Sequence[np.ndar
         for start in range(0, len(idx), batch_size):
             chunk = idx[start:start + batch_size]
             x = torch.stack([prepared[i][0] for i in chunk]).to(device)
-            probs = torch.softmax(model(x).float(), dim=1)
+            logits = model(x).float()
+            if flip:
+                # Logits, not probabilities, are averaged: the mean of two softmaxes is blurrier
+                # and lowered adaptive F-beta on DUTS-TE val, where the mean of logits raised it.
+                logits = 0.5 * (logits + model(x.flip(-1)).float().flip(-1))
+            probs = torch.softmax(logits / temperature, dim=1)
             for k, i in enumerate(chunk):
                 p = F.interpolate(probs[k:k + 1], size=prepared[i][1], mode="bilinear", align_corners=False)
                 out[i] = p[0].cpu().numpy()
@@ -85,9 +110,10 @@ def saliency_channel(model: nn.Module) -> int:
 
 
 def predict_saliency(model: nn.Module, image: np.ndarray, *, size: int | None = None,
-                     channel: int | None = None) -> np.ndarray:
+                     channel: int | None = None, flip: bool | None = None,
+                     temperature: float | None = None) -> np.ndarray:
     """Saliency map: HxW float32 in [0, 1] at the image's size (the saliency channel's softmax)."""
-    probs = predict_probabilities(model, image, size=size)
+    probs = predict_probabilities(model, image, size=size, flip=flip, temperature=temperature)
     return probs[saliency_channel(model) if channel is None else channel]
 
 

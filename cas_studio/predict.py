@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .infer import predict_probabilities, labels_from_probabilities, saliency_channel
+from .infer import decode_regions, predict_probabilities, saliency_channel
 from .io import IMAGE_SUFFIXES, ImageError, list_images, read_image, write_image, write_label_map
 from .weights import load_model
 
@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=None, help="network input size (default: the model's)")
     p.add_argument("--min-size", type=int, default=64, help="regions: smallest region kept, in pixels")
     p.add_argument("--batch", type=int, default=8, help="images per network call (same-shape images are batched)")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="saliency: average each image with its mirror image (default: the model's; "
+                        "--no-flip halves the time)")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         files = gather_inputs(args.inputs)
@@ -59,12 +62,17 @@ def main(argv: list[str] | None = None) -> int:
             except ImageError as err:
                 tqdm.write(f"skipped: {err}")
                 failed += 1
-        for f, probs in zip(chunk, predict_probabilities(model, images, size=args.size, batch_size=args.batch)):
+        # A region model's channels may swap under mirroring, so only saliency takes --flip.
+        flip = args.flip if args.task == "saliency" else False
+        predictions = predict_probabilities(model, images, size=args.size, batch_size=args.batch, flip=flip)
+        for f, image, probs in zip(chunk, images, predictions):
             if args.task == "saliency":
                 sal = probs[saliency_channel(model)]
                 write_image(out / f"{f.stem}.png", np.clip(np.round(sal * 255), 0, 255).astype(np.uint8))
             else:
-                write_label_map(out / f"{f.stem}.png", labels_from_probabilities(probs, min_size=args.min_size))
+                # The decoder the weights record (superpixel merging, clustering), as in the app and eval.
+                labels = decode_regions(model, probs, image, min_size=args.min_size, size=args.size)
+                write_label_map(out / f"{f.stem}.png", labels)
         bar.update(len(files[start:start + args.batch]))
     bar.close()
     print(f"wrote {len(files) - failed} predictions to {out}" + (f"; {failed} inputs skipped" if failed else ""))

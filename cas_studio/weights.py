@@ -26,6 +26,8 @@ WEIGHTS_DIR_ENV = "CAS_STUDIO_WEIGHTS"
 #: Largest channel count and input side that weights metadata may ask for.
 MAX_CHANNELS = 256
 MAX_INPUT_SIZE = 4096
+#: Softmax temperatures that weights metadata may ask for (outside, the map is all 0/1 or flat).
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 20.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,11 @@ class WeightsInfo:
         metrics: measured validation metrics, name -> value.
         decoder: for region models, how the CAS code becomes regions (see
             :func:`cas_studio.infer.predict_regions`); empty means arg-max.
+        flip_average: average the logits of the image and of its mirror image at inference
+            (test-time augmentation; it suits models whose channels mean the same thing in both,
+            such as saliency models, and doubles the cost of a prediction).
+        temperature: the softmax temperature at inference, ``softmax(logits / temperature)``;
+            above 1 it spreads the saliency map's values without changing its ranking.
     """
 
     arch: str
@@ -58,6 +65,8 @@ class WeightsInfo:
     recipe: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     decoder: dict = field(default_factory=dict)
+    flip_average: bool = False
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -79,6 +88,12 @@ class WeightsInfo:
             raise ValueError(f"std must be positive, got {self.std!r}")
         if not isinstance(self.decoder, dict) or self.decoder.get("method", "argmax") not in DECODERS:
             raise ValueError(f"decoder must be a dict with a method among {DECODERS}, got {self.decoder!r}")
+        if not isinstance(self.flip_average, bool):
+            raise ValueError(f"flip_average must be true or false, got {self.flip_average!r}")
+        if (isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float))
+                or not MIN_TEMPERATURE <= self.temperature <= MAX_TEMPERATURE):
+            raise ValueError(f"temperature must be a number in [{MIN_TEMPERATURE}, {MAX_TEMPERATURE}], "
+                             f"got {self.temperature!r}")
         if self.saliency_channel is not None and not 0 <= self.saliency_channel < self.out_channels:
             raise ValueError(f"saliency_channel {self.saliency_channel} is not a channel of an "
                              f"{self.out_channels}-channel model")

@@ -49,8 +49,8 @@ def test_infer_benchmark_lines(capsys):
                         lines[0]), lines[0]
     names = set()
     for line in lines[1:]:
-        m = re.fullmatch(r"infer (\S+) 64x64: " + NUMBER + r" ms, " + NUMBER + r" of target, " + NUMBER + "x baseline",
-                         line)
+        m = re.fullmatch(r"infer (\S+) 64x64: " + NUMBER + r" ms, " + NUMBER + r" of target, " + NUMBER + "x baseline"
+                         r"(; as shipped \(flip average\): " + NUMBER + r" ms, " + NUMBER + r" of target)?", line)
         assert m and float(m.group(2)) > 0, line
         names.add(m.group(1))
     assert {"saliency", "regions", "texture"} <= names  # every shipped model is timed

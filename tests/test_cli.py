@@ -158,3 +158,43 @@ def test_eval_decoder_flag_overrides_the_models_decoder(monkeypatch):
                            (["--decoder", "argmax"], {"method": "argmax"}), ([], None)):
         assert evaluate.main(["--task", "regions", "--data", "x", "--weights", "w", *argv]) == 0
         assert seen[-1] == expected
+
+
+def test_predict_regions_uses_the_decoder_the_weights_record(tmp_path):
+    from cas_studio.infer import decode_regions, labels_from_probabilities, predict_probabilities
+    from cas_studio.weights import load_model
+
+    torch.manual_seed(0)
+    info = WeightsInfo(arch="lraspp_mobilenet_v3_large", out_channels=4, task="regions", input_size=64,
+                       decoder={"method": "merge", "scale": 100.0, "threshold": 0.25, "min_size": 20,
+                                "color_weight": 1.0})
+    weights = save_weights(build_model(info.arch, 4), tmp_path / "merge.safetensors", info)
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[:, :32] = (200, 30, 30)
+    image[:, 32:] = (20, 40, 220)
+    write_image(tmp_path / "in" / "two.png", image)
+    assert main(["predict", "--weights", str(weights), "--task", "regions", str(tmp_path / "in"),
+                 "--out", str(tmp_path / "out")]) == 0
+    got = read_label_map(tmp_path / "out" / "two.png")
+    model = load_model(weights)
+    probs = predict_probabilities(model, image)
+    np.testing.assert_array_equal(got, decode_regions(model, probs, image))
+    assert got[0, 0] != got[0, -1]  # the colour edge splits the superpixels the code merges
+    assert len(np.unique(labels_from_probabilities(probs))) == 1  # arg-max alone sees one region
+
+
+def test_flip_is_refused_for_region_models(tiny, tmp_path, capsys):
+    data = make_figure_ground(tmp_path / "d", n=1, size=40)
+    assert main(["eval", "--task", "regions", "--data", str(data), "--weights", str(tiny["regions"]),
+                 "--flip"]) == 2
+    assert "saliency models only" in capsys.readouterr().err
+
+
+def test_eval_saliency_test_time_options(tiny, tmp_path):
+    data = make_figure_ground(tmp_path / "d", n=2, size=40)
+    runs = {}
+    for name, extra in (("plain", []), ("tta", ["--flip", "--temperature", "3"])):
+        assert main(["eval", "--task", "saliency", "--data", str(data), "--weights", str(tiny["saliency"]),
+                     "--json", str(tmp_path / f"{name}.json"), *extra]) == 0
+        runs[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    assert runs["plain"]["mae"] != runs["tta"]["mae"]

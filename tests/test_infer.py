@@ -89,3 +89,67 @@ def test_region_decoder_from_argument_or_weights(tmp_path):
         predict_regions(model, image, decoder={"method": "kmeans"})
     with pytest.raises(ValueError, match="decoder must be"):
         replace(info, decoder={"method": "kmeans"})
+
+
+def _softmax_of(model, image, size, *, flip, temperature):
+    from cas_studio.infer import _prepare
+
+    x = _prepare(model, image, size)[0][None]
+    with torch.inference_mode():
+        logits = model(x)
+        if flip:
+            logits = 0.5 * (logits + model(x.flip(-1)).flip(-1))
+        return torch.softmax(logits / temperature, dim=1)[0]
+
+
+def test_flip_averages_the_logits_of_the_mirror_image(model):
+    image = np.random.default_rng(3).integers(0, 255, (64, 96, 3), dtype=np.uint8)
+    plain = predict_probabilities(model, image, size=96, flip=False)
+    flipped = predict_probabilities(model, image, size=96, flip=True)
+    expected = _softmax_of(model, image, 96, flip=True, temperature=1.0).numpy()
+    np.testing.assert_allclose(flipped, expected, atol=1e-5)  # same size: no resampling
+    assert np.abs(flipped - plain).max() > 1e-4  # an untrained net is near-uniform, but not mirror-symmetric
+    # A mirrored image gives the mirrored map once both passes are averaged.
+    np.testing.assert_allclose(predict_probabilities(model, image[:, ::-1].copy(), size=96, flip=True),
+                               flipped[:, :, ::-1], atol=1e-4)
+
+
+def test_temperature_spreads_values_and_keeps_the_ranking():
+    torch.manual_seed(2)
+    two = build_model("lraspp_mobilenet_v3_large", 2).eval()
+    image = np.random.default_rng(4).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    cold = predict_saliency(two, image, size=64, temperature=0.5)
+    warm = predict_saliency(two, image, size=64, temperature=3.0)
+    np.testing.assert_allclose(warm, _softmax_of(two, image, 64, flip=False, temperature=3.0)[1].numpy(),
+                               atol=1e-5)
+    assert np.abs(warm - 0.5).mean() < np.abs(cold - 0.5).mean()
+    # Two channels: the map is a sigmoid of the logit difference over T, so the order is kept.
+    rank = lambda v: np.argsort(np.argsort(v.ravel()))  # noqa: E731
+    assert np.corrcoef(rank(cold), rank(warm))[0, 1] > 0.999
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf")])
+def test_bad_temperature_is_refused(model, bad):
+    with pytest.raises(ValueError, match="temperature"):
+        predict_probabilities(model, np.zeros((16, 16, 3), np.uint8), size=16, temperature=bad)
+
+
+def test_weights_record_the_test_time_options(tmp_path):
+    from dataclasses import replace
+
+    from cas_studio.weights import WeightsInfo, load_model, save_weights
+
+    torch.manual_seed(1)
+    net = build_model("lraspp_mobilenet_v3_large", 2).eval()
+    info = WeightsInfo(arch="lraspp_mobilenet_v3_large", out_channels=2, task="saliency", input_size=64,
+                       saliency_channel=1)
+    plain = load_model(save_weights(net, tmp_path / "a.safetensors", info))
+    tuned = load_model(save_weights(net, tmp_path / "b.safetensors",
+                                    replace(info, flip_average=True, temperature=1.5)))
+    assert (tuned.info.flip_average, tuned.info.temperature) == (True, 1.5)
+    image = np.random.default_rng(5).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    np.testing.assert_allclose(predict_saliency(tuned, image),
+                               predict_saliency(plain, image, flip=True, temperature=1.5), atol=1e-6)
+    # Arguments win over what the weights record.
+    np.testing.assert_allclose(predict_saliency(tuned, image, flip=False, temperature=1.0),
+                               predict_saliency(plain, image), atol=1e-6)

@@ -174,3 +174,17 @@ def test_atomic_write_gives_readable_permissions(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_text("y")
     assert target.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("field, value", [("flip_average", "yes"), ("flip_average", 1), ("temperature", 0),
+                                          ("temperature", 1e6), ("temperature", True), ("temperature", "2")])
+def test_bad_test_time_options_are_refused(field, value):
+    with pytest.raises(ValueError, match=field):
+        make_info(**{field: value})
+
+
+def test_weights_without_test_time_options_load_with_the_defaults(tmp_path):
+    meta = make_info().to_metadata()
+    del meta["flip_average"], meta["temperature"]  # weights written before the options existed
+    info = WeightsInfo.from_metadata(meta)
+    assert (info.flip_average, info.temperature) == (False, 1.0)
