@@ -222,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
                         "features clustered (texture) (default: the model's)")
     p.add_argument("--merge-threshold", type=float, default=None, help="--decoder merge: code distance to merge below")
     p.add_argument("--merge-scale", type=float, default=None, help="--decoder merge: superpixel (Felzenszwalb) scale")
+    p.add_argument("--merge-color-weight", type=float, default=None,
+                   help="--decoder merge: weight of the mean CIELAB colour beside the CAS code")
     p.add_argument("--cluster-threshold", type=float, default=None,
                    help="--decoder cluster: feature distance to merge clusters below")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
@@ -244,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             decoder = None
             if args.decoder:
                 # Options left out take the decoder's defaults.
-                given = ({"scale": args.merge_scale, "threshold": args.merge_threshold} if args.decoder == "merge"
+                given = ({"scale": args.merge_scale, "threshold": args.merge_threshold,
+                          "color_weight": args.merge_color_weight} if args.decoder == "merge"
                          else {"threshold": args.cluster_threshold} if args.decoder == "cluster" else {})
                 decoder = {**default_decoder(args.decoder), **{k: v for k, v in given.items() if v is not None}}
             name, predict = args.weights, model_predictor(args.weights, args.task, items, size=args.size,

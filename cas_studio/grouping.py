@@ -21,7 +21,7 @@ from .io import to_rgb8
 
 #: Settings of :func:`regions_from_code` when none are given: the best of the sweep on BSDS500 val
 #: recorded in ``weights/README.md`` (what the shipped ``regions`` model records too).
-DEFAULTS = {"scale": 500.0, "threshold": 0.25, "min_size": 200, "color_weight": 1.0}
+DEFAULTS = {"scale": 400.0, "threshold": 0.275, "min_size": 200, "color_weight": 1.5}
 
 
 def adjacent_pairs(labels: np.ndarray) -> np.ndarray:

@@ -143,7 +143,7 @@ def test_eval_decoder_flag_overrides_the_models_decoder(monkeypatch):
     from cas_studio import evaluate
 
     seen = []
-    monkeypatch.setattr(evaluate, "model_predictor", lambda w, t, items, size=None, decoder=None: seen.append(decoder)
+    monkeypatch.setattr(evaluate, "model_predictor", lambda w, t, items, size=None, decoder=None, **kw: seen.append(decoder)
                         or (lambda it, im: __import__("numpy").zeros(im.shape[:2], int)))
     monkeypatch.setattr(evaluate, "resolve", lambda data: [])
     assert evaluate.main(["--task", "regions", "--data", "x", "--weights", "w", "--decoder", "merge"]) == 2  # no images
@@ -153,6 +153,8 @@ def test_eval_decoder_flag_overrides_the_models_decoder(monkeypatch):
     from cas_studio.grouping import DEFAULTS
 
     for argv, expected in ((["--decoder", "merge", "--merge-threshold", "0.2"], {"method": "merge", **DEFAULTS, "threshold": 0.2}),
+                           (["--decoder", "merge", "--merge-color-weight", "1.5", "--merge-scale", "400"],
+                            {"method": "merge", **DEFAULTS, "color_weight": 1.5, "scale": 400.0}),
                            (["--decoder", "cluster", "--cluster-threshold", "0.4"],
                             {"method": "cluster", **DECODER_DEFAULTS, "threshold": 0.4}),
                            (["--decoder", "argmax"], {"method": "argmax"}), ([], None)):
