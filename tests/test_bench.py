@@ -14,6 +14,7 @@ from cas_studio.bench import annotate as bench_annotate
 from cas_studio.bench import finetune as bench_finetune
 from cas_studio.bench import infer as bench_infer
 from cas_studio.bench import loss as bench_loss
+from cas_studio.weights import load_model
 
 NUMBER = r"(\d+(?:\.\d+)?)"
 
@@ -47,13 +48,18 @@ def test_infer_benchmark_lines(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert re.fullmatch(r"infer \S+ \(untrained baseline\) 64x64: " + NUMBER + r" ms, " + NUMBER + " of target",
                         lines[0]), lines[0]
-    names = set()
+    names, flipped = set(), set()
     for line in lines[1:]:
         m = re.fullmatch(r"infer (\S+) 64x64: " + NUMBER + r" ms, " + NUMBER + r" of target, " + NUMBER + "x baseline"
                          r"(; as shipped \(flip average\): " + NUMBER + r" ms, " + NUMBER + r" of target)?", line)
         assert m and float(m.group(2)) > 0, line
         names.add(m.group(1))
+        if m.group(5):
+            flipped.add(m.group(1))
+            assert float(m.group(6)) > float(m.group(2)), line  # two passes cost more than one
     assert {"saliency", "regions", "texture"} <= names  # every shipped model is timed
+    # The two-pass figure appears exactly for the models whose weights ask for the flip average.
+    assert flipped == {name for name in names if load_model(name, device="cpu").info.flip_average}
 
 
 def test_annotate_benchmark_lines():
