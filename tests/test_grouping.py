@@ -56,7 +56,7 @@ def test_regions_from_code_merges_felzenszwalb_superpixels_and_checks_shapes():
     code = np.zeros((2, 40, 50))
     code[1, :, 25:] = 1
     code[0] = 1 - code[1]
-    labels = regions_from_code(code, image, scale=20, threshold=0.5, min_size=10)
+    labels = regions_from_code(code, image, scale=20, threshold=0.5, min_size=10, color_weight=0)  # the code alone
     superpixels = felzenszwalb(image, scale=20, sigma=0.8, min_size=10)
     np.testing.assert_array_equal(labels, merge_regions(superpixels, code, threshold=0.5))
     assert superpixels.max() + 1 > 10 and labels.max() + 1 < superpixels.max() + 1
