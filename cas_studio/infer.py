@@ -49,7 +49,7 @@ def _prepare(model: nn.Module, image: np.ndarray, size: int | None) -> tuple[tor
     return to_tensor(small, mean, std), (h, w)
 
 
-def test_time_options(model: nn.Module, *, flip: bool | None = None,
+def inference_options(model: nn.Module, *, flip: bool | None = None,
                       temperature: float | None = None) -> tuple[bool, float]:
     """(flip, temperature) for a prediction: the arguments where given, else what the weights record."""
     info = _info(model)
@@ -78,7 +78,7 @@ def predict_probabilities(model: nn.Module, image: np.ndarray | Sequence[np.ndar
         temperature: softmax temperature T, ``softmax(logits / T)``; default: what the weights
             record, else 1.
     """
-    flip, temperature = test_time_options(model, flip=flip, temperature=temperature)
+    flip, temperature = inference_options(model, flip=flip, temperature=temperature)
     single = not isinstance(image, (list, tuple))
     images = [image] if single else list(image)
     device = next(model.parameters()).device
