@@ -137,14 +137,14 @@ def model_predictor(weights: str, task: str, items: list[Item], *, size: int | N
     ``decoder`` overrides how a region model's output becomes regions, ``flip`` and ``temperature``
     a saliency model's test-time options (default: what the weights record).
     """
-    from .infer import predict_probabilities, predict_regions
+    from .infer import inference_options, predict_probabilities, predict_regions
     from .weights import load_model
 
     model = load_model(weights)
     if task != "saliency":
-        if flip is not None or temperature is not None:
-            raise ValueError("flip and temperature apply to saliency models only: a region model's "
-                             "channels may swap between an image and its mirror image")
+        if temperature is not None:
+            raise ValueError("temperature applies to saliency models only")
+        inference_options(model, flip=flip)  # refuses flip averaging for a region model
         return lambda it, im: predict_regions(model, im, size=size, decoder=decoder)
     channel = model.info.saliency_channel
     if channel is None:

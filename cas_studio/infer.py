@@ -8,7 +8,6 @@ regions of each tile independently.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import cv2
@@ -22,7 +21,7 @@ from torch.nn import functional as F
 from .constants import DECODERS
 from .data.transforms import to_tensor
 from .io import to_rgb8
-from .weights import IMAGENET_MEAN, IMAGENET_STD
+from .weights import IMAGENET_MEAN, IMAGENET_STD, check_temperature
 
 
 def _info(model: nn.Module):
@@ -51,15 +50,20 @@ def _prepare(model: nn.Module, image: np.ndarray, size: int | None) -> tuple[tor
 
 def inference_options(model: nn.Module, *, flip: bool | None = None,
                       temperature: float | None = None) -> tuple[bool, float]:
-    """(flip, temperature) for a prediction: the arguments where given, else what the weights record."""
+    """(flip, temperature) for a prediction: the arguments where given, else what the weights record.
+
+    Flip averaging is refused for region models: their channels may swap between an image and its
+    mirror image, so averaging the two would blend unrelated regions.
+    """
     info = _info(model)
     if flip is None:
         flip = bool(info.flip_average) if info is not None else False
+    elif flip and info is not None and info.task != "saliency":
+        raise ValueError(f"flip averaging applies to saliency models only, not to this {info.task} model: "
+                         "a region model's channels may swap between an image and its mirror image")
     if temperature is None:
-        temperature = float(info.temperature) if info is not None else 1.0
-    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
-    return bool(flip), float(temperature)
+        temperature = info.temperature if info is not None else 1.0
+    return bool(flip), check_temperature(temperature)
 
 
 @torch.inference_mode()

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .infer import decode_regions, predict_probabilities, saliency_channel
+from .infer import decode_regions, inference_options, predict_probabilities, saliency_channel
 from .io import IMAGE_SUFFIXES, ImageError, list_images, read_image, write_image, write_label_map
 from .weights import load_model
 
@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         files = gather_inputs(args.inputs)
         model = load_model(args.weights)
+        inference_options(model, flip=args.flip)  # refuses --flip for a region model before any work
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -62,9 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             except ImageError as err:
                 tqdm.write(f"skipped: {err}")
                 failed += 1
-        # A region model's channels may swap under mirroring, so only saliency takes --flip.
-        flip = args.flip if args.task == "saliency" else False
-        predictions = predict_probabilities(model, images, size=args.size, batch_size=args.batch, flip=flip)
+        predictions = predict_probabilities(model, images, size=args.size, batch_size=args.batch, flip=args.flip)
         for f, image, probs in zip(chunk, images, predictions):
             if args.task == "saliency":
                 sal = probs[saliency_channel(model)]

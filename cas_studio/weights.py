@@ -30,6 +30,14 @@ MAX_INPUT_SIZE = 4096
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 20.0
 
 
+def check_temperature(value: object) -> float:
+    """``value`` as a softmax temperature; ``ValueError`` naming the allowed range otherwise."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not MIN_TEMPERATURE <= value <= MAX_TEMPERATURE):
+        raise ValueError(f"temperature must be a number in [{MIN_TEMPERATURE}, {MAX_TEMPERATURE}], got {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class WeightsInfo:
     """What a weights file records about its model.
@@ -90,10 +98,7 @@ class WeightsInfo:
             raise ValueError(f"decoder must be a dict with a method among {DECODERS}, got {self.decoder!r}")
         if not isinstance(self.flip_average, bool):
             raise ValueError(f"flip_average must be true or false, got {self.flip_average!r}")
-        if (isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float))
-                or not MIN_TEMPERATURE <= self.temperature <= MAX_TEMPERATURE):
-            raise ValueError(f"temperature must be a number in [{MIN_TEMPERATURE}, {MAX_TEMPERATURE}], "
-                             f"got {self.temperature!r}")
+        check_temperature(self.temperature)
         if self.saliency_channel is not None and not 0 <= self.saliency_channel < self.out_channels:
             raise ValueError(f"saliency_channel {self.saliency_channel} is not a channel of an "
                              f"{self.out_channels}-channel model")

@@ -190,6 +190,10 @@ def test_flip_is_refused_for_region_models(tiny, tmp_path, capsys):
     assert main(["eval", "--task", "regions", "--data", str(data), "--weights", str(tiny["regions"]),
                  "--flip"]) == 2
     assert "saliency models only" in capsys.readouterr().err
+    assert main(["predict", "--weights", str(tiny["regions"]), "--task", "regions", str(data / "images"),
+                 "--out", str(tmp_path / "out"), "--flip"]) == 2
+    assert "saliency models only" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before any prediction is written
 
 
 def test_eval_saliency_test_time_options(tiny, tmp_path):

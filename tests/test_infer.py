@@ -153,3 +153,16 @@ def test_weights_record_the_test_time_options(tmp_path):
     # Arguments win over what the weights record.
     np.testing.assert_allclose(predict_saliency(tuned, image, flip=False, temperature=1.0),
                                predict_saliency(plain, image), atol=1e-6)
+
+
+def test_flip_is_refused_for_a_region_model_and_temperature_range_is_the_weights(tmp_path):
+    from cas_studio.weights import MAX_TEMPERATURE, WeightsInfo, load_model, save_weights
+
+    info = WeightsInfo(arch="lraspp_mobilenet_v3_large", out_channels=3, task="regions", input_size=32)
+    regions = load_model(save_weights(build_model(info.arch, 3), tmp_path / "r.safetensors", info))
+    image = np.zeros((16, 16, 3), np.uint8)
+    with pytest.raises(ValueError, match="saliency models only"):
+        predict_probabilities(regions, image, flip=True)
+    assert predict_probabilities(regions, image, flip=False).shape == (3, 16, 16)
+    with pytest.raises(ValueError, match="temperature must be a number in"):
+        predict_probabilities(regions, image, temperature=MAX_TEMPERATURE * 2)
