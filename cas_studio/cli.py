@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("cas_studio.predict", "saliency maps or label maps for image files and folders"),
     "eval": ("cas_studio.evaluate", "metrics of a model, a predictions folder or a baseline on a dataset"),
     "low-fidelity": ("cas_studio.low_fidelity", "the paper's experiment: CE, CACE, CAS on clean and flipped labels"),
+    "average": ("cas_studio.averaging", "average the weights of several fine-tunes of one network (a model soup)"),
 }
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "loss": ("cas_studio.bench.loss", "CAS vs CE forward+backward time ratios"),

@@ -1,0 +1,93 @@
+"""Checkpoint averaging (a "model soup"): the uniform mean of several fine-tunes of one network.
+
+Fine-tunes that start from the same weights stay in one basin of the loss, so the mean of their
+parameters is a network too, and usually a better one than each (Wortsman et al., ICML 2022;
+Izmailov et al., UAI 2018). Networks trained independently do not share one: a CAS network is
+free to give a region any code, so two separate runs code the same region differently and the
+mean of their weights means nothing. Average only checkpoints of runs that share a start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+import torch
+from torch.optim.swa_utils import AveragedModel
+
+from .models import SegmentationNet
+from .weights import check_temperature, load_model, save_weights
+
+
+def average_models(sources: Sequence[str | os.PathLike]) -> SegmentationNet:
+    """The uniform average of several weights files of one architecture, on the CPU, in eval mode.
+
+    Parameters and buffers (batch-norm statistics included) are averaged with equal weights;
+    ``.info`` is the first source's, without its validation metrics (they belong to the first
+    source, not to the average).
+
+    Args:
+        sources: two or more shipped names or ``.safetensors`` paths: fine-tunes of one network.
+
+    Raises:
+        ValueError: fewer than two sources, or sources that differ in architecture, channel count,
+            task or saliency channel (then they are not fine-tunes of one network).
+    """
+    if len(sources) < 2:
+        raise ValueError(f"averaging needs at least two weights files, got {len(sources)}")
+    models = [load_model(s, device="cpu") for s in sources]
+    first = models[0].info
+    for source, model in zip(sources[1:], models[1:]):
+        for name in ("arch", "out_channels", "task", "saliency_channel"):
+            if getattr(model.info, name) != getattr(first, name):
+                raise ValueError(f"{source}: {name} is {getattr(model.info, name)!r} but {sources[0]} has "
+                                 f"{getattr(first, name)!r}; only fine-tunes of one network can be averaged")
+    averaged = AveragedModel(models[0], use_buffers=True)
+    with torch.no_grad():
+        for model in models:
+            averaged.update_parameters(model)
+    result = averaged.module
+    result.info = replace(first, metrics={})
+    return result.eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``cas-studio average``."""
+    p = argparse.ArgumentParser(prog="cas-studio average", description=__doc__.splitlines()[0])
+    p.add_argument("sources", nargs="+", metavar="WEIGHTS", help="two or more .safetensors files (or shipped names)")
+    p.add_argument("--out", required=True, help="the averaged weights file to write")
+    p.add_argument("--half", action="store_true", help="store float16 (half the size)")
+    p.add_argument("--size", type=int, default=None, help="record this inference input size (default: the first's)")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="record flip averaging at inference (saliency models; default: the first's)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="record this softmax temperature (default: the first's)")
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        if args.temperature is not None:
+            check_temperature(args.temperature)
+        model = average_models(args.sources)
+        changes: dict = {"recipe": "cas-studio average " + shlex.join(sys.argv[1:] if argv is None else argv)}
+        if args.size is not None:
+            changes["input_size"] = args.size
+        if args.flip is not None:
+            changes["flip_average"] = args.flip
+        if args.temperature is not None:
+            changes["temperature"] = args.temperature
+        info = replace(model.info, **changes)
+        if info.flip_average and info.task != "saliency":
+            raise ValueError(f"--flip is for saliency models; this is a {info.task} model")
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    save_weights(model, args.out, info, half=args.half)
+    print(f"averaged {len(args.sources)} files of {info.arch} into {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
