@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -33,7 +34,10 @@ def weights_dir(tmp_path_factory) -> Path:
 def app_url(weights_dir, tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv(WEIGHTS_DIR_ENV, str(weights_dir))
-    mp.setattr("cas_studio.weights.weights_dirs", lambda: [weights_dir])
+    # Hide the shipped folder but keep honouring $CAS_STUDIO_WEIGHTS, as the real function does: a
+    # later test that points it elsewhere must still find its own files.
+    mp.setattr("cas_studio.weights.weights_dirs",
+               lambda: list(dict.fromkeys([Path(os.environ.get(WEIGHTS_DIR_ENV, weights_dir)), weights_dir])))
     from cas_studio.app import build_app
 
     # Every test's tmp_path lies under the base temp folder: the projects folder of this app.
