@@ -39,19 +39,20 @@ def average_models(sources: Sequence[str | os.PathLike]) -> SegmentationNet:
     """
     if len(sources) < 2:
         raise ValueError(f"averaging needs at least two weights files, got {len(sources)}")
-    models = [load_model(s, device="cpu") for s in sources]
-    first = models[0].info
-    for source, model in zip(sources[1:], models[1:]):
-        for name in ("arch", "out_channels", "task", "saliency_channel"):
-            if getattr(model.info, name) != getattr(first, name):
-                raise ValueError(f"{source}: {name} is {getattr(model.info, name)!r} but {sources[0]} has "
-                                 f"{getattr(first, name)!r}; only fine-tunes of one network can be averaged")
-    averaged = AveragedModel(models[0], use_buffers=True)
+    # One source in memory beside the running average, however many sources there are.
+    first = load_model(sources[0], device="cpu")
+    averaged = AveragedModel(first, use_buffers=True)
     with torch.no_grad():
-        for model in models:
+        averaged.update_parameters(first)
+        for source in sources[1:]:
+            model = load_model(source, device="cpu")
+            for name in ("arch", "out_channels", "task", "saliency_channel"):
+                if getattr(model.info, name) != getattr(first.info, name):
+                    raise ValueError(f"{source}: {name} is {getattr(model.info, name)!r} but {sources[0]} has "
+                                     f"{getattr(first.info, name)!r}; only fine-tunes of one network can be averaged")
             averaged.update_parameters(model)
     result = averaged.module
-    result.info = replace(first, metrics={})
+    result.info = replace(first.info, metrics={})
     return result.eval()
 
 
@@ -66,21 +67,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="record flip averaging at inference (saliency models; default: the first's)")
     p.add_argument("--temperature", type=float, default=None,
                    help="record this softmax temperature (default: the first's)")
-    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = p.parse_args(argv)
     try:
         if args.temperature is not None:
-            check_temperature(args.temperature)
+            check_temperature(args.temperature)  # before the (slow) loading
         model = average_models(args.sources)
-        changes: dict = {"recipe": "cas-studio average " + shlex.join(sys.argv[1:] if argv is None else argv)}
-        if args.size is not None:
-            changes["input_size"] = args.size
-        if args.flip is not None:
-            changes["flip_average"] = args.flip
-        if args.temperature is not None:
-            changes["temperature"] = args.temperature
-        info = replace(model.info, **changes)
-        if info.flip_average and info.task != "saliency":
-            raise ValueError(f"--flip is for saliency models; this is a {info.task} model")
+        if args.flip and model.info.task != "saliency":
+            raise ValueError(f"--flip is for saliency models; this is a {model.info.task} model")
+        # WeightsInfo checks what is recorded (size, temperature, flip for the task).
+        recorded = {"input_size": args.size, "flip_average": args.flip, "temperature": args.temperature}
+        info = replace(model.info, recipe="cas-studio average " + shlex.join(argv),
+                       **{k: v for k, v in recorded.items() if v is not None})
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from .constants import DECODERS
 from .data.transforms import to_tensor
 from .io import to_rgb8
-from .weights import IMAGENET_MEAN, IMAGENET_STD, check_temperature
+from .weights import IMAGENET_MEAN, IMAGENET_STD, check_flip_average, check_temperature
 
 
 def _info(model: nn.Module):
@@ -58,9 +58,8 @@ def inference_options(model: nn.Module, *, flip: bool | None = None,
     info = _info(model)
     if flip is None:
         flip = bool(info.flip_average) if info is not None else False
-    elif flip and info is not None and info.task != "saliency":
-        raise ValueError(f"flip averaging applies to saliency models only, not to this {info.task} model: "
-                         "a region model's channels may swap between an image and its mirror image")
+    elif info is not None:
+        check_flip_average(bool(flip), info.task)
     if temperature is None:
         temperature = info.temperature if info is not None else 1.0
     return bool(flip), check_temperature(temperature)

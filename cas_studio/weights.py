@@ -38,6 +38,14 @@ def check_temperature(value: object) -> float:
     return float(value)
 
 
+def check_flip_average(flip: bool, task: str) -> bool:
+    """``flip`` if a ``task`` model may be flip-averaged; ``ValueError`` for flip on a region model."""
+    if flip and task != "saliency":
+        raise ValueError(f"flip averaging applies to saliency models only, not to this {task} model: "
+                         "a region model's channels may swap between an image and its mirror image")
+    return flip
+
+
 @dataclass(frozen=True)
 class WeightsInfo:
     """What a weights file records about its model.
@@ -98,6 +106,7 @@ class WeightsInfo:
             raise ValueError(f"decoder must be a dict with a method among {DECODERS}, got {self.decoder!r}")
         if not isinstance(self.flip_average, bool):
             raise ValueError(f"flip_average must be true or false, got {self.flip_average!r}")
+        check_flip_average(self.flip_average, self.task)
         check_temperature(self.temperature)
         if self.saliency_channel is not None and not 0 <= self.saliency_channel < self.out_channels:
             raise ValueError(f"saliency_channel {self.saliency_channel} is not a channel of an "

@@ -183,6 +183,12 @@ def test_bad_test_time_options_are_refused(field, value):
         make_info(**{field: value})
 
 
+def test_flip_average_is_refused_in_a_region_models_metadata():
+    with pytest.raises(ValueError, match="saliency models only, not to this regions model"):
+        make_info(task="regions", saliency_channel=None, flip_average=True)
+    assert make_info(task="regions", saliency_channel=None).flip_average is False
+
+
 def test_weights_without_test_time_options_load_with_the_defaults(tmp_path):
     meta = make_info().to_metadata()
     del meta["flip_average"], meta["temperature"]  # weights written before the options existed
