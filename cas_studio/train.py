@@ -15,6 +15,7 @@ from collections.abc import Callable
 from .constants import DECODERS
 from .losses import LOSSES
 from .losses.balance import SCOPES as BALANCE_SCOPES
+from .losses.ce import OVERFLOW as CE_OVERFLOW
 from .models import ARCHITECTURES
 from .runs import Run
 from .train_config import SELECTION, TrainConfig
@@ -56,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=d.alpha)
     p.add_argument("--cas-average", action="store_true",
                    help="average the CAS terms over regions and pairs instead of summing (many regions per image)")
+    p.add_argument("--ce-overflow", choices=CE_OVERFLOW, default=d.ce_overflow,
+                   help="--loss ce only: 'ignore' leaves out pixels whose region id has no channel (a CE "
+                        "twin of a regions model; BSDS500 images have more regions than --channels)")
     p.add_argument("--balance", type=float, default=d.balance,
                    help="weight of the channel-balance regulariser (keeps all channels in use; regions/texture)")
     p.add_argument("--balance-scope", choices=BALANCE_SCOPES, default=d.balance_scope,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from .losses import LOSSES
 from .losses.balance import SCOPES as BALANCE_SCOPES
+from .losses.ce import OVERFLOW as CE_OVERFLOW
 from .constants import DECODERS
 from .models import ARCHITECTURES, DEFAULT_ARCH
 from .weights import TASKS
@@ -26,6 +27,8 @@ class TrainConfig:
     loss: str = "cas"
     alpha: float = 0.5
     cas_average: bool = False
+    #: CE only: what a region id >= ``out_channels`` means (:data:`cas_studio.losses.ce.OVERFLOW`).
+    ce_overflow: str = "error"
     balance: float = 0.0
     balance_scope: str = "image"
     #: Weight of the cross-image discriminator (:func:`cas_studio.losses.cross_image_loss`).
@@ -66,6 +69,8 @@ class TrainConfig:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSSES)}")
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.arch!r}; choose one of {sorted(ARCHITECTURES)}")
+        if self.ce_overflow not in CE_OVERFLOW:
+            raise ValueError(f"ce_overflow must be one of {CE_OVERFLOW}, got {self.ce_overflow!r}")
         if self.optimizer not in ("adamw", "sgd"):
             raise ValueError(f"optimizer must be adamw or sgd, got {self.optimizer!r}")
         for name in ("size", "batch", "epochs", "out_channels"):

@@ -195,6 +195,22 @@ def test_ce_ignore_is_per_image_mean():
     torch.testing.assert_close(ce_loss(x, t, reduction="none"), expected)
 
 
+def test_ce_overflow_ignore_leaves_out_ids_without_a_channel():
+    x, t = random_case(2, 3, 8, 8, 3, seed=15)
+    wide = t.clone()
+    wide[:, :3] = torch.tensor([3, 40, 7])[torch.arange(8) % 3]  # ids with no channel among M=3
+    with pytest.raises(ValueError, match="overflow='ignore'"):
+        ce_loss(x, wide)
+    expected = ce_loss(x, torch.where(wide >= 3, -1, wide), reduction="none")
+    torch.testing.assert_close(ce_loss(x, wide, overflow="ignore", reduction="none"), expected)
+    # the left-out pixels change the loss: the mean runs over the other 5 rows only
+    assert not torch.allclose(expected, ce_loss(x, t, reduction="none"))
+    with pytest.raises(ValueError, match="overflow must be one of"):
+        ce_loss(x, t, overflow="clip")
+    with pytest.raises(ValueError, match="class labels"):  # a negative id is still an error
+        ce_loss(x, torch.full_like(t, -2), overflow="ignore")
+
+
 def test_cace_is_min_over_permutations():
     x, t = random_case(3, 4, 10, 10, 3, ids=[5, 9, 2], seed=14, ignore_frac=0.1)
     logp = torch.log_softmax(x, 1)

@@ -191,7 +191,11 @@ def test_losses_come_from_the_registry_with_the_options_they_take(figure_ground,
     cas = loss_function(config(figure_ground, tmp_path, cas_average=True, alpha=0.3))
     assert isinstance(cas, losses.CASLoss) and cas.options["average"] is True and cas.options["alpha"] == 0.3
     ce = loss_function(config(figure_ground, tmp_path, loss="ce", alpha=0.3))
-    assert isinstance(ce, losses.CELoss) and "alpha" not in ce.options
+    assert isinstance(ce, losses.CELoss) and "alpha" not in ce.options and ce.options["overflow"] == "error"
+    twin = loss_function(config(figure_ground, tmp_path, loss="ce", ce_overflow="ignore"))
+    assert twin.options["overflow"] == "ignore" and "overflow" not in cas.options
+    with pytest.raises(ValueError, match="ce_overflow"):
+        config(figure_ground, tmp_path, loss="ce", ce_overflow="clip")
     with pytest.raises(ValueError, match="unknown option"):
         losses.CELoss(alpha=0.3)
 

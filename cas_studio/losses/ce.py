@@ -8,6 +8,8 @@ import torch.nn.functional as F
 from ._regions import LossModule, accumulation_dtype, check_choice, check_inputs, reduce
 
 _EPS = 1e-12
+#: What :func:`ce_loss` does with a label that has no channel.
+OVERFLOW = ("error", "ignore")
 
 
 def log_probabilities(input: torch.Tensor, *, from_logits: bool) -> torch.Tensor:
@@ -23,6 +25,7 @@ def ce_loss(
     from_logits: bool = True,
     ignore_index: int = -1,
     reduction: str = "mean",
+    overflow: str = "error",
 ) -> torch.Tensor:
     r"""Pixel-wise cross-entropy, reading each region id as a class label.
 
@@ -37,12 +40,16 @@ def ce_loss(
         from_logits: apply a log-softmax over dim 1; otherwise take the log of ``input``.
         ignore_index: pixels whose target equals this are left out.
         reduction: ``"mean"`` / ``"sum"`` over images, or ``"none"`` for (B,).
+        overflow: what a label >= M means: ``"error"`` raises; ``"ignore"`` leaves those pixels
+            out, as a CE twin of a multi-region model must when an image (a BSDS500 segmentation
+            of up to ~100 regions) has more ids than the model has channels.
 
     Returns:
         The loss; an image with no labelled pixel contributes 0.
 
     Raises:
-        ValueError: on bad shapes or dtypes, NaN/inf input, or a label outside [0, M).
+        ValueError: on bad shapes or dtypes, NaN/inf input, a negative label, or with
+        ``overflow="error"`` a label >= M.
 
     Example:
         >>> ce_loss(torch.zeros(1, 2, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long))
@@ -50,15 +57,20 @@ def ce_loss(
     """
     check_inputs(input, target, name="ce_loss")
     check_choice("ce_loss", reduction)
+    if overflow not in OVERFLOW:
+        raise ValueError(f"ce_loss: overflow must be one of {OVERFLOW}, got {overflow!r}")
     labels = target.to(torch.int64)
     m = input.shape[1]
+    if overflow == "ignore":
+        labels = torch.where(labels >= m, ignore_index, labels)
     lo, hi = (int(v) for v in torch.aminmax(labels))
     valid = None if (lo > ignore_index or hi < ignore_index) else labels != ignore_index
     if valid is not None:
         lo, hi = (int(v) for v in torch.aminmax(torch.where(valid, labels, 0)))
     if lo < 0 or hi >= m:
+        hint = "" if lo < 0 else " (overflow='ignore' leaves such pixels out)"
         raise ValueError(f"ce_loss: takes region ids as class labels, which must lie in "
-                         f"[0, M={m}); found {lo if lo < 0 else hi}")
+                         f"[0, M={m}); found {lo if lo < 0 else hi}{hint}")
     x = input.to(accumulation_dtype(input))
     if from_logits:
         per_pixel = F.cross_entropy(x, labels, ignore_index=ignore_index, reduction="none")
