@@ -66,9 +66,9 @@ def _torchvision(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
     return build
 
 
-def _lite_fpn(variant: str) -> Callable[..., nn.Module]:
+def _lite_fpn(variant: str, width: int = 64) -> Callable[..., nn.Module]:
     def build(out_channels: int, pretrained: bool = False) -> nn.Module:
-        return LiteFPN(variant, out_channels, pretrained=pretrained)
+        return LiteFPN(variant, out_channels, width=width, pretrained=pretrained)
     return build
 
 
@@ -78,13 +78,16 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "efficientnet_lite0_fpn": _lite_fpn("lite0"),
     "efficientnet_lite1_fpn": _lite_fpn("lite1"),
     "efficientnet_lite2_fpn": _lite_fpn("lite2"),
+    # The decoder at twice the width (128 channels): the "wider decoder" of the saliency sweep.
+    "efficientnet_lite1_fpn_wide": _lite_fpn("lite1", width=128),
     "lraspp_mobilenet_v3_large": _torchvision(tvseg.lraspp_mobilenet_v3_large),
     "deeplabv3_mobilenet_v3_large": _torchvision(tvseg.deeplabv3_mobilenet_v3_large),
     "fcn_resnet101": _torchvision(tvseg.fcn_resnet101),
     "deeplabv3_resnet101": _torchvision(tvseg.deeplabv3_resnet101),
 }
 #: Architectures whose encoder can start from packaged ImageNet weights.
-PRETRAINED = ("efficientnet_lite0_fpn", "efficientnet_lite1_fpn", "efficientnet_lite2_fpn")
+PRETRAINED = ("efficientnet_lite0_fpn", "efficientnet_lite1_fpn", "efficientnet_lite2_fpn",
+              "efficientnet_lite1_fpn_wide")
 DEFAULT_ARCH = "efficientnet_lite0_fpn"
 
 
