@@ -71,6 +71,8 @@ class TrainConfig:
             raise ValueError(f"unknown architecture {self.arch!r}; choose one of {sorted(ARCHITECTURES)}")
         if self.ce_overflow not in CE_OVERFLOW:
             raise ValueError(f"ce_overflow must be one of {CE_OVERFLOW}, got {self.ce_overflow!r}")
+        if self.ce_overflow != "error" and self.loss != "ce":
+            raise ValueError(f"ce_overflow is for loss 'ce' only; loss {self.loss!r} reads ids as regions, not classes")
         if self.optimizer not in ("adamw", "sgd"):
             raise ValueError(f"optimizer must be adamw or sgd, got {self.optimizer!r}")
         for name in ("size", "batch", "epochs", "out_channels"):

@@ -196,6 +196,8 @@ def test_losses_come_from_the_registry_with_the_options_they_take(figure_ground,
     assert twin.options["overflow"] == "ignore" and "overflow" not in cas.options
     with pytest.raises(ValueError, match="ce_overflow"):
         config(figure_ground, tmp_path, loss="ce", ce_overflow="clip")
+    with pytest.raises(ValueError, match="for loss 'ce' only"):
+        config(figure_ground, tmp_path, ce_overflow="ignore")
     with pytest.raises(ValueError, match="unknown option"):
         losses.CELoss(alpha=0.3)
 
