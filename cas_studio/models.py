@@ -86,8 +86,7 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "deeplabv3_resnet101": _torchvision(tvseg.deeplabv3_resnet101),
 }
 #: Architectures whose encoder can start from packaged ImageNet weights.
-PRETRAINED = ("efficientnet_lite0_fpn", "efficientnet_lite1_fpn", "efficientnet_lite2_fpn",
-              "efficientnet_lite1_fpn_wide")
+PRETRAINED = tuple(name for name in ARCHITECTURES if name.startswith("efficientnet_"))
 DEFAULT_ARCH = "efficientnet_lite0_fpn"
 
 

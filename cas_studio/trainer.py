@@ -90,8 +90,7 @@ def _is_main() -> bool:
 
 def loss_function(cfg: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The training loss of ``cfg``: the registered region loss, plus the regularisers it asks for."""
-    extra = {"overflow": cfg.ce_overflow} if cfg.loss == "ce" else {}
-    region_loss = make_loss(cfg.loss, alpha=cfg.alpha, average=cfg.cas_average, **extra)
+    region_loss = make_loss(cfg.loss, alpha=cfg.alpha, average=cfg.cas_average, overflow=cfg.ce_overflow)
     if not (cfg.balance or cfg.cross_image):
         return region_loss
 

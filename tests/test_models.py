@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cas_studio.models import ARCHITECTURES, DEFAULT_ARCH, build_model, count_parameters
+from cas_studio.models import ARCHITECTURES, DEFAULT_ARCH, PRETRAINED, build_model, count_parameters
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +24,14 @@ def test_builds_offline_and_keeps_resolution(arch):
         out = model(torch.randn(1, 3, 67, 45))
     assert out.shape == (1, 3, 67, 45)
     assert torch.isfinite(out).all()
+
+
+def test_wide_decoder_doubles_the_fpn_width_and_keeps_the_encoder():
+    plain, wide = build_model("efficientnet_lite1_fpn", 2), build_model("efficientnet_lite1_fpn_wide", 2)
+    assert [layer.in_channels for layer in plain.output_layers()] == [64]
+    assert [layer.in_channels for layer in wide.output_layers()] == [128]
+    assert count_parameters(wide.net.encoder) == count_parameters(plain.net.encoder)
+    assert "efficientnet_lite1_fpn_wide" in PRETRAINED and "fcn_resnet101" not in PRETRAINED
 
 
 def test_default_is_small_and_trains():

@@ -80,11 +80,15 @@ class LossModule(nn.Module):
 
     @classmethod
     def option_names(cls) -> set[str] | None:
-        """The keyword options the loss function takes; None when it takes any (``**kwargs``)."""
-        params = inspect.signature(cls.function).parameters.values()
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-            return None
-        return {p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        """The keyword options the loss takes: those its constructor names, else those its function
+        names; None when both take any (``**kwargs``)."""
+        # A subclass that spells out its constructor (CASLoss) can take only those options, even
+        # when its function is swapped for one that takes **kwargs.
+        for fn in (cls.__init__, cls.function):
+            params = inspect.signature(fn).parameters.values()
+            if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+                return {p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        return None
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Compute the loss with the options given at construction."""
