@@ -14,11 +14,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("cas_studio.predict", "saliency maps or label maps for image files and folders"),
     "eval": ("cas_studio.evaluate", "metrics of a model, a predictions folder or a baseline on a dataset"),
     "low-fidelity": ("cas_studio.low_fidelity", "the paper's experiment: CE, CACE, CAS on clean and flipped labels"),
+    "train-clicks": ("cas_studio.interactive.train", "train the click-to-object model (iterative click simulation)"),
     "average": ("cas_studio.averaging", "average the weights of several fine-tunes of one network (a model soup)"),
 }
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "loss": ("cas_studio.bench.loss", "CAS vs CE forward+backward time ratios"),
     "annotate": ("cas_studio.bench.annotate", "over-segmentation and edit times at 1 and 4 MP; --clicks: simulated annotator"),
+    "clicks": ("cas_studio.bench.noc", "click-to-object NoC@85/90 on davis and SOD val, beside GrabCut"),
     "infer": ("cas_studio.bench.infer", "inference time per 256x256 image of the shipped models"),
     "finetune": ("cas_studio.bench.finetune", "fine-tuning 10 annotated 256x256 images for 20 epochs"),
     "train": ("cas_studio.bench.train", "training images per second at 256x256 (CPU or GPU)"),

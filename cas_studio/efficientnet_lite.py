@@ -143,10 +143,17 @@ class EfficientNetLite(nn.Module):
         self.register_buffer("_in_scale", (std * 255 / 128).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_in_shift", ((mean * 255 - 127) / 128).view(1, 3, 1, 1), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor] | torch.Tensor:
-        """ImageNet-normalised (B, 3, H, W) -> feature maps at strides 4..32 (or ImageNet logits)."""
+    def forward(self, x: torch.Tensor, stem_extra: torch.Tensor | None = None) -> list[torch.Tensor] | torch.Tensor:
+        """ImageNet-normalised (B, 3, H, W) -> feature maps at strides 4..32 (or ImageNet logits).
+
+        ``stem_extra`` (B, 32, H/2, W/2), if given, is added to the stem convolution's output
+        before its batch norm: how extra inputs such as click maps enter the network.
+        """
         x = x * self._in_scale + self._in_shift
-        x = F.relu6(self._bn0(self._conv_stem(x)))
+        x = self._conv_stem(x)
+        if stem_extra is not None:
+            x = x + stem_extra
+        x = F.relu6(self._bn0(x))
         out = []
         for i, block in enumerate(self._blocks):
             x = block(x)

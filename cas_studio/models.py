@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision.models import segmentation as tvseg
 
-from .efficientnet_lite import EfficientNetLite, load_imagenet_weights
+from .efficientnet_lite import EfficientNetLite, SameConv2d, load_imagenet_weights
 
 
 def _separable(channels: int) -> nn.Sequential:
@@ -35,11 +35,19 @@ class LiteFPN(nn.Module):
     is classified into ``out_channels`` by a 1x1 conv.
     """
 
-    def __init__(self, variant: str, out_channels: int, *, width: int = 64, pretrained: bool = False) -> None:
+    def __init__(self, variant: str, out_channels: int, *, width: int = 64, pretrained: bool = False,
+                 extra_inputs: int = 0) -> None:
         super().__init__()
         self.encoder = EfficientNetLite(variant)
         if pretrained:
             load_imagenet_weights(self.encoder)
+        self.extra_inputs = int(extra_inputs)
+        if self.extra_inputs:
+            # Extra input maps (click disks, a previous mask) enter through their own stride-2 conv
+            # added to the stem's output. Zero-initialised, so the network starts as the image-only
+            # one it is initialised from (the RITM / FocalClick "conv1s" design).
+            self.extra = SameConv2d(self.extra_inputs, 32, 3, 2)
+            nn.init.zeros_(self.extra.weight)
         chans = self.encoder.features.channels
         self.lateral = nn.ModuleList(nn.Sequential(nn.Conv2d(c, width, 1, bias=False), nn.BatchNorm2d(width))
                                      for c in chans)
@@ -47,8 +55,12 @@ class LiteFPN(nn.Module):
         self.head = nn.Sequential(_separable(width), nn.Conv2d(width, out_channels, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) -> (B, M, H, W) logits."""
-        feats = self.encoder(x)
+        """(B, 3 + extra_inputs, H, W) -> (B, M, H, W) logits."""
+        if x.shape[1] != 3 + self.extra_inputs:
+            raise ValueError(f"expected {3 + self.extra_inputs} input channels (RGB + {self.extra_inputs} extra), "
+                             f"got {x.shape[1]}")
+        extra = self.extra(x[:, 3:]) if self.extra_inputs else None
+        feats = self.encoder(x[:, :3], extra)
         y = self.lateral[-1](feats[-1])
         for level in range(len(feats) - 2, -1, -1):
             lat = self.lateral[level](feats[level])
@@ -66,9 +78,9 @@ def _torchvision(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
     return build
 
 
-def _lite_fpn(variant: str, width: int = 64) -> Callable[..., nn.Module]:
+def _lite_fpn(variant: str, width: int = 64, extra_inputs: int = 0) -> Callable[..., nn.Module]:
     def build(out_channels: int, pretrained: bool = False) -> nn.Module:
-        return LiteFPN(variant, out_channels, width=width, pretrained=pretrained)
+        return LiteFPN(variant, out_channels, width=width, pretrained=pretrained, extra_inputs=extra_inputs)
     return build
 
 
@@ -80,6 +92,8 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "efficientnet_lite2_fpn": _lite_fpn("lite2"),
     # The decoder at twice the width (128 channels): the "wider decoder" of the saliency sweep.
     "efficientnet_lite1_fpn_wide": _lite_fpn("lite1", width=128),
+    # Click-to-object: RGB + positive clicks, negative clicks and the previous mask (cas_studio.interactive).
+    "efficientnet_lite1_fpn_clicks": _lite_fpn("lite1", extra_inputs=3),
     "lraspp_mobilenet_v3_large": _torchvision(tvseg.lraspp_mobilenet_v3_large),
     "deeplabv3_mobilenet_v3_large": _torchvision(tvseg.deeplabv3_mobilenet_v3_large),
     "fcn_resnet101": _torchvision(tvseg.fcn_resnet101),
@@ -109,10 +123,15 @@ class SegmentationNet(nn.Module):
         self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) normalised images -> (B, M, H, W) logits at the input's resolution."""
+        """(B, C, H, W) normalised images (C = 3 + any extra inputs) -> (B, M, H, W) logits at the input's resolution."""
         out = self.net(x)
         out = out["out"] if isinstance(out, dict) else out
         return out.contiguous()  # callers index and view the logits in (B, M, H, W) order
+
+    @property
+    def extra_inputs(self) -> int:
+        """Input channels beyond RGB (click maps of a click model; 0 for image-only networks)."""
+        return int(getattr(self.net, "extra_inputs", 0))
 
     def output_layers(self) -> list[nn.Conv2d]:
         """The convolutions whose summed outputs are the logits: row c of each makes channel c."""

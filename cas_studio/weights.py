@@ -18,7 +18,11 @@ from .io import atomic_path
 from .models import ARCHITECTURES, SegmentationNet, build_model
 
 FORMAT = "cas-studio-weights/1"
+#: Tasks ``cas-studio train`` trains and the Segment tab runs.
 TASKS = ("saliency", "regions", "texture")
+#: Every task a weights file may record: the above and ``clicks``, the click-to-object model of
+#: :mod:`cas_studio.interactive` (trained by ``cas-studio train-clicks``).
+MODEL_TASKS = (*TASKS, "clicks")
 #: Environment variable naming an extra folder searched for bare weight names.
 WEIGHTS_DIR_ENV = "CAS_STUDIO_WEIGHTS"
 
@@ -87,8 +91,8 @@ class WeightsInfo:
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.arch!r}; choose one of {sorted(ARCHITECTURES)}")
-        if self.task not in TASKS:
-            raise ValueError(f"unknown task {self.task!r}; choose one of {TASKS}")
+        if self.task not in MODEL_TASKS:
+            raise ValueError(f"unknown task {self.task!r}; choose one of {MODEL_TASKS}")
         # Ranges are checked before anything is allocated from them (a hostile file could ask for
         # a billion channels or a 10^6-pixel input side).
         if not isinstance(self.out_channels, int) or not 2 <= self.out_channels <= MAX_CHANNELS:

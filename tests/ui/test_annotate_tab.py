@@ -16,7 +16,7 @@ from cas_studio.io import write_image
 @pytest.fixture
 def session(tmp_path, monkeypatch):
     monkeypatch.setattr(settings, "projects_dir", tmp_path.resolve())
-    s, *_ = tab.open_or_create("proj", tab.Session())
+    s, *_ = tab.open_or_create("proj", tab._new_session())
     s, *_ = tab.add_images([str(write_image(tmp_path / "cat.png", data.chelsea()[::4, ::4]))], s)
     defaults = [tab.ann.DEFAULTS[m][n] for m, n in tab.SLIDERS]
     s, *_ = tab.run_oversegment("felzenszwalb", None, False, 0.5, s, *defaults)
@@ -26,7 +26,7 @@ def session(tmp_path, monkeypatch):
 def click_at(s, region: int, mode: str = tab.MODES[0]):
     ys, xs = np.nonzero(s.history.current == region)
     evt = gr.SelectData(target=None, data={"index": [int(xs[0]), int(ys[0])], "value": None})
-    return tab.click(mode, 2, s, evt)
+    return tab.click(mode, 2, tab.SIGNS[0], s, evt)
 
 
 def test_selection_is_predictable(session):
@@ -61,11 +61,11 @@ def test_merged_regions_are_confirmed_and_survive_a_new_granularity(session):
 
 def test_an_edit_after_another_session_saved_is_refused_with_a_message(session):
     s = session
-    other = tab.Session(project=s.project)
-    tab._load_image(other)
+    other = tab._new_session(s.project)
     ids = np.unique(other.history.current)
     other.history.push(tab.ann.merge(other.history.current, ids[:2].tolist()))
-    tab._save(other)  # the other session saves first
+    other.save()  # the other session saves first
+    ys, xs = np.nonzero(s.history.current == ids[2])
     with pytest.raises(gr.Error, match="saved by another session"):
-        tab._edit(s, tab.ann.merge(s.history.current, ids[2:4].tolist()))
+        click_at(s, ids[2], "erase region")
     assert (s.project.load_labels(s.current()) == other.history.current).all()

@@ -1,0 +1,240 @@
+"""``cas-studio train-clicks``: train the click-to-object model with iterative click simulation.
+
+Each batch starts from simulated first clicks (the object's farthest-from-border point or a random
+interior point, sometimes with extra positive and negative clicks), then the model itself is run
+0..``--max-iters`` times without gradient, each time adding the next click where its own
+prediction is most wrong (the NoC protocol) and feeding its prediction back as the previous-mask
+input (RITM's iterative training). The last pass trains: binary cross-entropy weighted up on the
+previous prediction's errors (so later clicks are listened to) plus a soft IoU.
+
+The run checkpoints to ``--out`` every ``--ckpt-every`` iterations (atomically) and ``--resume``
+continues from there with the same samples and schedule. The result is
+``<out>/clicks.safetensors``, loadable by :class:`cas_studio.interactive.ClickSegmenter`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
+from ..data.sources import resolve
+from ..io import atomic_path
+from ..weights import WeightsInfo, load_model, resolve_device, save_weights
+from ..models import build_model
+from .clicks import click_maps, farthest_from_border, iou, next_click
+from .data import ObjectDataset
+
+ARCH = "efficientnet_lite1_fpn_clicks"
+#: DUTS-TR images kept out of training to validate on (the last ones by name).
+HELD_OUT = 100
+
+
+def first_clicks(mask: np.ndarray, rng: np.random.Generator) -> list[tuple[int, int, bool]]:
+    """Simulated opening clicks on ``mask``: one positive, sometimes more of each sign."""
+    x, y, _ = farthest_from_border(mask)
+    ys, xs = np.nonzero(mask)
+    if rng.random() < 0.5:
+        jx, jy = x + int(rng.integers(-3, 4)), y + int(rng.integers(-3, 4))
+        if 0 <= jy < mask.shape[0] and 0 <= jx < mask.shape[1] and mask[jy, jx]:
+            x, y = jx, jy
+    else:
+        k = int(rng.integers(len(ys)))
+        x, y = int(xs[k]), int(ys[k])
+    clicks = [(x, y, True)]
+    if rng.random() < 0.3:
+        for k in rng.integers(len(ys), size=int(rng.integers(1, 3))):
+            clicks.append((int(xs[k]), int(ys[k]), True))
+    if rng.random() < 0.5:
+        ny, nx = np.nonzero(~mask)
+        if ny.size:
+            for k in rng.integers(len(ny), size=int(rng.integers(1, 4))):
+                clicks.append((int(nx[k]), int(ny[k]), False))
+    return clicks
+
+
+def network_input(images: torch.Tensor, clicks: list[list], prev: torch.Tensor) -> torch.Tensor:
+    """(B, H, W, 3) uint8 images, per-sample clicks and (B, 1, H, W) previous probabilities -> (B, 6, H, W)."""
+    b, h, w, _ = images.shape
+    x = images.permute(0, 3, 1, 2).float().div_(255)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    maps = torch.from_numpy(np.stack([click_maps(c, (h, w)) for c in clicks]))
+    return torch.cat([(x - mean) / std, maps, prev.cpu()], 1)
+
+
+def object_logit(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """(B, H, W) object logit: channel 1 minus channel 0 of the 2-channel code."""
+    logits = model(x.contiguous(memory_format=torch.channels_last))
+    return (logits[:, 1] - logits[:, 0]).float()
+
+
+def loss_fn(logit: torch.Tensor, target: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+    """BCE weighted 3x on the previous prediction's errors, plus soft IoU; ``target`` float 0/1."""
+    weight = 1 + 2 * ((prev[:, 0] > 0.5).float() != target).float()
+    bce = F.binary_cross_entropy_with_logits(logit, target, weight=weight, reduction="sum") / weight.sum()
+    p = torch.sigmoid(logit)
+    inter = (p * target).flatten(1).sum(1)
+    union = (p + target - p * target).flatten(1).sum(1)
+    return bce + (1 - inter / union.clamp_min(1e-6)).mean()
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, samples: list[tuple[np.ndarray, np.ndarray]], device: torch.device,
+             clicks_at: tuple[int, ...] = (1, 3, 5)) -> dict[str, float]:
+    """Mean IoU after 1, 3, 5 clicks of the NoC protocol (no zoom) on fixed samples."""
+    model.eval()
+    ious = {k: [] for k in clicks_at}
+    for image, mask in samples:
+        img = torch.from_numpy(image)[None]
+        prev = torch.zeros(1, 1, *mask.shape)
+        pred = np.zeros_like(mask)
+        clicks: list = []
+        for n in range(1, max(clicks_at) + 1):
+            click = next_click(pred, mask)
+            if click is not None:
+                clicks.append(click)
+                prob = torch.sigmoid(object_logit(model, network_input(img, [clicks], prev).to(device)))
+                prev = prob[:, None].cpu()
+                pred = prob[0].cpu().numpy() > 0.5
+            if n in ious:
+                ious[n].append(iou(pred, mask))
+    model.train()
+    return {f"iou@{k}": float(np.mean(v)) for k, v in ious.items()}
+
+
+def init_model(init: str, device: torch.device) -> torch.nn.Module:
+    """The click network with every image weight from ``init`` (a Lite1 FPN), click inputs at zero."""
+    source = load_model(init, "cpu")
+    if source.arch != "efficientnet_lite1_fpn":
+        raise ValueError(f"{init}: a {source.arch} model; the click model starts from an efficientnet_lite1_fpn")
+    model = build_model(ARCH, 2)
+    state = source.state_dict()
+    if getattr(source.info, "saliency_channel", 1) == 0:  # make channel 1 mean "object"
+        for key in ("net.head.1.weight", "net.head.1.bias"):
+            state[key] = state[key].flip(0)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith("net.extra.") for k in missing):
+        raise ValueError(f"{init}: does not fit {ARCH}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    return model.to(device)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``cas-studio train-clicks``."""
+    p = argparse.ArgumentParser(prog="cas-studio train-clicks", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True, help="run folder: checkpoints, log.jsonl, clicks.safetensors")
+    p.add_argument("--init", default="saliency", help="Lite1-FPN weights to start from (default: saliency)")
+    p.add_argument("--iters", type=int, default=4000, help="training iterations (batches)")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--size", type=int, default=320, help="training crop side")
+    p.add_argument("--infer-size", type=int, default=384, help="input long side recorded for inference")
+    p.add_argument("--max-iters", type=int, default=4, help="most simulated correction clicks per batch")
+    p.add_argument("--lr", type=float, default=5e-4, help="decoder learning rate (encoder: lr / 3, click conv: 4 lr)")
+    p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--ckpt-every", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    return p
+
+
+def _sources(seed: int) -> tuple[dict, list]:
+    duts = sorted(resolve("duts_tr"), key=lambda it: it.image.name)
+    sources = {"duts": duts[:-HELD_OUT], "bsds": resolve("bsds500:train"), "horses": resolve("horses")}
+    val_ds = ObjectDataset({"duts": duts[-HELD_OUT:]}, size=320, seed=seed + 1000, odds={"duts": 1.0})
+    return sources, [val_ds[i] for i in range(HELD_OUT)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train; returns 0 when the weights file is written."""
+    args = build_parser().parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(args.device)
+    torch.manual_seed(args.seed)
+    model = init_model(args.init, device).train()
+    enc = [p for n, p in model.named_parameters() if n.startswith("net.encoder.")]
+    extra = [p for n, p in model.named_parameters() if n.startswith("net.extra.")]
+    dec = [p for n, p in model.named_parameters() if not n.startswith(("net.encoder.", "net.extra."))]
+    opt = torch.optim.AdamW([{"params": enc, "lr": args.lr / 3}, {"params": dec, "lr": args.lr},
+                             {"params": extra, "lr": args.lr * 4}], weight_decay=1e-4)
+    base = [g["lr"] for g in opt.param_groups]
+    start, best = 0, -1.0
+    ckpt = out / "checkpoint.pt"
+    if args.resume and ckpt.is_file():
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, best = int(state["iter"]), float(state["best"])
+        print(f"resumed at iteration {start}", flush=True)
+    sources, val = _sources(args.seed)
+    dataset = ObjectDataset(sources, size=args.size, seed=args.seed)
+    loader = DataLoader(dataset, batch_size=args.batch, sampler=range(start * args.batch, args.iters * args.batch),
+                        num_workers=1, persistent_workers=True, prefetch_factor=4)
+    info = WeightsInfo(arch=ARCH, out_channels=2, task="clicks", input_size=args.infer_size,
+                       training_data="DUTS-TR (4,400; the last 100 by name held out), BSDS500 train regions, "
+                                     "Weizmann horses, composites of DUTS-TR objects",
+                       recipe="cas-studio train-clicks " + shlex.join(sys.argv[1:] if argv is None else argv))
+    log = open(out / "log.jsonl", "a")
+    tic = time.time()
+    for it, (images, masks) in enumerate(loader, start=start):
+        rng = np.random.default_rng((args.seed, 7, it))
+        frac = it / max(1, args.iters)
+        scale = min(1.0, (it + 1) / 50) * 0.5 * (1 + math.cos(math.pi * frac))
+        for g, lr in zip(opt.param_groups, base):
+            g["lr"] = lr * scale
+        masks_np = masks.numpy()
+        clicks = [first_clicks(m, rng) for m in masks_np]
+        prev = torch.zeros(len(masks_np), 1, *masks_np.shape[1:])
+        for _ in range(int(rng.integers(0, args.max_iters + 1))):
+            with torch.no_grad():
+                prob = torch.sigmoid(object_logit(model, network_input(images, clicks, prev).to(device))).cpu()
+            pred = prob.numpy() > 0.5
+            for b in range(len(clicks)):
+                c = next_click(pred[b], masks_np[b])
+                if c is not None:
+                    clicks[b].append(c)
+            prev = prob[:, None]
+        target = masks.float().to(device)
+        logit = object_logit(model, network_input(images, clicks, prev).to(device))
+        loss = loss_fn(logit, target, prev.to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        done = it + 1
+        if done % 10 == 0:
+            with torch.no_grad():
+                train_iou = np.mean([iou(p, m) for p, m in zip(logit.detach().cpu().numpy() > 0, masks_np)])
+            rec = {"iter": done, "loss": round(float(loss), 4), "train_iou": round(float(train_iou), 4),
+                   "clicks": round(float(np.mean([len(c) for c in clicks])), 2),
+                   "s_per_iter": round((time.time() - tic) / 10, 3)}
+            tic = time.time()
+            if done % args.val_every == 0 or done == args.iters:
+                rec.update(validate(model, val, device))
+                if rec["iou@5"] > best:
+                    best = rec["iou@5"]
+                    save_weights(model, out / "best.safetensors", info, half=True)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            print(json.dumps(rec), flush=True)
+        if done % args.ckpt_every == 0 or done == args.iters:
+            with atomic_path(ckpt) as tmp:
+                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "iter": done,
+                            "best": best}, tmp)
+    save_weights(model, out / "clicks.safetensors", info, half=True)
+    print(f"wrote {out / 'clicks.safetensors'}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,476 @@
+"""The headless annotation session: one person annotating one project, image by image.
+
+:class:`AnnotationSession` owns the state and every transition the Annotate tab offers (open,
+navigate, over-segment, granularity, merge, split, confirm, brush, undo, import, click-to-object)
+and autosaves each edit atomically into the project. It knows nothing about a GUI: a refused
+action raises :class:`AnnotationError` with a message for the person, which the app shows as it
+is, and benchmarks and notebooks drive the same class.
+
+Example:
+    >>> import tempfile, numpy as np
+    >>> from skimage import data
+    >>> from cas_studio.io import write_image
+    >>> from cas_studio.data.project import create_project
+    >>> root = tempfile.mkdtemp()
+    >>> write_image(f"{root}/coffee.png", data.coffee()[::4, ::4])  # doctest: +ELLIPSIS
+    PosixPath(...)
+    >>> s = AnnotationSession(create_project(f"{root}/p"))
+    >>> _ = s.add_images([f"{root}/coffee.png"])
+    >>> s.oversegment("felzenszwalb", granularity=0.3)
+    >>> a, b = s.labels()[10, 10], s.labels()[60, 100]
+    >>> s.click_region("select / merge", 10, 10); s.click_region("select / merge", 100, 60)
+    >>> int(s.labels()[10, 10]) == int(s.labels()[60, 100]) or a == b
+    True
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import annotate as ann
+from .data.project import EditConflict, Project
+from .io import ImageError, read_image
+
+#: What a click on the canvas does, by mode name.
+MODES = ("select / merge", "confirm region", "split", "erase region", "click object")
+#: Brush actions: merge every region under the stroke, grow the selected one, a new region, erase.
+BRUSH_ACTIONS = ("merge", "grow", "new", "erase")
+
+
+class AnnotationError(Exception):
+    """An action that cannot be done now; the message says why, for the person annotating."""
+
+
+#: Loads a model by name (shipped or fine-tuned); the app passes its cache.
+ModelLoader = Callable[[str], object]
+
+
+def _default_loader(name: str):
+    from .weights import load_model
+
+    return load_model(name)
+
+
+@dataclass
+class PendingObject:
+    """Click-to-object in progress: the clicks so far, the mask they give, the region refined."""
+
+    clicks: list[tuple[int, int, bool]] = field(default_factory=list)
+    mask: np.ndarray | None = None
+    region: int | None = None  # an existing region being refined, else a new one
+
+
+@dataclass
+class AnnotationSession:
+    """One person's annotation state: project, current image, label history, selection."""
+
+    project: Project | None = None
+    load_model: ModelLoader = _default_loader
+    index: int = 0
+    history: ann.History | None = None
+    image: np.ndarray | None = None
+    selected: list[int] = field(default_factory=list)
+    method: str = "manual"
+    params: dict = field(default_factory=dict)
+    proposal: np.ndarray | None = None  # the over-segmentation the annotation started from
+    hierarchy: object | None = None  # the image's region hierarchy (rebuilt on demand from method/params)
+    by_hand: set[int] = field(default_factory=set)  # proposed regions confirmed as they are
+    image_confirmed: bool = False
+    version: int = 0  # the saved annotation's version this session's edits build on
+    pending: PendingObject = field(default_factory=PendingObject)
+    segmenter: object | None = None  # the ClickSegmenter, set to the current image on first use
+
+    def __post_init__(self) -> None:
+        if self.project is not None and self.project.images():
+            self.load_image()
+
+    # -- reading the state ----------------------------------------------------------------------
+    def proposed(self) -> list[int]:
+        """Regions nobody has confirmed yet (unchanged since the over-segmentation)."""
+        if self.history is None or self.proposal is None or self.image_confirmed:
+            return []
+        return sorted(set(ann.untouched_regions(self.history.current, self.proposal).tolist()) - self.by_hand)
+
+    def current(self) -> Path:
+        """Path of the image being annotated."""
+        if self.project is None:
+            raise AnnotationError("Open or create a project first.")
+        images = self.project.images()
+        if not images:
+            raise AnnotationError("The project has no images yet: add some.")
+        self.index %= len(images)
+        return images[self.index]
+
+    def labels(self) -> np.ndarray:
+        """The current label map."""
+        if self.history is None:
+            raise AnnotationError("Over-segment the image (or import a mask, or click an object) first.")
+        return self.history.current
+
+    def summary(self) -> dict:
+        """Counts for a status line: regions, confirmed, proposed, unlabelled share, edits."""
+        labels = self.labels()
+        proposed = self.proposed()
+        n = int(len(np.unique(labels[labels != ann.UNLABELLED])))
+        return {"regions": n, "confirmed": n - len(proposed), "proposed": len(proposed),
+                "unlabelled": float((labels == ann.UNLABELLED).mean()), "edits": self.history.edits,
+                "image_confirmed": self.image_confirmed}
+
+    def picture(self) -> np.ndarray:
+        """The canvas: the image with its regions, the selection, and a pending click object."""
+        if self.image is None:
+            self.image = read_image(self.current())
+        if self.history is None and self.pending.mask is None:
+            return self.image
+        labels = self.history.current if self.history is not None else np.zeros(self.image.shape[:2], np.int32)
+        out = ann.overlay(self.image, labels, highlight=self.selected, muted=self.proposed())
+        if self.pending.mask is not None:
+            import cv2
+
+            cyan = cv2.addWeighted(self.image, 0.45, np.full_like(self.image, (0, 220, 255)), 0.55, 0.0)
+            np.copyto(out, cyan, where=self.pending.mask[..., None])
+            r = max(3, round(0.006 * max(self.image.shape[:2])))
+            for x, y, positive in self.pending.clicks:
+                cv2.circle(out, (x, y), r + 1, (255, 255, 255), -1)
+                cv2.circle(out, (x, y), r, (0, 200, 0) if positive else (220, 0, 0), -1)
+        return out
+
+    # -- loading and saving -----------------------------------------------------------------------
+    def load_image(self) -> None:
+        """(Re)load the current image and its saved annotation from the project."""
+        path = self.current()
+        try:
+            self.image = read_image(path)
+        except (ImageError, OSError) as err:
+            raise AnnotationError(f"Could not read {path.name}: {err}") from None
+        labels = self.project.load_labels(path)
+        self.history = None if labels is None else ann.History(labels)
+        meta = self.project.sidecar(path)
+        self.method, self.params, self.selected = meta.get("method", "manual"), meta.get("params", {}), []
+        self.proposal = self.project.load_proposal(path)
+        self.hierarchy = None
+        self.by_hand = set(meta.get("by_hand", []))
+        self.image_confirmed = bool(meta.get("image_confirmed", False))
+        self.version = int(meta.get("version", 0))
+        self.pending = PendingObject()
+        if self.segmenter is not None:
+            self.segmenter.set_image(self.image)
+
+    def save(self) -> None:
+        """Write the current labels and sidecar; refused when another session saved first."""
+        try:
+            self.project.save_labels(self.current(), self.history.current, method=self.method, params=self.params,
+                                     edits=self.history.edits, by_hand=sorted(self.by_hand),
+                                     image_confirmed=self.image_confirmed, expected_version=self.version)
+        except EditConflict as err:
+            # The other session's edit stays on disk; this one stays in this session (undo still works).
+            raise AnnotationError(f"Not saved: {err}. Go to another image and back to load it.") from None
+        except (OSError, ImageError) as err:
+            raise AnnotationError(f"Could not save the annotation: {err}") from None
+        self.version += 1
+
+    def _edit(self, labels: np.ndarray) -> None:
+        try:
+            self.history.push(labels)
+        except ValueError as err:
+            raise AnnotationError(str(err)) from None
+        self.save()  # autosave after every edit
+
+    def _start(self, labels: np.ndarray, method: str, params: dict) -> None:
+        """Make ``labels`` the new proposal and current state (undoable), and save both."""
+        if self.history is None:
+            self.history = ann.History(labels)
+            self.history.edits = 1
+        else:
+            self.history.push(labels)
+        self.method, self.params, self.selected = method, params, []
+        self.proposal, self.by_hand, self.image_confirmed, self.hierarchy = labels, set(), False, None
+        self.pending = PendingObject()
+        try:
+            self.project.save_proposal(self.current(), labels)
+        except OSError as err:
+            raise AnnotationError(f"Could not save the proposal: {err}") from None
+        self.save()
+
+    # -- project and navigation ------------------------------------------------------------------
+    def add_images(self, files: Sequence[str | os.PathLike]) -> list[str]:
+        """Copy images into the project; returns "name: why" for each file not added."""
+        if self.project is None:
+            raise AnnotationError("Open or create a project first.")
+        if not files:
+            raise AnnotationError("Choose one or more images to add.")
+        bad = []
+        for f in files:
+            try:
+                self.project.add_images([f])
+            except (ImageError, OSError, FileNotFoundError, ValueError) as err:
+                bad.append(f"{Path(f).name}: {err}")
+        if self.image is None and self.project.images():
+            self.load_image()
+        return bad
+
+    def go(self, step: int) -> None:
+        """Go to the previous (-1) or next (+1) image."""
+        if self.project is None or not self.project.images():
+            raise AnnotationError("The project has no images yet.")
+        self.index = (self.index + step) % len(self.project.images())
+        self.load_image()
+
+    # -- starting points --------------------------------------------------------------------------
+    def _hierarchy(self, method: str, params: dict, model_name: str | None, guided: bool):
+        needs_model = method == "model" or guided
+        if needs_model and not model_name:
+            raise AnnotationError("Choose a regions model for this.")
+        try:
+            model = self.load_model(model_name) if needs_model else None
+            return ann.build_regions(self.image, method, model=model, guided=guided, **params)
+        except (ValueError, FileNotFoundError) as err:
+            raise AnnotationError(str(err)) from None
+
+    def oversegment(self, method: str = ann.DEFAULT_METHOD, params: dict | None = None, *,
+                    model_name: str | None = None, guided: bool = False,
+                    granularity: float = ann.DEFAULT_GRANULARITY) -> None:
+        """Replace the labels with a cut of a new region hierarchy (undoable); its regions start proposed."""
+        self.current()
+        if self.image is None:
+            self.load_image()
+        if method not in ann.DEFAULTS:
+            raise AnnotationError(f"Unknown over-segmentation method {method!r}; choose one of {list(ann.DEFAULTS)}.")
+        params = {name: (params or {}).get(name, default) for name, default in ann.DEFAULTS[method].items()}
+        model_name = (model_name or "regions") if (method == "model" or guided) else None
+        hierarchy = self._hierarchy(method, params, model_name, guided)
+        labels = hierarchy.cut(hierarchy.regions_at(float(granularity)))
+        recorded = {**params, **({"model": model_name} if model_name else {}), **({"guided": True} if guided else {})}
+        self._start(labels, method, recorded)
+        self.hierarchy = hierarchy
+
+    def set_granularity(self, granularity: float) -> None:
+        """Re-cut the proposed regions at another granularity; edited and confirmed regions stay."""
+        labels = self.labels()
+        if self.proposal is None or self.method not in ann.DEFAULTS:
+            raise AnnotationError("Over-segment the image first: the granularity works on its hierarchy.")
+        if self.hierarchy is None:  # rebuilt from what the sidecar recorded
+            params = {k: v for k, v in self.params.items() if k in ann.DEFAULTS[self.method]}
+            self.hierarchy = self._hierarchy(self.method, params, self.params.get("model"),
+                                             bool(self.params.get("guided")))
+        cut = self.hierarchy.cut(self.hierarchy.regions_at(float(granularity)))
+        try:
+            labels, proposal = ann.regranulate(labels, self.proposal, cut)
+        except ValueError as err:
+            raise AnnotationError(str(err)) from None
+        self.history.push(labels)
+        self.proposal, self.selected = proposal, []
+        try:
+            self.project.save_proposal(self.current(), proposal)
+        except OSError as err:
+            raise AnnotationError(f"Could not save the proposal: {err}") from None
+        self.save()
+
+    def salient(self, model_name: str = "saliency") -> None:
+        """Propose background and salient object from a saliency model, to accept or correct."""
+        self.current()
+        try:
+            model = self.load_model(model_name)
+            if model.info.task != "saliency":
+                raise AnnotationError(f"{model_name} is a {model.info.task} model; the salient object needs a "
+                                      "saliency model.")
+            labels = ann.salient_object(self.image, model)
+        except (ValueError, FileNotFoundError) as err:
+            raise AnnotationError(str(err)) from None
+        self._start(labels, "salient", {"model": model_name})
+
+    # -- edits ------------------------------------------------------------------------------------
+    def click_region(self, mode: str, x: int, y: int, *, parts: int = 2) -> str | None:
+        """A click at pixel (x, y) in ``mode`` (see :data:`MODES`); returns a note for the person, if any."""
+        if mode == "click object":
+            raise AnnotationError("Click-object clicks go to click_object(x, y, positive).")
+        if mode not in MODES:
+            raise AnnotationError(f"Unknown click mode {mode!r}; choose one of {list(MODES)}.")
+        labels = self.labels()
+        try:
+            region = ann.region_at(labels, int(x), int(y))
+        except ValueError as err:
+            raise AnnotationError(str(err)) from None
+        if mode in ("split", "confirm region") and region == ann.UNLABELLED:
+            raise AnnotationError("That pixel is unlabelled; paint it into a region first.")
+        if mode == "split":
+            try:
+                pieces = ann.split(labels, self.image, region, parts=int(parts))
+            except ValueError as err:  # refused before the history changes
+                raise AnnotationError(str(err)) from None
+            self._edit(pieces)
+            self.selected = []
+        elif mode == "confirm region":
+            if region in self.proposed():
+                self.by_hand.add(region)
+            elif region in self.by_hand:
+                self.by_hand.discard(region)  # a second click takes a hand confirmation back
+            self.save()
+        elif mode == "erase region":
+            self._edit(ann.erase(labels, labels == region))
+            self.selected = []
+        elif region == ann.UNLABELLED:
+            return "Unlabelled pixels cannot be selected; use the brush to paint them."
+        elif not self.selected or self.selected[0] not in labels:
+            self.selected = [region]
+        elif self.selected[0] == region:
+            # Clicking the selected region again keeps it: deselecting is its own action (Esc), so a
+            # stray double click never silently drops a merge.
+            return f"Region {region} is already selected; click another region to merge it in, or Esc to deselect."
+        else:
+            self._edit(ann.merge(labels, [self.selected[0], region]))
+        return None
+
+    def deselect(self) -> None:
+        """Clear the selection."""
+        self.selected = []
+
+    def confirm_image(self) -> None:
+        """Confirm every region of the image as it is (or take that back)."""
+        self.labels()
+        self.image_confirmed = not self.image_confirmed
+        self.save()
+
+    def brush(self, action: str, mask: np.ndarray) -> None:
+        """Apply a brush ``mask`` (HxW bool): see :data:`BRUSH_ACTIONS`."""
+        labels = self.labels()
+        if action not in BRUSH_ACTIONS:
+            raise AnnotationError(f"Unknown brush action {action!r}; choose one of {list(BRUSH_ACTIONS)}.")
+        mask = np.asarray(mask, bool)
+        if mask.shape != labels.shape:
+            raise AnnotationError(f"The stroke is {mask.shape[1]}x{mask.shape[0]} but the image is "
+                                  f"{labels.shape[1]}x{labels.shape[0]}.")
+        if not mask.any():
+            raise AnnotationError("Draw on the brush canvas first.")
+        try:
+            if action == "merge":
+                merged = ann.merge_under(labels, mask)
+                if (merged == labels).all():
+                    raise AnnotationError("The stroke touches fewer than two regions; draw across the regions to merge.")
+                self._edit(merged)
+            elif action == "grow":
+                if not self.selected:
+                    raise AnnotationError("Select a region (click it in select mode) to grow it.")
+                self._edit(ann.paint(labels, mask, self.selected[0]))
+            elif action == "new":
+                self._edit(ann.paint(labels, mask))
+            else:
+                self._edit(ann.erase(labels, mask))
+        except ValueError as err:
+            raise AnnotationError(str(err)) from None
+
+    def undo(self) -> None:
+        """Undo one edit (the result is saved)."""
+        self._step("undo")
+
+    def redo(self) -> None:
+        """Redo one undone edit (the result is saved)."""
+        self._step("redo")
+
+    def _step(self, which: str) -> None:
+        if self.history is None:
+            raise AnnotationError(f"Nothing to {which}.")
+        (self.history.undo if which == "undo" else self.history.redo)()
+        self.selected = []
+        self.pending = PendingObject()
+        self.save()
+
+    def import_mask(self, file: str | os.PathLike, *, binary: bool = True) -> None:
+        """Use an existing mask or label map for the current image (confirmed as a whole)."""
+        try:
+            self.project.import_labels(self.current(), file, binary=binary)
+        except (ImageError, ValueError, OSError) as err:
+            raise AnnotationError(str(err)) from None
+        self.load_image()
+
+    # -- click-to-object --------------------------------------------------------------------------
+    def _segmenter(self):
+        if self.segmenter is None:
+            from .interactive import ClickSegmenter
+
+            try:
+                self.segmenter = ClickSegmenter(self.load_model("clicks"))
+            except (ValueError, FileNotFoundError) as err:
+                raise AnnotationError(f"Click-to-object needs the click model: {err}") from None
+            self.segmenter.set_image(self.image)
+        return self.segmenter
+
+    def click_object(self, x: int, y: int, positive: bool = True) -> np.ndarray:
+        """Add a click to the object in progress and return its mask (HxW bool), not yet saved.
+
+        The first positive click inside an existing confirmed region refines that region;
+        anywhere else it starts a new object. :meth:`accept_object` makes it a confirmed region.
+        """
+        self.current()
+        if self.image is None:
+            self.load_image()
+        seg = self._segmenter()
+        h, w = self.image.shape[:2]
+        if not (0 <= int(x) < w and 0 <= int(y) < h):
+            raise AnnotationError(f"The click at ({x}, {y}) is outside the {w}x{h} image.")
+        if not self.pending.clicks and not positive:
+            raise AnnotationError("Start an object with a positive click on it.")
+        previous = None
+        if not self.pending.clicks and self.history is not None:
+            region = int(self.history.current[int(y), int(x)])
+            if region != ann.UNLABELLED and region not in self.proposed():
+                self.pending.region = region
+                previous = self.history.current == region
+        self.pending.clicks.append((int(x), int(y), bool(positive)))
+        try:
+            self.pending.mask = seg.predict(self.pending.clicks, previous=previous)
+        except ValueError as err:
+            self.pending.clicks.pop()
+            raise AnnotationError(str(err)) from None
+        return self.pending.mask
+
+    def undo_click(self) -> None:
+        """Take back the last click of the object in progress."""
+        clicks = self.pending.clicks[:-1]
+        region = self.pending.region
+        self.pending = PendingObject()
+        if clicks:
+            # Replaying keeps the mask exactly what these clicks give (the model feeds back its own masks).
+            previous = self.history.current == region if region is not None else None
+            self.pending.region = region
+            for i in range(1, len(clicks) + 1):
+                self.pending.mask = self._segmenter().predict(clicks[:i], previous=previous if i == 1 else None)
+            self.pending.clicks = clicks
+
+    def cancel_object(self) -> None:
+        """Drop the object in progress."""
+        self.pending = PendingObject()
+
+    def accept_object(self) -> int:
+        """Make the object in progress one confirmed region (saved); returns its id.
+
+        Pixels of the refined region that the new mask leaves out become unlabelled. The click mode
+        stays ready for the next object.
+        """
+        if self.pending.mask is None or not self.pending.mask.any():
+            raise AnnotationError("No object to accept: click on an object first.")
+        if self.history is None:
+            self.history = ann.History(np.zeros(self.image.shape[:2], np.int32))
+            self.method = "clicks"
+        labels = self.history.current
+        region = self.pending.region
+        try:
+            if region is not None:
+                labels = ann.erase(labels, (labels == region) & ~self.pending.mask)
+                labels = ann.paint(labels, self.pending.mask, region)
+            else:
+                labels = ann.paint(labels, self.pending.mask)
+                region = int(labels.max())
+        except ValueError as err:
+            raise AnnotationError(str(err)) from None
+        self.pending = PendingObject()
+        self._edit(labels)
+        if self.proposal is not None and region in self.proposed():
+            self.by_hand.add(region)  # a proposed id reused by the object: confirmed all the same
+            self.save()
+        return region
