@@ -46,6 +46,10 @@ class AnnotationError(Exception):
     """An action that cannot be done now; the message says why, for the person annotating."""
 
 
+class SaveConflict(AnnotationError):
+    """Another session saved this image first; this session's edit is kept in its history only."""
+
+
 #: Loads a model by name (shipped or fine-tuned); the app passes its cache.
 ModelLoader = Callable[[str], object]
 
@@ -169,7 +173,7 @@ class AnnotationSession:
                                      image_confirmed=self.image_confirmed, expected_version=self.version)
         except EditConflict as err:
             # The other session's edit stays on disk; this one stays in this session (undo still works).
-            raise AnnotationError(f"Not saved: {err}. Go to another image and back to load it.") from None
+            raise SaveConflict(f"Not saved: {err}. Go to another image and back to load it.") from None
         except (OSError, ImageError) as err:
             raise AnnotationError(f"Could not save the annotation: {err}") from None
         self.version += 1
@@ -449,7 +453,8 @@ class AnnotationSession:
     def accept_object(self) -> int:
         """Make the object in progress one confirmed region (saved); returns its id.
 
-        Pixels of the refined region that the new mask leaves out become unlabelled. The click mode
+        The object takes unlabelled and proposed pixels only, never another confirmed region's;
+        pixels of a refined region that the new mask leaves out become unlabelled. The click mode
         stays ready for the next object.
         """
         if self.pending.mask is None or not self.pending.mask.any():
@@ -459,12 +464,22 @@ class AnnotationSession:
             self.method = "clicks"
         labels = self.history.current
         region = self.pending.region
+        # Regions the person confirmed stay theirs: a new object fills only unlabelled and proposed
+        # pixels (and its own region's, when it refines one).
+        proposed = np.asarray(self.proposed(), np.int64)
+        free = (labels == ann.UNLABELLED) | np.isin(labels, proposed)
+        if region is not None:
+            free |= labels == region
+        mask = self.pending.mask & free
+        if not mask.any():
+            raise AnnotationError("The object lies entirely on confirmed regions; click inside one of them to "
+                                  "refine it instead.")
         try:
             if region is not None:
-                labels = ann.erase(labels, (labels == region) & ~self.pending.mask)
-                labels = ann.paint(labels, self.pending.mask, region)
+                labels = ann.erase(labels, (labels == region) & ~mask)
+                labels = ann.paint(labels, mask, region)
             else:
-                labels = ann.paint(labels, self.pending.mask)
+                labels = ann.paint(labels, mask)
                 region = int(labels.max())
         except ValueError as err:
             raise AnnotationError(str(err)) from None

@@ -186,7 +186,7 @@ def click(mode: str, parts: float, sign: str, s: AnnotationSession, evt: gr.Sele
 def accept_object(s: AnnotationSession):
     """Make the clicked object one confirmed region; click mode stays on for the next object."""
     s.accept_object()
-    return (s, *_view(s))
+    return (s, *_view(s), SIGNS[0])  # the next object starts with a positive click
 
 
 @_guard
@@ -356,7 +356,7 @@ def build(default_folder: str) -> dict:
     merge_btn.click(lambda e, s: brush("merge", e, s), [editor, state], views, **edit)
     canvas.select(click, [mode, parts, sign, state], views, concurrency_id="inference", concurrency_limit=1,
                   api_name=False)
-    accept_btn.click(accept_object, state, views, api_name="accept_object", **api)
+    accept_btn.click(accept_object, state, [*views, sign], api_name="accept_object", **api)
     undo_click_btn.click(lambda s: object_step("undo", s), state, views, **edit)
     cancel_btn.click(lambda s: object_step("cancel", s), state, views, **edit)
     undo_btn.click(lambda s: undo_redo("undo", s), state, views, api_name="undo", **api)

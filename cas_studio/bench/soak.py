@@ -1,8 +1,9 @@
 """Soak: many sessions editing and saving one project at once, for a bounded time.
 
-Each session (a thread, as the app's sessions are) loads an image's annotation and its version,
-makes an edit, and saves it naming that version; when another session saved first it gets
-:class:`~cas_studio.data.project.EditConflict`, reloads and tries again, as a user would. At the end
+Each session (a thread, as the app's sessions are) is the :class:`~cas_studio.session.AnnotationSession`
+the Annotate tab drives: it loads an image's annotation and its version, merges two regions by
+clicking them (or splits one), and autosaves naming that version; when another session saved first
+it gets :class:`~cas_studio.session.SaveConflict`, reloads and tries again, as a user would. At the end
 the successful saves of every image must form one chain, each built on the version before it
 (two built on one version would mean one overwrote the other), ending at the saved version;
 every label map must match its sidecar, and the process's peak resident memory must have grown by
@@ -22,7 +23,8 @@ import numpy as np
 from skimage import data
 
 from .. import annotate as ann
-from ..data.project import EditConflict, create_project, open_project, sha256
+from ..data.project import create_project, open_project, sha256
+from ..session import AnnotationSession, SaveConflict
 from ..io import write_image
 
 
@@ -49,22 +51,25 @@ def run(*, sessions: int = 50, seconds: float = 30.0, images: int = 5, folder: P
     stop_at = time.time() + seconds
 
     def session(seed: int) -> None:
+        # Each thread is one person in the app: the same AnnotationSession the Annotate tab drives.
         rng = np.random.default_rng(seed)
+        s = AnnotationSession(project)
         while time.time() < stop_at:
-            path = paths[int(rng.integers(len(paths)))]
+            s.index = int(rng.integers(len(paths)))
             try:
-                version = project.version(path)
-                labels = project.load_labels(path)
-                history = ann.History(labels)
+                s.load_image()
+                version, labels = s.version, s.labels()
                 ids = np.unique(labels[labels > 0])
-                if len(ids) >= 2:
-                    labels = history.push(ann.merge(labels, rng.choice(ids, 2, replace=False).tolist()))
+                picks = rng.choice(ids, 2, replace=False) if len(ids) >= 2 else ids[:1]
+                points = [np.argwhere(labels == i)[0] for i in picks]
+                if len(points) == 2:
+                    s.click_region("select / merge", points[0][1], points[0][0])
+                    s.click_region("select / merge", points[1][1], points[1][0])
                 else:
-                    labels = history.push(ann.split(labels, np.zeros((*labels.shape, 3), np.uint8) + 128, int(ids[0])))
-                project.save_labels(path, labels, expected_version=version)
+                    s.click_region("split", points[0][1], points[0][0])
                 with counts_lock:
-                    bases[path.name].append(version)
-            except EditConflict:
+                    bases[s.current().name].append(version)
+            except SaveConflict:
                 with counts_lock:
                     conflicts[0] += 1
             except Exception as err:  # reported as a failure of the soak

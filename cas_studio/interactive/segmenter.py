@@ -18,7 +18,7 @@ import torch
 
 from ..io import to_rgb8
 from ..weights import load_model
-from .clicks import Click, check_clicks, click_maps
+from .clicks import DISK_RADIUS, Click, check_clicks, click_maps
 
 #: Margin added around the object and the clicks when zooming in, as a fraction of the box side.
 ZOOM_MARGIN = 0.4
@@ -100,6 +100,8 @@ class ClickSegmenter:
         """Take a new image (HxWx3 RGB, HxW gray or HxWx4); forget the previous image's clicks."""
         self._image = to_rgb8(np.asarray(image), source="image")
         self._last = None
+        # The pinned disk is as large as the network's click disk at full view (at least 1 px).
+        self._pin_radius = max(1, round(DISK_RADIUS * max(self._image.shape[:2]) / self.input_size / 2))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -127,6 +129,10 @@ class ClickSegmenter:
         prob = self._run(clicks, prev, (top, left, bottom, right))
         out = prev.copy() if box is not None else np.zeros(shape, np.float32)
         out[top:bottom, left:right] = prob
+        # A click is a hard constraint where it lands: a person who clicks a pixel negative expects
+        # that pixel out of the object, whatever the network made of the click.
+        for x, y, positive in clicks:
+            cv2.circle(out, (x, y), self._pin_radius, 1.0 if positive else 0.0, -1)
         self._last = (clicks, out)
         return out
 

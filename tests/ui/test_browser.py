@@ -245,3 +245,42 @@ def test_human_in_the_loop_round(page, tmp_path):
     expect(status).to_contain_text("1 edits")
     sidecar = json.loads(project.label_path(first).with_suffix(".json").read_text())
     assert sidecar["method"] == "model" and sidecar["params"]["model"] == kept
+
+
+def test_click_object_mode_annotates_objects_one_after_another(page, tmp_path):
+    """Click mode: a positive click gives the cup, a negative click takes a part away, Enter makes it
+    a confirmed region, and the next object is clicked without leaving the mode; then the label map."""
+    from playwright.sync_api import expect
+
+    from cas_studio.weights import weights_dirs
+
+    if not any((d / "clicks.safetensors").is_file() for d in weights_dirs()):
+        pytest.skip("no clicks weights (weights/clicks.safetensors)")
+    image_file = write_image(tmp_path / "cup.png", data.coffee()[::2, ::2])  # 300x200, a cup in the middle
+    folder = tmp_path / "click-project"
+    status = new_project_with(page, folder, image_file)
+    page.locator("#click-mode").get_by_text("click object", exact=True).click()
+    canvas = "#canvas img"
+    expect(page.locator(canvas)).to_be_visible()
+    click_image_pixel(page, canvas, 150, 100)
+    expect(status).to_contain_text("Object in progress: 1 positive, 0 negative clicks")
+    page.locator("#click-sign").get_by_text("negative (not object)", exact=True).click()
+    click_image_pixel(page, canvas, 150, 190)  # the table below the cup, in case the mask spilled there
+    expect(status).to_contain_text("1 positive, 1 negative clicks")
+    page.locator("#shortcuts").click()  # focus off any field, as a person's next key press would be
+    page.keyboard.press("Enter")  # accept: one confirmed region
+    expect(status).to_contain_text("1 confirmed, 0 proposed")
+    label_path = folder / "labels" / "cup.png.png"
+    labels = read_label_map(label_path)
+    cup = labels[100, 150]
+    assert cup != 0 and labels[190, 150] != cup
+    assert 0.02 < (labels == cup).mean() < 0.8
+    # Still in click mode, positive again: the next object (the saucer's left edge / the table).
+    expect(page.locator("#click-sign input[type=radio]").first).to_be_checked()
+    click_image_pixel(page, canvas, 20, 20)
+    expect(status).to_contain_text("Object in progress: 1 positive")
+    page.locator("#accept-object").click()
+    expect(status).to_contain_text("2 confirmed, 0 proposed")
+    labels = read_label_map(label_path)
+    assert labels[100, 150] == cup and labels[20, 20] not in (0, cup)
+    page.screenshot(path=str(tmp_path / "clicks.png"), full_page=True)

@@ -1,0 +1,144 @@
+"""The headless annotation session: every transition of the Annotate tab, without a GUI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import data
+
+from cas_studio import annotate as ann
+from cas_studio.data.project import create_project
+from cas_studio.io import read_label_map, write_image
+from cas_studio.session import AnnotationError, AnnotationSession
+
+
+class DiskSegmenter:
+    """A stand-in click model: the object is the union of disks around the positive clicks, minus
+    disks around the negative ones (or the previous mask, grown by the same rule)."""
+
+    def __init__(self, radius: int = 12) -> None:
+        self.radius, self.shape, self.calls = radius, None, []
+
+    def set_image(self, image):
+        self.shape = image.shape[:2]
+
+    def predict(self, clicks, previous=None):
+        self.calls.append((list(clicks), previous))
+        yy, xx = np.mgrid[: self.shape[0], : self.shape[1]]
+        mask = np.zeros(self.shape, bool) if previous is None else np.asarray(previous, bool).copy()
+        for x, y, positive in clicks:
+            disk = (xx - x) ** 2 + (yy - y) ** 2 <= self.radius ** 2
+            mask = mask | disk if positive else mask & ~disk
+        return mask
+
+
+@pytest.fixture
+def session(tmp_path):
+    image = write_image(tmp_path / "cat.png", data.chelsea()[::2, ::2])
+    s = AnnotationSession(create_project(tmp_path / "proj"))
+    assert s.add_images([str(image)]) == []
+    s.segmenter = DiskSegmenter()
+    s.segmenter.set_image(s.image)
+    return s
+
+
+def on_disk(s: AnnotationSession) -> np.ndarray:
+    return read_label_map(s.project.label_path(s.current()))
+
+
+def test_refusals_name_the_problem(tmp_path):
+    s = AnnotationSession()
+    with pytest.raises(AnnotationError, match="Open or create a project"):
+        s.current()
+    s = AnnotationSession(create_project(tmp_path / "empty"))
+    with pytest.raises(AnnotationError, match="no images yet"):
+        s.go(1)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    assert "bad.png" in s.add_images([str(bad)])[0]
+
+
+def test_oversegment_merge_undo_are_saved(session):
+    s = session
+    with pytest.raises(AnnotationError, match="Over-segment the image"):
+        s.labels()
+    s.oversegment("felzenszwalb", granularity=0.5)
+    assert (on_disk(s) == s.labels()).all() and len(s.proposed()) == len(np.unique(s.labels()))
+    a, b = np.unique(s.labels())[:2]
+    ya, xa = np.argwhere(s.labels() == a)[0]
+    yb, xb = np.argwhere(s.labels() == b)[0]
+    s.click_region("select / merge", xa, ya)
+    s.click_region("select / merge", xb, yb)
+    assert b not in s.labels() and (on_disk(s) == s.labels()).all()
+    s.undo()
+    assert b in s.labels() and b in on_disk(s)
+    with pytest.raises(AnnotationError, match="Unknown click mode"):
+        s.click_region("lasso", 0, 0)
+
+
+def test_clicked_object_becomes_one_confirmed_region_and_the_mode_stays(session):
+    s = session
+    with pytest.raises(AnnotationError, match="positive click"):
+        s.click_object(40, 40, positive=False)
+    mask = s.click_object(40, 40)
+    assert mask[40, 40] and not mask[0, 0]
+    mask = s.click_object(50, 40, positive=False)  # a negative click takes its disk away
+    assert not mask[40, 50] and mask[40, 30]
+    region = s.accept_object()
+    labels = on_disk(s)
+    assert (labels == region).sum() == mask.sum() and labels[40, 30] == region
+    assert s.summary()["confirmed"] == 1 and s.pending.clicks == []
+    # The next object starts at once, in the same mode, with a new id.
+    s.click_object(100, 80)
+    second = s.accept_object()
+    assert second != region and on_disk(s)[80, 100] == second and on_disk(s)[40, 30] == region
+
+
+def test_a_click_inside_a_confirmed_region_refines_it(session):
+    s = session
+    s.click_object(60, 60)
+    region = s.accept_object()
+    s.click_object(60, 60)  # inside the region: it starts from the region's mask
+    assert s.segmenter.calls[-1][1] is not None and s.pending.region == region
+    s.click_object(66, 60, positive=False)
+    assert s.accept_object() == region
+    labels = on_disk(s)
+    assert labels[60, 66] == ann.UNLABELLED and labels[60, 50] == region
+
+
+def test_undo_click_replays_the_remaining_clicks(session):
+    s = session
+    s.click_object(40, 40)
+    first = s.pending.mask.copy()
+    s.click_object(90, 40)
+    s.undo_click()
+    assert s.pending.clicks == [(40, 40, True)] and (s.pending.mask == first).all()
+    s.cancel_object()
+    with pytest.raises(AnnotationError, match="No object to accept"):
+        s.accept_object()
+
+
+def test_click_outside_the_image_is_refused(session):
+    h, w = session.image.shape[:2]
+    with pytest.raises(AnnotationError, match=f"outside the {w}x{h} image"):
+        session.click_object(w, 3)
+    assert session.pending.clicks == []
+
+
+def test_a_brush_of_the_wrong_size_is_refused(session):
+    session.oversegment("felzenszwalb")
+    with pytest.raises(AnnotationError, match="The stroke is 3x3"):
+        session.brush("merge", np.ones((3, 3), bool))
+    with pytest.raises(AnnotationError, match="Unknown brush action"):
+        session.brush("smudge", np.ones(session.labels().shape, bool))
+
+
+def test_a_new_object_never_takes_pixels_of_a_confirmed_region(session):
+    s = session
+    s.click_object(60, 60)
+    first = s.accept_object()
+    before = on_disk(s) == first
+    s.click_object(75, 60)  # its disk overlaps the first object
+    second = s.accept_object()
+    labels = on_disk(s)
+    assert ((labels == first) == before).all() and labels[60, 85] == second
