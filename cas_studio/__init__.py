@@ -1,12 +1,25 @@
 """CAS Studio: class-agnostic segmentation with the CAS loss.
 
 The library is headless: ``cas_studio.losses``, ``cas_studio.models``, ``cas_studio.weights`` and
-the modules above them never import the app.
+the modules above them never import the app. The names below load on first use, so that
+``import cas_studio.io`` or ``import cas_studio.annotation`` does not pay for importing torch.
 """
 
-from .losses import CASLoss, cas_loss, cas_terms
-from .models import build_model
-from .weights import WeightsInfo, load_model, save_weights
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["CASLoss", "WeightsInfo", "build_model", "cas_loss", "cas_terms", "load_model", "save_weights"]
+#: Public name -> the submodule that defines it.
+_LAZY = {"CASLoss": "losses", "cas_loss": "losses", "cas_terms": "losses", "build_model": "models",
+         "WeightsInfo": "weights", "load_model": "weights", "save_weights": "weights"}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    """Import the submodule of a public name on first use (PEP 562)."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cas_studio' has no attribute {name!r}")

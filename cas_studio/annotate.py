@@ -28,14 +28,6 @@ DEFAULTS: dict[str, dict[str, float]] = {
     "felzenszwalb": {"scale": 25.0, "sigma": 0.5, "min_size": 5},
     "model": {"min_size": 64},
 }
-#: Slider range of each parameter: (minimum, maximum, step, what it does).
-PARAM_RANGES: dict[str, tuple[float, float, float, str]] = {
-    "regions": (10, 2000, 10, "about how many regions"),
-    "compactness": (0, 50, 0.5, "higher: rounder, more even regions"),
-    "scale": (10, 2000, 10, "higher: larger regions"),
-    "sigma": (0, 3, 0.1, "pre-smoothing"),
-    "min_size": (1, 1000, 1, "smallest region, in pixels"),
-}
 #: The method the app opens with: the measured best of ``cas-studio bench annotate --clicks``.
 DEFAULT_METHOD = "felzenszwalb"
 #: Where the granularity slider starts (0 coarsest .. 1 the superpixels); measured by
@@ -51,16 +43,13 @@ _SPLIT_SAMPLE = 20_000
 
 
 def relabel(labels: np.ndarray) -> np.ndarray:
-    """Renumber regions 1..N in order of first appearance of their ids, keeping 0 as unlabelled.
+    """Renumber regions 1..N in the order of their ids, keeping 0 as unlabelled.
 
     Returns
     -------
     ndarray of int32, same shape.
     """
-    labels = np.asarray(labels)
-    ids, inverse = np.unique(labels, return_inverse=True)
-    start = 0 if ids[0] == UNLABELLED else 1
-    return (inverse.reshape(labels.shape) + start).astype(np.int32)
+    return skseg.relabel_sequential(np.asarray(labels))[0].astype(np.int32)
 
 
 def _work_scale(shape: tuple[int, int], method: str) -> float:

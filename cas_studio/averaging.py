@@ -20,7 +20,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from .models import SegmentationNet
-from .weights import check_temperature, load_model, save_weights
+from .weights import check_flip_average, check_temperature, load_model, save_weights
 
 
 def average_models(sources: Sequence[str | os.PathLike]) -> SegmentationNet:
@@ -73,8 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.temperature is not None:
             check_temperature(args.temperature)  # before the (slow) loading
         model = average_models(args.sources)
-        if args.flip and model.info.task != "saliency":
-            raise ValueError(f"--flip is for saliency models; this is a {model.info.task} model")
+        check_flip_average(args.flip, model.info.task)
         # WeightsInfo checks what is recorded (size, temperature, flip for the task).
         recorded = {"input_size": args.size, "flip_average": args.flip, "temperature": args.temperature}
         info = replace(model.info, recipe="cas-studio average " + shlex.join(argv),

@@ -22,6 +22,7 @@ from .constants import DECODERS
 from .infer import default_decoder
 from .io import atomic_path, read_image, read_label_map
 from .metrics import SaliencyMeter, mean_metrics, region_metrics
+from .tasks import TRAINABLE, get_task
 
 SALIENCY_METHODS = ("spectral_residual",)
 REGION_METHODS = ("felzenszwalb",)
@@ -87,13 +88,14 @@ def worst_examples(predict: Predictor, task: str, scores: list[tuple[Item, float
 
     if not scores:
         raise ValueError("no scored images to show")
-    worst = sorted(scores, key=lambda s: -s[1] if task == "saliency" else s[1])[:n]
+    saliency = get_task(task).saliency_map
+    worst = sorted(scores, key=lambda s: -s[1] if saliency else s[1])[:n]
     fig, axes = plt.subplots(len(worst), 3, figsize=(9, 2.6 * len(worst)), squeeze=False)
     for row, (it, score) in zip(axes, worst):
         image = read_image(it.image)
         pred = predict(it, image)
         gt = _ground_truths(it, image.shape[:2])[0]
-        if task == "saliency":
+        if saliency:
             shown = [(gt > 0, "gray"), (pred, "gray")]
             label = f"MAE {score:.3f}"
         else:
@@ -141,7 +143,7 @@ def model_predictor(weights: str, task: str, items: list[Item], *, size: int | N
     from .weights import load_model
 
     model = load_model(weights)
-    if task != "saliency":
+    if not get_task(task).saliency_map:
         if temperature is not None:
             raise ValueError("temperature applies to saliency models only")
         inference_options(model, flip=flip)  # refuses flip averaging for a region model
@@ -160,11 +162,13 @@ def folder_predictor(folder: str | Path, task: str, items: list[Item]) -> Predic
     if missing:
         raise ValueError(f"{folder}: no prediction for {len(missing)} of {len(items)} images, e.g. {missing[:3]}")
 
+    saliency = get_task(task).saliency_map
+
     def predict(it: Item, image: np.ndarray) -> np.ndarray:
         pred = read_label_map(lookup[it.image.stem])
         if pred.shape != image.shape[:2]:
             raise ValueError(f"{lookup[it.image.stem]}: prediction is {pred.shape} but the image is {image.shape[:2]}")
-        return pred.astype(np.float32) / 255.0 if task == "saliency" else pred
+        return pred.astype(np.float32) / 255.0 if saliency else pred
 
     return predict
 
@@ -173,11 +177,12 @@ def baseline_predictor(method: str, task: str, *, scale: float = 500, min_size: 
     """A classical baseline as a predictor."""
     from . import baselines
 
+    saliency = get_task(task).saliency_map
     if method in SALIENCY_METHODS:
-        if task != "saliency":
+        if not saliency:
             raise ValueError(f"{method} is a saliency method; use --task saliency")
         return lambda it, im: baselines.spectral_residual_saliency(im)
-    if task == "saliency":
+    if saliency:
         raise ValueError(f"{method} is a region method; use --task regions or texture")
     return lambda it, im: baselines.felzenszwalb_regions(im, scale=scale, min_size=min_size)
 
@@ -210,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``cas-studio eval``."""
     p = argparse.ArgumentParser(prog="cas-studio eval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", choices=["saliency", "regions", "texture"], required=True)
+    p.add_argument("--task", choices=TRAINABLE, required=True)
     p.add_argument("--data", required=True, help="ground truth: a named set (sod:val, bsds500:val, outex) or folder")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--weights", help="a model: shipped name or .safetensors path")
@@ -259,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             name = args.method
             predict = baseline_predictor(args.method, args.task, scale=args.scale, min_size=args.min_size)
         scores: list[tuple[Item, float]] = []
-        metrics = (evaluate_saliency(predict, items, scores=scores) if args.task == "saliency"
+        metrics = (evaluate_saliency(predict, items, scores=scores) if get_task(args.task).saliency_map
                    else evaluate_regions(predict, items, scores=scores))
         if args.worst:
             worst_examples(predict, args.task, scores, args.worst, n=args.worst_n)
@@ -272,6 +277,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         with atomic_path(args.json) as tmp:
             tmp.write_text(json.dumps({"method": name, "data": args.data, "images": len(items), **scalars}, indent=2))
-    if args.pr_curve and args.task == "saliency":
+    if args.pr_curve and get_task(args.task).saliency_map:
         _plot_pr(metrics, name, Path(args.pr_curve))
     return 0

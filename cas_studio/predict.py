@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from .infer import decode_regions, inference_options, predict_probabilities, saliency_channel
 from .io import IMAGE_SUFFIXES, ImageError, list_images, read_image, write_image, write_label_map
+from .tasks import TRAINABLE, get_task
 from .weights import load_model
 
 
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="cas-studio predict", description=__doc__)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     p.add_argument("--weights", required=True, help="shipped name (saliency, regions, texture) or .safetensors path")
-    p.add_argument("--task", choices=["saliency", "regions", "texture"], required=True)
+    p.add_argument("--task", choices=TRAINABLE, required=True)
     p.add_argument("--out", required=True, help="output folder: NAME.png per input NAME.*")
     p.add_argument("--size", type=int, default=None, help="network input size (default: the model's)")
     p.add_argument("--min-size", type=int, default=64, help="regions: smallest region kept, in pixels")
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                 failed += 1
         predictions = predict_probabilities(model, images, size=args.size, batch_size=args.batch, flip=args.flip)
         for f, image, probs in zip(chunk, images, predictions):
-            if args.task == "saliency":
+            if get_task(args.task).saliency_map:
                 sal = probs[saliency_channel(model)]
                 write_image(out / f"{f.stem}.png", np.clip(np.round(sal * 255), 0, 255).astype(np.uint8))
             else:

@@ -18,11 +18,11 @@ from .losses.balance import SCOPES as BALANCE_SCOPES
 from .losses.ce import OVERFLOW as CE_OVERFLOW
 from .models import ARCHITECTURES
 from .runs import Run
-from .train_config import SELECTION, TrainConfig
+from .train_config import TrainConfig
 from .trainer import EpochEvent, StepEvent, Trainer, TrainingFailed, validate
-from .weights import TASKS
+from .tasks import TRAINABLE
 
-__all__ = ["SELECTION", "EpochEvent", "StepEvent", "TrainConfig", "Trainer", "TrainingFailed", "build_parser",
+__all__ = ["EpochEvent", "StepEvent", "TrainConfig", "Trainer", "TrainingFailed", "build_parser",
            "main", "train", "validate"]
 
 
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``cas-studio train`` command line."""
     p = argparse.ArgumentParser(prog="cas-studio train", description="Train a CAS (or baseline) model.")
     d = TrainConfig()
-    p.add_argument("--task", choices=TASKS, default=d.task)
+    p.add_argument("--task", choices=TRAINABLE, default=d.task)
     p.add_argument("--data", action="append", dest="train", metavar="SOURCE",
                    help="training set: a named set (sod:train, horses, davis, bsds500:train, mosaics, "
                         "outex-mosaics, composites:SOURCE, ...) or a folder; repeatable")

@@ -9,10 +9,7 @@ from .losses.balance import SCOPES as BALANCE_SCOPES
 from .losses.ce import OVERFLOW as CE_OVERFLOW
 from .constants import DECODERS
 from .models import ARCHITECTURES, DEFAULT_ARCH
-from .weights import TASKS
-
-#: The metric that picks the best checkpoint per task, and whether higher is better.
-SELECTION = {"saliency": ("adp_fbeta", True), "regions": ("covering", True), "texture": ("covering", True)}
+from .tasks import TRAINABLE
 
 
 @dataclass
@@ -63,8 +60,8 @@ class TrainConfig:
     keep_start: bool = False
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"unknown task {self.task!r}; choose one of {TASKS}")
+        if self.task not in TRAINABLE:
+            raise ValueError(f"unknown task {self.task!r}; cas-studio train trains {list(TRAINABLE)}")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSSES)}")
         if self.arch not in ARCHITECTURES:

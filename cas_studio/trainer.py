@@ -31,7 +31,8 @@ from .losses import channel_balance_loss, cross_image_loss, make_loss
 from .metrics import SaliencyMeter
 from .models import PRETRAINED, build_model
 from .runs import Run
-from .train_config import SELECTION, TrainConfig
+from .tasks import get_task
+from .train_config import TrainConfig
 from .weights import WeightsInfo, load_model, resolve_device, save_weights
 
 
@@ -122,7 +123,7 @@ def validate(model: torch.nn.Module, task: str, source: str, *, size: int, limit
     was_training = model.training
     model.eval()
     try:
-        if task == "saliency":
+        if get_task(task).saliency_map:
             channel, probs, masks = saliency_channel_on(model, items, size=size)
             meter = SaliencyMeter()
             for p, m in zip(probs, masks):
@@ -173,7 +174,7 @@ def param_groups(model: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
 
 
 def _weights_info(cfg: TrainConfig, metrics: dict[str, float], recipe: str, decoder: dict | None) -> WeightsInfo:
-    channel = metrics.get("saliency_channel") if cfg.task == "saliency" else None
+    channel = metrics.get("saliency_channel") if get_task(cfg.task).saliency_map else None
     return WeightsInfo(decoder=dict(decoder or {}),
         arch=cfg.arch, out_channels=cfg.out_channels, task=cfg.task, input_size=cfg.val_size or cfg.size,
         saliency_channel=None if channel is None else int(channel),
@@ -284,7 +285,7 @@ class Trainer:
         self.net = torch.nn.parallel.DistributedDataParallel(model) if self.distributed else model
         self.usage = torch.zeros(cfg.out_channels, device=device) if cfg.split_dead else None
         self.loss_fn = loss_function(cfg)
-        self.key, self.higher = SELECTION[cfg.task]
+        self.key, self.higher = get_task(cfg.task).selection
 
     # one step and one epoch ---------------------------------------------------------------------
     def step(self, x: torch.Tensor, t: torch.Tensor, *, where: str = "") -> float:

@@ -16,13 +16,9 @@ from safetensors.torch import save_file
 from .constants import DECODERS, IMAGENET_MEAN, IMAGENET_STD
 from .io import atomic_path
 from .models import ARCHITECTURES, SegmentationNet, build_model
+from .tasks import get_task
 
 FORMAT = "cas-studio-weights/1"
-#: Tasks ``cas-studio train`` trains and the Segment tab runs.
-TASKS = ("saliency", "regions", "texture")
-#: Every task a weights file may record: the above and ``clicks``, the click-to-object model of
-#: :mod:`cas_studio.interactive` (trained by ``cas-studio train-clicks``).
-MODEL_TASKS = (*TASKS, "clicks")
 #: Environment variable naming an extra folder searched for bare weight names.
 WEIGHTS_DIR_ENV = "CAS_STUDIO_WEIGHTS"
 
@@ -44,7 +40,7 @@ def check_temperature(value: object) -> float:
 
 def check_flip_average(flip: bool, task: str) -> bool:
     """``flip`` if a ``task`` model may be flip-averaged; ``ValueError`` for flip on a region model."""
-    if flip and task != "saliency":
+    if flip and not get_task(task).flip_average:
         raise ValueError(f"flip averaging applies to saliency models only, not to this {task} model: "
                          "a region model's channels may swap between an image and its mirror image")
     return flip
@@ -91,8 +87,7 @@ class WeightsInfo:
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.arch!r}; choose one of {sorted(ARCHITECTURES)}")
-        if self.task not in MODEL_TASKS:
-            raise ValueError(f"unknown task {self.task!r}; choose one of {MODEL_TASKS}")
+        get_task(self.task)  # ValueError naming the known tasks
         # Ranges are checked before anything is allocated from them (a hostile file could ask for
         # a billion channels or a 10^6-pixel input side).
         if not isinstance(self.out_channels, int) or not 2 <= self.out_channels <= MAX_CHANNELS:

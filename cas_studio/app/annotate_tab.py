@@ -1,6 +1,6 @@
 """Annotate tab: class-free region annotation from an automatic over-segmentation.
 
-Each browser session keeps its own :class:`cas_studio.session.AnnotationSession` in a ``gr.State``;
+Each browser session keeps its own :class:`cas_studio.annotation.Session` in a ``gr.State``;
 this module only lays out the tab and turns the session's refusals into messages: every transition,
 check and save lives in the session.
 """
@@ -14,8 +14,9 @@ import gradio as gr
 import numpy as np
 
 from .. import annotate as ann
+from ..annotation import MODES, AnnotationError, Session
 from ..data.project import create_project, export_zip
-from ..session import MODES, AnnotationError, AnnotationSession
+from ..tasks import get_task
 from . import settings
 from .models import get_model, model_choices
 from .settings import scratch
@@ -61,8 +62,15 @@ SHORTCUTS_JS = """
 }
 """
 
-
-Session = AnnotationSession  # the tab keeps one per browser session in a gr.State
+#: Slider range of each over-segmentation parameter: (minimum, maximum, step, what it does). UI
+#: only: the defaults are the library's (annotate.DEFAULTS).
+PARAM_RANGES: dict[str, tuple[float, float, float, str]] = {
+    "regions": (10, 2000, 10, "about how many regions"),
+    "compactness": (0, 50, 0.5, "higher: rounder, more even regions"),
+    "scale": (10, 2000, 10, "higher: larger regions"),
+    "sigma": (0, 3, 0.1, "pre-smoothing"),
+    "min_size": (1, 1000, 1, "smallest region, in pixels"),
+}
 
 
 def _guard(fn):
@@ -76,11 +84,11 @@ def _guard(fn):
     return wrapper
 
 
-def _new_session(project=None) -> AnnotationSession:
-    return AnnotationSession(project=project, load_model=get_model)
+def _new_session(project=None) -> Session:
+    return Session(project=project, load_model=get_model)
 
 
-def _view(s: AnnotationSession):
+def _view(s: Session):
     """(canvas image, status markdown, brush editor value) for the session's current state."""
     if s.project is None:
         return None, "No project open.", None
@@ -111,7 +119,7 @@ def _view(s: AnnotationSession):
 
 
 @_guard
-def open_or_create(folder: str, s: AnnotationSession):
+def open_or_create(folder: str, s: Session):
     """Open the project in ``folder``, creating it if the folder is new or empty."""
     if not folder or not folder.strip():
         raise gr.Error("Type a folder for the project.")
@@ -124,7 +132,7 @@ def open_or_create(folder: str, s: AnnotationSession):
 
 
 @_guard
-def add_images(files: list[str] | None, s: AnnotationSession):
+def add_images(files: list[str] | None, s: Session):
     """Copy uploaded images into the project; unreadable files are reported, not added."""
     bad = s.add_images(files or [])
     if bad:
@@ -133,7 +141,7 @@ def add_images(files: list[str] | None, s: AnnotationSession):
 
 
 @_guard
-def navigate(step: int, s: AnnotationSession):
+def navigate(step: int, s: Session):
     """Go to the previous (-1) or next (+1) image."""
     s.go(step)
     return (s, *_view(s))
@@ -144,7 +152,7 @@ SLIDERS = [(method, name) for method in ann.METHODS for name in ann.DEFAULTS[met
 
 
 @_guard
-def run_oversegment(method: str, model_name: str | None, guided: bool, granularity: float, s: AnnotationSession,
+def run_oversegment(method: str, model_name: str | None, guided: bool, granularity: float, s: Session,
                     *values: float):
     """Replace the current labels with a cut of a new region hierarchy (undoable); its regions
     start as proposed. ``values`` are the sliders of :data:`SLIDERS`."""
@@ -155,22 +163,23 @@ def run_oversegment(method: str, model_name: str | None, guided: bool, granulari
 
 
 @_guard
-def set_granularity(granularity: float, s: AnnotationSession):
+def set_granularity(granularity: float, s: Session):
     """Re-cut the proposed regions at another granularity; edited and confirmed regions stay."""
     s.set_granularity(float(granularity))
     return (s, *_view(s))
 
 
 @_guard
-def one_click_salient(model_name: str | None, s: AnnotationSession):
+def one_click_salient(model_name: str | None, s: Session):
     """Propose background and salient object from the saliency model, to accept or correct."""
-    name = model_name if model_name and get_model(model_name).info.task == "saliency" else "saliency"
+    # The tab's model dropdown serves the regions tools; a saliency model chosen there is used here.
+    name = model_name if model_name and get_task(get_model(model_name).info.task).saliency_map else "saliency"
     s.salient(name)
     return (s, *_view(s))
 
 
 @_guard
-def click(mode: str, parts: float, sign: str, s: AnnotationSession, evt: gr.SelectData):
+def click(mode: str, parts: float, sign: str, s: Session, evt: gr.SelectData):
     """A click on the canvas: select / merge, confirm, split, erase, or a click-object click."""
     x, y = int(evt.index[0]), int(evt.index[1])
     if mode == "click object":
@@ -183,28 +192,28 @@ def click(mode: str, parts: float, sign: str, s: AnnotationSession, evt: gr.Sele
 
 
 @_guard
-def accept_object(s: AnnotationSession):
+def accept_object(s: Session):
     """Make the clicked object one confirmed region; click mode stays on for the next object."""
     s.accept_object()
     return (s, *_view(s), SIGNS[0])  # the next object starts with a positive click
 
 
 @_guard
-def object_step(which: str, s: AnnotationSession):
+def object_step(which: str, s: Session):
     """Undo the last click of the object in progress, or drop the object."""
     s.undo_click() if which == "undo" else s.cancel_object()
     return (s, *_view(s))
 
 
 @_guard
-def deselect(s: AnnotationSession):
+def deselect(s: Session):
     """Clear the selection."""
     s.deselect()
     return (s, *_view(s))
 
 
 @_guard
-def confirm_image(s: AnnotationSession):
+def confirm_image(s: Session):
     """Confirm every region of the image as it is (or take that back)."""
     s.confirm_image()
     return (s, *_view(s))
@@ -226,7 +235,7 @@ def _stroke_mask(editor: dict | None, shape: tuple[int, int]) -> np.ndarray:
 
 
 @_guard
-def brush(action: str, editor: dict | None, s: AnnotationSession):
+def brush(action: str, editor: dict | None, s: Session):
     """Apply the strokes drawn in the brush editor: merge every region under them, a new region,
     grow the selected one, or erase."""
     s.brush(action, _stroke_mask(editor, s.labels().shape))
@@ -234,14 +243,14 @@ def brush(action: str, editor: dict | None, s: AnnotationSession):
 
 
 @_guard
-def undo_redo(which: str, s: AnnotationSession):
+def undo_redo(which: str, s: Session):
     """Undo or redo one edit (the result is saved)."""
     s.undo() if which == "undo" else s.redo()
     return (s, *_view(s))
 
 
 @_guard
-def import_mask(file: str | None, binary: bool, s: AnnotationSession):
+def import_mask(file: str | None, binary: bool, s: Session):
     """Use an existing mask or label map for the current image."""
     if not file:
         raise gr.Error("Choose a mask or label-map file to import.")
@@ -249,7 +258,7 @@ def import_mask(file: str | None, binary: bool, s: AnnotationSession):
     return (s, *_view(s))
 
 
-def export(s: AnnotationSession):
+def export(s: Session):
     """Zip the project's annotations (the format `cas-studio train --data` reads, once unpacked)."""
     if s.project is None:
         raise gr.Error("Open or create a project first.")
@@ -280,7 +289,7 @@ def build(default_folder: str) -> dict:
             for m in ann.METHODS:
                 with gr.Group(visible=m == ann.DEFAULT_METHOD) as groups[m]:
                     for name, default in ann.DEFAULTS[m].items():
-                        lo, hi, step, what = ann.PARAM_RANGES[name]
+                        lo, hi, step, what = PARAM_RANGES[name]
                         sliders.append(gr.Slider(lo, hi, value=default, step=step, label=f"{name} ({m})", info=what,
                                                  elem_id=f"param-{m}-{name}"))
             model_name = gr.Dropdown(model_choices(), value="regions" if "regions" in model_choices() else None,

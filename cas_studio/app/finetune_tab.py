@@ -11,12 +11,12 @@ from ..data import resolve
 from ..finetune import FinetuneOptions, RunInProgress, RunManager, estimate, format_seconds, kept_weights, list_runs
 from ..infer import predict_regions
 from ..io import read_image
+from ..tasks import TRAINABLE
 from ..weights import load_model
 from . import settings
 from .models import extra_models, model_choices
 
 MANAGER = RunManager()
-TASKS = ["regions", "texture", "saliency"]
 
 
 def _options(base, task, epochs, lr, alpha, size, batch, freeze) -> FinetuneOptions:
@@ -176,7 +176,7 @@ def build(default_folder: str, model_lists: list[gr.Dropdown]) -> dict:
         folder = gr.Textbox(default_folder, label="Annotation project", scale=3, elem_id="ft-project")
         base = gr.Dropdown(model_choices(), value="regions" if "regions" in model_choices() else None,
                            label="Base model", scale=2, elem_id="ft-base")
-        task = gr.Radio(TASKS, value="regions", label="Task", scale=2)
+        task = gr.Radio(list(TRAINABLE), value="regions", label="Task", scale=2)
     with gr.Row():
         epochs = gr.Slider(1, 100, value=20, step=1, label="epochs")
         lr = gr.Number(5e-4, label="learning rate")

@@ -11,11 +11,11 @@ import numpy as np
 from .. import annotate
 from ..infer import adaptive_threshold, binarize, decode_regions, predict_probabilities, saliency_channel
 from ..io import ImageError, read_image, write_image
+from ..tasks import TRAINABLE, get_task
 from .components import ImageUpload
 from .models import get_model, model_choices
 from .settings import SESSION_TTL_S, scratch
 
-TASKS = ["saliency", "regions", "texture"]
 
 
 def _heat(x: np.ndarray) -> np.ndarray:
@@ -56,20 +56,23 @@ def segment(image_path: str | None, task: str, model: str | None, threshold: flo
     ``threshold``; the slider then shows the threshold used."""
     if not image_path:
         raise gr.Error("Upload an image or pick an example first.")
-    if task not in TASKS:
-        raise gr.Error(f"Unknown task {task!r}; choose one of {TASKS}.")
+    if task not in TRAINABLE:
+        raise gr.Error(f"Unknown task {task!r}; choose one of {', '.join(TRAINABLE)}.")
     try:
         image = read_image(image_path)
         net = get_model(model or _default_model(task) or "")
     except (ImageError, ValueError, FileNotFoundError) as err:
         raise gr.Error(str(err)) from None
+    if net.info.task != task:  # a model answers only the task it was trained for
+        raise gr.Error(f"{model or _default_model(task)} is a {net.info.task} model; choose a {task} model for "
+                       f"the {task} task.")
     t0 = time.perf_counter()
     probs = predict_probabilities(net, image)
     elapsed = (time.perf_counter() - t0) * 1000
     channels = [(_heat(p), f"channel {c}: mean {p.mean():.2f}") for c, p in enumerate(probs)]
     info = getattr(net, "info", None)
     name = model or _default_model(task)
-    if task == "saliency":
+    if get_task(task).saliency_map:
         sal = probs[saliency_channel(net)]
         t = adaptive_threshold(sal) if auto else float(threshold)
         mask = binarize(sal, t)
@@ -115,7 +118,7 @@ def build(examples: list[str]) -> dict:
         with gr.Column(scale=1):
             image = ImageUpload(type="filepath", label="Image", sources=["upload", "clipboard"], height=360,
                                 format="png", elem_id="segment-image")
-            task = gr.Radio(TASKS, value="saliency", label="Task")
+            task = gr.Radio(list(TRAINABLE), value=TRAINABLE[0], label="Task")
             model = gr.Dropdown(model_choices(), value=_default_model("saliency"), label="Model",
                                 allow_custom_value=False)
             run = gr.Button("Segment", variant="primary", elem_id="segment-run")

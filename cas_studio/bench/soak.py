@@ -1,9 +1,9 @@
 """Soak: many sessions editing and saving one project at once, for a bounded time.
 
-Each session (a thread, as the app's sessions are) is the :class:`~cas_studio.session.AnnotationSession`
+Each session (a thread, as the app's sessions are) is the :class:`~cas_studio.annotation.Session`
 the Annotate tab drives: it loads an image's annotation and its version, merges two regions by
 clicking them (or splits one), and autosaves naming that version; when another session saved first
-it gets :class:`~cas_studio.session.SaveConflict`, reloads and tries again, as a user would. At the end
+it gets :class:`~cas_studio.annotation.SaveConflict`, reloads and tries again, as a user would. At the end
 the successful saves of every image must form one chain, each built on the version before it
 (two built on one version would mean one overwrote the other), ending at the saved version;
 every label map must match its sidecar, and the process's peak resident memory must have grown by
@@ -24,7 +24,7 @@ from skimage import data
 
 from .. import annotate as ann
 from ..data.project import create_project, open_project, sha256
-from ..session import AnnotationSession, SaveConflict
+from ..annotation import Session, SaveConflict
 from ..io import write_image
 
 
@@ -51,9 +51,9 @@ def run(*, sessions: int = 50, seconds: float = 30.0, images: int = 5, folder: P
     stop_at = time.time() + seconds
 
     def session(seed: int) -> None:
-        # Each thread is one person in the app: the same AnnotationSession the Annotate tab drives.
+        # Each thread is one person in the app: the same Session the Annotate tab drives.
         rng = np.random.default_rng(seed)
-        s = AnnotationSession(project)
+        s = Session(project)
         while time.time() < stop_at:
             s.index = int(rng.integers(len(paths)))
             try:

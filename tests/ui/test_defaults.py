@@ -20,7 +20,7 @@ def test_every_over_segmentation_slider_starts_at_the_library_default(tab):
     assert set(sliders) == {(m, p) for m in ann.METHODS for p in ann.DEFAULTS[m]}
     for (method, name), slider in sliders.items():
         assert slider.value == ann.DEFAULTS[method][name], (method, name)
-        lo, hi, step, _ = ann.PARAM_RANGES[name]
+        lo, hi, step, _ = annotate_tab.PARAM_RANGES[name]
         assert (slider.minimum, slider.maximum, slider.step) == (lo, hi, step)
 
 

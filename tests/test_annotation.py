@@ -9,7 +9,7 @@ from skimage import data
 from cas_studio import annotate as ann
 from cas_studio.data.project import create_project
 from cas_studio.io import read_label_map, write_image
-from cas_studio.session import AnnotationError, AnnotationSession
+from cas_studio.annotation import AnnotationError, Session
 
 
 class DiskSegmenter:
@@ -35,22 +35,22 @@ class DiskSegmenter:
 @pytest.fixture
 def session(tmp_path):
     image = write_image(tmp_path / "cat.png", data.chelsea()[::2, ::2])
-    s = AnnotationSession(create_project(tmp_path / "proj"))
+    s = Session(create_project(tmp_path / "proj"))
     assert s.add_images([str(image)]) == []
     s.segmenter = DiskSegmenter()
     s.segmenter.set_image(s.image)
     return s
 
 
-def on_disk(s: AnnotationSession) -> np.ndarray:
+def on_disk(s: Session) -> np.ndarray:
     return read_label_map(s.project.label_path(s.current()))
 
 
 def test_refusals_name_the_problem(tmp_path):
-    s = AnnotationSession()
+    s = Session()
     with pytest.raises(AnnotationError, match="Open or create a project"):
         s.current()
-    s = AnnotationSession(create_project(tmp_path / "empty"))
+    s = Session(create_project(tmp_path / "empty"))
     with pytest.raises(AnnotationError, match="no images yet"):
         s.go(1)
     bad = tmp_path / "bad.png"

@@ -1,6 +1,6 @@
 """The headless annotation session: one person annotating one project, image by image.
 
-:class:`AnnotationSession` owns the state and every transition the Annotate tab offers (open,
+:class:`Session` owns the state and every transition the Annotate tab offers (open,
 navigate, over-segment, granularity, merge, split, confirm, brush, undo, import, click-to-object)
 and autosaves each edit atomically into the project. It knows nothing about a GUI: a refused
 action raises :class:`AnnotationError` with a message for the person, which the app shows as it
@@ -14,7 +14,7 @@ Example:
     >>> root = tempfile.mkdtemp()
     >>> write_image(f"{root}/coffee.png", data.coffee()[::4, ::4])  # doctest: +ELLIPSIS
     PosixPath(...)
-    >>> s = AnnotationSession(create_project(f"{root}/p"))
+    >>> s = Session(create_project(f"{root}/p"))
     >>> _ = s.add_images([f"{root}/coffee.png"])
     >>> s.oversegment("felzenszwalb", granularity=0.3)
     >>> a, b = s.labels()[10, 10], s.labels()[60, 100]
@@ -35,6 +35,7 @@ import numpy as np
 from . import annotate as ann
 from .data.project import EditConflict, Project
 from .io import ImageError, read_image
+from .tasks import get_task
 
 #: What a click on the canvas does, by mode name.
 MODES = ("select / merge", "confirm region", "split", "erase region", "click object")
@@ -70,7 +71,7 @@ class PendingObject:
 
 
 @dataclass
-class AnnotationSession:
+class Session:
     """One person's annotation state: project, current image, label history, selection."""
 
     project: Project | None = None
@@ -280,7 +281,7 @@ class AnnotationSession:
         self.current()
         try:
             model = self.load_model(model_name)
-            if model.info.task != "saliency":
+            if not get_task(model.info.task).saliency_map:
                 raise AnnotationError(f"{model_name} is a {model.info.task} model; the salient object needs a "
                                       "saliency model.")
             labels = ann.salient_object(self.image, model)

@@ -1,0 +1,69 @@
+"""The task registry: what each kind of model does, and the rules that follow from it.
+
+A weights file records its task by name; every rule that depends on the task (which metric picks
+the best epoch, whether test-time flip averaging or a temperature applies, whether the output is
+a saliency map or a label map, which decoders fit) is read from its :class:`Task` here. No other
+module compares a task name with a string.
+
+Example:
+    >>> get_task("saliency").selection
+    ('adp_fbeta', True)
+    >>> [t.name for t in TASKS.values() if t.trainable]
+    ['saliency', 'regions', 'texture']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .constants import DECODERS
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task's rules.
+
+    Attributes:
+        name: the name weights files and the command line use.
+        description: one line for help texts.
+        channels: the default number of softmax channels M.
+        selection: the validation metric that picks the best checkpoint, and whether higher is better.
+        saliency_map: the output is one channel's probability map (thresholded into a mask, scored
+            with SOD metrics); otherwise a label map of regions (scored with region metrics).
+        flip_average: test-time flip averaging is allowed (a channel means the same thing in an
+            image and its mirror image).
+        decoders: how the CAS code may become regions (region tasks); the first is the default.
+        trainable: ``cas-studio train`` trains it and the Segment tab runs it.
+    """
+
+    name: str
+    description: str
+    channels: int
+    selection: tuple[str, bool]
+    saliency_map: bool = False
+    flip_average: bool = False
+    decoders: tuple[str, ...] = ()
+    trainable: bool = True
+
+
+TASKS: dict[str, Task] = {t.name: t for t in (
+    Task("saliency", "salient object detection: a saliency map and its binary mask", 2, ("adp_fbeta", True),
+         saliency_map=True, flip_average=True),
+    Task("regions", "general multi-region segmentation (BSDS500-like)", 32, ("covering", True),
+         decoders=("merge", *(d for d in DECODERS if d != "merge"))),
+    Task("texture", "texture segmentation (Outex-like mosaics)", 8, ("covering", True),
+         decoders=("cluster", *(d for d in DECODERS if d != "cluster"))),
+    # The click-to-object model of cas_studio.interactive (``cas-studio train-clicks``).
+    Task("clicks", "click-to-object: an object mask from positive and negative clicks", 2, ("iou@5", True),
+         trainable=False),
+)}
+#: Tasks that ``cas-studio train`` trains and the Segment tab runs, in display order.
+TRAINABLE = tuple(name for name, t in TASKS.items() if t.trainable)
+
+
+def get_task(name: str) -> Task:
+    """The :class:`Task` called ``name``; ``ValueError`` naming the known tasks otherwise."""
+    try:
+        return TASKS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown task {name!r}; choose one of {list(TASKS)}") from None

@@ -1,0 +1,39 @@
+"""The task registry: one owner for every task rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from cas_studio.tasks import TASKS, TRAINABLE, get_task
+from cas_studio.train_config import TrainConfig
+from cas_studio.weights import WeightsInfo, check_flip_average
+
+
+def test_unknown_task_names_the_known_ones():
+    with pytest.raises(ValueError, match="unknown task 'salience'.*saliency"):
+        get_task("salience")
+    with pytest.raises(ValueError, match="unknown task"):
+        WeightsInfo(arch="efficientnet_lite0_fpn", out_channels=2, task="salience")
+
+
+def test_only_saliency_may_be_flip_averaged():
+    assert check_flip_average(True, "saliency") is True
+    for name in set(TASKS) - {"saliency"}:
+        with pytest.raises(ValueError, match="flip averaging applies to saliency models only"):
+            check_flip_average(True, name)
+        assert check_flip_average(False, name) is False
+
+
+def test_click_models_are_recorded_but_not_trained_by_cas_studio_train():
+    assert "clicks" in TASKS and "clicks" not in TRAINABLE
+    WeightsInfo(arch="efficientnet_lite1_fpn_clicks", out_channels=2, task="clicks")
+    with pytest.raises(ValueError, match="cas-studio train trains"):
+        TrainConfig(task="clicks")
+
+
+def test_every_task_selects_on_a_metric_and_region_tasks_name_decoders():
+    for task in TASKS.values():
+        key, higher = task.selection
+        assert isinstance(key, str) and higher is True
+        assert task.saliency_map or task.name == "clicks" or task.decoders
+    assert get_task("regions").decoders[0] == "merge" and get_task("texture").decoders[0] == "cluster"
