@@ -101,4 +101,4 @@ def test_command_refuses_flip_for_a_region_model(tmp_path, capsys):
     _, pb = saved(tmp_path / "b.safetensors", 1, task="regions", saliency_channel=None)
     out = tmp_path / "avg.safetensors"
     assert main([str(pa), str(pb), "--out", str(out), "--flip"]) == 2
-    assert "--flip is for saliency models" in capsys.readouterr().err and not out.exists()
+    assert "flip averaging applies to saliency models only" in capsys.readouterr().err and not out.exists()

@@ -1,22 +1,32 @@
-"""A simulated annotator: how many actions each way of starting needs to reach covering 0.90.
+"""A simulated annotator that only does what a hand can do: actions per image to covering 0.90.
 
 On BSDS500 val (human segmentations, class-free) an oracle starts from a method's initial regions
-and repeatedly makes the one action that raises covering against the first human segmentation the
-most, until covering reaches 0.90 or 60 actions. An action is one of:
+and repeatedly takes the action with the largest covering gain per action against the first human
+segmentation, until covering reaches 0.90 or 60 actions. Every action is physical:
 
-* **merge**: two adjacent regions become one (select, then click);
-* **stroke**: paint-to-merge, one stroke across a connected run of regions that the same human
-  region holds most of;
-* **granularity**: move the hierarchy slider to another cut; edited regions are kept
-  (:func:`cas_studio.annotate.regranulate`). Like a careful person, the oracle only moves to a cut
-  from which merging can still reach the target (its *merge bound*, the covering once every region
-  joins the human region it overlaps most, stays at or above the target): a greedy jump to a coarse
-  cut would otherwise win one step and leave regions straddling object boundaries for good.
+* **click-merge** (one action): two adjacent regions join (select one, click the other).
+* **stroke** (one action): a brush of radius :data:`BRUSH_RADIUS` px (5 px, under 1% of the
+  578 px diagonal of a BSDS image; the app's default brush) drawn along a path that stays inside
+  one human region; it merges **only the regions whose pixels the brush touches**. The paths a
+  person would draw are offered: per connected piece of the human region eroded by the radius,
+  its medial axis (skeleton) and a ring just inside its border. The path's length is counted.
+* **granularity** (one action): one slider move to one of 11 cuts of the hierarchy, keeping every
+  edited region (:func:`cas_studio.annotate.regranulate`). Like a careful person, the oracle only
+  moves to a cut from which merging can still reach the target (its *merge bound*, the covering
+  once every region joins the human region it overlaps most, stays at or above the target).
+* **click-to-object** (one action per click, plus one to accept): the click model's clicks on one
+  human region by the standard NoC protocol (each click lands on one pixel: the first at the
+  region's point farthest from its border, each next one at the centre of the larger error), 1 to
+  :data:`MAX_OBJECT_CLICKS` clicks; the mask, snapped to the superpixels (a superpixel joins when
+  most of it is inside), becomes one region.
+* **flood fill** (the rule this benchmark used before, *not drawable*): every region of a
+  connected run of regions that one human region holds most of joins in one action, however many
+  and however far apart. Kept only as the row "upper bound (flood fill, not drawable)".
 
-Methods differ in their initial regions and the actions they offer. Per method the table gives the
-mean number of actions, the covering reached, the share of images that reached 0.90, and the
-achievable segmentation accuracy (ASA) and boundary recall of its superpixels cut to the same
-number of regions (``--regions``, default 100) for all methods.
+Per method the table gives the mean actions to covering 0.90 (60 when not reached), the share of
+images that reach it, the covering reached, the path length drawn per image (strokes), and the ASA
+and boundary recall of its superpixels cut to ``--regions`` regions. The last line reads
+``best: <method> <N> actions, <P>% reach 0.90`` (drawable methods only).
 """
 
 from __future__ import annotations
@@ -24,21 +34,30 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
+from skimage.morphology import skeletonize
 
 from .. import annotate as ann
 from ..grouping import adjacent_pairs
 from ..hierarchy import Hierarchy, build_hierarchy
+from ..interactive.clicks import iou, next_click
 from ..metrics import achievable_accuracy, boundary_fmeasure
 
 TARGET = 0.90
 LIMIT = 60
 #: Granularities the oracle may move the slider to (one action each).
 LEVELS = tuple(np.linspace(0.0, 1.0, 11))
+#: Brush radius of a simulated stroke, in pixels (the app's default brush: 10 px across).
+BRUSH_RADIUS = 5
+#: Most clicks the click-to-object tool is given on one object before it is accepted.
+MAX_OBJECT_CLICKS = 5
+#: Human regions smaller than this share of the image are left to merges and strokes.
+MIN_OBJECT = 0.005
 
 
 @dataclass(frozen=True)
@@ -52,23 +71,31 @@ class Method:
     guided: bool = False  # hierarchy merges by the regions model's CAS code too
     start: float = 1.0  # initial granularity (1 = the superpixels)
     params: tuple[tuple[str, float], ...] = ()  # base parameters other than annotate.DEFAULTS
+    drawable: bool = True  # False: the flood-fill upper bound, no hand can do it
 
 
 #: The app's Felzenszwalb settings before the hierarchy (the baseline every method is compared with).
 OLD_APP = (("scale", 200.0), ("sigma", 0.8), ("min_size", 50.0))
 
 
-def methods(start: float) -> list[Method]:
+def methods(start: float, *, clicks: bool = True) -> list[Method]:
     """The compared methods; ``start`` is the hierarchy methods' initial granularity."""
-    every = ("merge", "stroke", "granularity")
-    return [
+    honest = ("merge", "stroke", "granularity")
+    out = [
         Method("felzenszwalb 200, click-merge (the old app)", "felzenszwalb", ("merge",), params=OLD_APP),
-        Method(f"fine felzenszwalb hierarchy, + paint + slider, start {start:g} (the app)", "felzenszwalb", every,
+        Method(f"hierarchy + click-merge + slider, start {start:g}", "felzenszwalb", ("merge", "granularity"),
                True, False, start),
-        Method("fine felzenszwalb hierarchy, + paint + slider, start 0.8", "felzenszwalb", every, True, False, 0.8),
-        Method(f"model-guided hierarchy (regions), + paint + slider, start {start:g}", "felzenszwalb", every,
+        Method(f"hierarchy + click-merge + strokes + slider, start {start:g}", "felzenszwalb", honest, True, False,
+               start),
+        Method(f"model-guided hierarchy + click-merge + strokes + slider, start {start:g}", "felzenszwalb", honest,
                True, True, start),
     ]
+    if clicks:
+        out.append(Method(f"click-to-object + click-merge + strokes + slider, start {start:g}", "felzenszwalb",
+                          (*honest, "click"), True, False, start))
+    out.append(Method("upper bound (flood fill, not drawable)", "felzenszwalb", ("merge", "flood", "granularity"),
+                      True, False, start, drawable=False))
+    return out
 
 
 def _covering(t: np.ndarray) -> float:
@@ -110,16 +137,97 @@ def _regranulate(assign: np.ndarray, proposal: np.ndarray, cut: np.ndarray) -> t
     return out, new_proposal
 
 
+@dataclass
+class Tools:
+    """What the physical tools can do on one image, in superpixels.
+
+    ``strokes``: (superpixels the brush touches, path length in px) per drawable path;
+    ``objects``: per human region, the superpixels of the click model's mask after 1, 2, ... clicks.
+    """
+
+    strokes: list[tuple[np.ndarray, float]] = field(default_factory=list)
+    objects: list[list[np.ndarray]] = field(default_factory=list)
+
+
+def stroke_paths(gt: np.ndarray, *, radius: int = BRUSH_RADIUS) -> list[tuple[np.ndarray, float]]:
+    """The strokes a person would draw inside each human region: (brush footprint mask, path length).
+
+    Per connected piece of each region eroded by ``radius`` (so the brush stays inside it): its
+    medial axis and a ring just inside its border, each with the brush's footprint around it.
+    """
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    out = []
+    for g in np.unique(gt):
+        inner = cv2.erode((gt == g).astype(np.uint8), disk, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        n, pieces = cv2.connectedComponents(inner, connectivity=8)
+        for k in range(1, n):
+            piece = (pieces == k).astype(np.uint8)
+            ring = piece & ~cv2.erode(piece, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+            for path in (skeletonize(piece.astype(bool)).astype(np.uint8), ring):
+                if path.sum() >= 2:
+                    out.append((cv2.dilate(path, disk).astype(bool), float(path.sum())))
+    return out
+
+
+def snap(mask: np.ndarray, superpixels: np.ndarray, n: int) -> np.ndarray:
+    """Superpixels that ``mask`` covers for more than half of their pixels."""
+    inside = np.bincount(superpixels.ravel(), weights=mask.ravel().astype(float), minlength=n)
+    return np.flatnonzero(inside > 0.5 * np.bincount(superpixels.ravel(), minlength=n))
+
+
+def object_masks(predictor: Callable[[list], np.ndarray], target: np.ndarray,
+                 max_clicks: int = MAX_OBJECT_CLICKS) -> list[np.ndarray]:
+    """The click model's masks after 1..max_clicks clicks of the NoC protocol on ``target``."""
+    pred, clicks, masks = np.zeros_like(target), [], []
+    for _ in range(max_clicks):
+        click = next_click(pred, target)
+        if click is None:
+            break
+        clicks.append(click)
+        pred = predictor(list(clicks))
+        masks.append(pred)
+        if iou(pred, target) >= 0.95:
+            break
+    return masks
+
+
+def _pair_scores(t: np.ndarray, iou_t: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Covering after merging each pair of ``edges``, all at once.
+
+    A human region's best match after a merge is the merged region or the best region outside the
+    pair: the first of its top three regions that is not one of the two.
+    """
+    rows, cols = t.sum(1), t.sum(0)
+    a, b = edges[:, 0], edges[:, 1]
+    merged = t[a] + t[b]
+    new = merged / ((rows[a] + rows[b])[:, None] + cols[None, :] - merged)
+    k = min(3, len(iou_t))
+    top = np.argsort(-iou_t, axis=0)[:k]  # (k, C) region ids, best first
+    columns = np.arange(t.shape[1])
+    excl = np.zeros_like(new)
+    done = np.zeros(new.shape, bool)
+    for j in range(k):
+        ok = ~done & (top[j][None, :] != a[:, None]) & (top[j][None, :] != b[:, None])
+        excl = np.where(ok, iou_t[top[j], columns][None, :], excl)
+        done |= ok
+    return (cols[None, :] * np.maximum(excl, new)).sum(1) / cols.sum()
+
+
 def simulate(counts: np.ndarray, pairs: np.ndarray, assign: np.ndarray, *, kinds: tuple[str, ...],
-             hierarchy: Hierarchy | None = None, target: float = TARGET, limit: int = LIMIT) -> tuple[int, float]:
-    """Run the oracle; (actions taken, covering reached).
+             hierarchy: Hierarchy | None = None, tools: Tools | None = None, target: float = TARGET,
+             limit: int = LIMIT, trace: list | None = None) -> tuple[int, float, float]:
+    """Run the oracle; (actions taken, covering reached, stroke path length drawn).
 
     Every state is a union of superpixels, so the simulation works on superpixels: ``counts`` is
     (superpixels x ground-truth regions) pixel counts, ``pairs`` the adjacent superpixel pairs and
-    ``assign`` the initial region (0..R-1) of each superpixel. Covering is exact, in pixels.
+    ``assign`` the initial region (0..R-1) of each superpixel. Covering is exact, in pixels. Each
+    step takes the candidate with the largest covering gain per action it costs; ``trace``, if
+    given, receives (kind, covering after, actions so far) per step.
     """
+    tools = tools or Tools()
     proposal = assign.copy()
-    actions = 0
+    actions, drawn = 0, 0.0
+    used_objects: set[int] = set()
     levels = [hierarchy.assignment(hierarchy.regions_at(g)) for g in LEVELS] if hierarchy is not None else []
     while True:
         n_regions = assign.max() + 1
@@ -127,69 +235,108 @@ def simulate(counts: np.ndarray, pairs: np.ndarray, assign: np.ndarray, *, kinds
         np.add.at(t, assign, counts)
         current = _covering(t)
         if current >= target or actions >= limit:
-            return actions, current
+            return actions, current, drawn
         rows, cols = t.sum(1), t.sum(0)
-        iou = t / np.maximum(rows[:, None] + cols[None, :] - t, 1)
-        owner = t.argmax(1)
+        iou_t = t / np.maximum(rows[:, None] + cols[None, :] - t, 1)
         ra, rb = assign[pairs[:, 0]], assign[pairs[:, 1]]
+        owner = t.argmax(1)
+        # Joining regions that different human regions hold most of never helps: not offered.
         keep = (ra != rb) & (owner[ra] == owner[rb])
-        ra, rb = ra[keep], rb[keep]
-        edges = np.unique(np.sort(np.stack([ra, rb], 1), axis=1), axis=0) if len(ra) else np.zeros((0, 2), np.int64)
-        candidates: list[np.ndarray] = []
-        if "merge" in kinds:
-            candidates += list(edges)
-        if "stroke" in kinds and len(edges):
+        edges = np.unique(np.sort(np.stack([ra[keep], rb[keep]], 1), axis=1), axis=0) if keep.any() \
+            else np.zeros((0, 2), np.int64)
+        # Each candidate is scored by its covering gain per action it costs.
+        best, choice = 1e-9, None
+        if "merge" in kinds and len(edges):
+            scores = _pair_scores(t, iou_t, edges)
+            k = int(np.argmax(scores))
+            if scores[k] - current > best:
+                best, choice = scores[k] - current, ("merge", edges[k], 1, 0.0)
+        groups: list[tuple[np.ndarray, float]] = []
+        if "flood" in kinds and len(edges):
             graph = sparse.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n_regions, n_regions))
             n, comp = connected_components(graph, directed=False)
             sizes = np.bincount(comp, minlength=n)
-            candidates += [np.flatnonzero(comp == c) for c in np.flatnonzero(sizes >= 3)]  # 2 regions: a merge
-        best, choice = current + 1e-9, None
-        for group in candidates:
+            groups += [(np.flatnonzero(comp == c), 0.0) for c in np.flatnonzero(sizes >= 3)]
+        if "stroke" in kinds:
+            for sps, length in tools.strokes:
+                group = np.unique(assign[sps])
+                if len(group) >= 2:
+                    groups.append((group, length))
+        for group, length in groups:
             others = np.ones(n_regions, bool)
             others[group] = False
             merged = t[group].sum(0)
             new = merged / (rows[group].sum() + cols - merged)
-            score = float((cols * np.maximum(iou[others].max(0) if others.any() else 0.0, new)).sum() / cols.sum())
-            if score > best:
-                best, choice = score, ("merge", group)
+            score = float((cols * np.maximum(iou_t[others].max(0) if others.any() else 0.0, new)).sum() / cols.sum())
+            if score - current > best:
+                best, choice = score - current, ("merge", group, 1, length)
+        if "click" in kinds:
+            for g, masks in enumerate(tools.objects):
+                if g in used_objects:
+                    continue
+                for k, sps in enumerate(masks):
+                    if not len(sps):
+                        continue
+                    new_assign = assign.copy()
+                    new_assign[sps] = n_regions
+                    tt = np.zeros((n_regions + 1, counts.shape[1]))
+                    np.add.at(tt, new_assign, counts)
+                    gain = (_covering(tt) - current) / (k + 2)  # k + 1 clicks and the accept
+                    if gain > best:
+                        best, choice = gain, ("object", (g, new_assign), k + 2, 0.0)
         if "granularity" in kinds:
             for cut in levels:
                 new_assign, new_proposal = _regranulate(assign, proposal, cut)
                 tt = np.zeros((new_assign.max() + 1, counts.shape[1]))
                 np.add.at(tt, new_assign, counts)
                 score = _covering(tt)
-                if score > best and _bound(tt) >= min(target, _bound(t)):
-                    best, choice = score, ("granularity", (new_assign, new_proposal))
+                if score - current > best and _bound(tt) >= min(target, _bound(t)):
+                    best, choice = score - current, ("granularity", (new_assign, new_proposal), 1, 0.0)
         if choice is None:
-            return actions, current  # no single action helps any more
-        kind, what = choice
+            return actions, current, drawn  # no action helps any more
+        kind, what, cost, length = choice
         if kind == "merge":
             assign = np.where(np.isin(assign, what), what[0], assign)
-            _, assign = np.unique(assign, return_inverse=True)
+        elif kind == "object":
+            used_objects.add(what[0])
+            assign = what[1]
         else:
             assign, proposal = what
-        actions += 1
+        _, assign = np.unique(assign, return_inverse=True)
+        actions += cost
+        drawn += length
+        if trace is not None:
+            trace.append((kind if length == 0 else "stroke", round(current + best * cost, 4), actions))
 
 
 def _boundary_recall(seg: np.ndarray, gt: np.ndarray) -> float:
     return boundary_fmeasure(seg, [gt])["boundary_recall"]
 
 
-def run(items: list, method_list: list[Method], *, regions: int = 100, model=None,
+def run(items: list, method_list: list[Method], *, regions: int = 100, model=None, clicker=None,
         progress: Callable[[str], None] | None = None) -> list[dict]:
-    """Simulate every method on every item; one row of means per method."""
+    """Simulate every method on every item; one row of means per method.
+
+    ``model`` is the regions model (for guided hierarchies), ``clicker`` a
+    :class:`~cas_studio.interactive.ClickSegmenter` (for click-to-object).
+    """
     from ..data import read_target
     from ..infer import predict_probabilities
     from ..io import read_image
 
     rows = {m.name: {"actions": [], "covering": [], "reached": [], "initial": [], "asa": [], "recall": [],
-                     "seconds": []} for m in method_list}
+                     "drawn": [], "seconds": []} for m in method_list}
     for n, it in enumerate(items):
         image = read_image(it.image)
         gt = read_target(it, annotation=0, shape=image.shape[:2])
         bases = {(m.base, m.params): ann.oversegment(image, m.base, **{**ann.DEFAULTS[m.base], **dict(m.params)})
                  for m in method_list}
         probs = predict_probabilities(model, image) if model is not None and any(m.guided for m in method_list) else None
+        paths = stroke_paths(gt) if any("stroke" in m.actions for m in method_list) else []
+        masks: list[list[np.ndarray]] = []
+        if clicker is not None and any("click" in m.actions for m in method_list):
+            clicker.set_image(image)
+            masks = [object_masks(clicker.predict, gt == g) for g in np.unique(gt) if (gt == g).mean() >= MIN_OBJECT]
         for m in method_list:
             t0 = time.perf_counter()
             h = build_hierarchy(image, bases[(m.base, m.params)], probs=probs if m.guided else None)
@@ -200,28 +347,36 @@ def run(items: list, method_list: list[Method], *, regions: int = 100, model=Non
             _, gi = np.unique(gt.ravel(), return_inverse=True)
             counts = sparse.coo_matrix((np.ones(gi.size), (h.superpixels.ravel(), gi)),
                                        shape=(h.finest, gi.max() + 1)).toarray()
-            pairs = adjacent_pairs(h.superpixels)
+            sp = h.superpixels
+            tools = Tools(strokes=[(np.unique(sp[foot]), length) for foot, length in paths] if "stroke" in m.actions
+                          else [],
+                          objects=[[snap(mk, sp, h.finest) for mk in ms] for ms in masks] if "click" in m.actions
+                          else [])
             start = h.assignment(h.regions_at(m.start)) if m.hierarchy else np.arange(h.finest)
             row["initial"].append(int(start.max()) + 1)
-            actions, cov = simulate(counts, pairs, start, kinds=m.actions, hierarchy=h if m.hierarchy else None)
+            actions, cov, drawn = simulate(counts, adjacent_pairs(sp), start, kinds=m.actions,
+                                           hierarchy=h if m.hierarchy else None, tools=tools)
             # An image that never reaches the target counts as the full budget of actions.
             row["actions"].append(actions if cov >= TARGET else LIMIT)
             row["covering"].append(cov)
             row["reached"].append(cov >= TARGET)
+            row["drawn"].append(drawn)
             row["seconds"].append(time.perf_counter() - t0)
         if progress:
             progress(f"{n + 1}/{len(items)} {it.image.name}: " + ", ".join(
                 f"{rows[m.name]['actions'][-1]}" for m in method_list))
-    return [{"method": name, **{k: float(np.mean(v)) for k, v in r.items()}} for name, r in rows.items()]
+    return [{"method": name, "drawable": m.drawable, **{k: float(np.mean(v)) for k, v in rows[name].items()}}
+            for name, m in zip(rows, method_list)]
 
 
 def table(results: list[dict], *, regions: int) -> str:
     """The results as a markdown table."""
-    lines = [f"| method | initial regions | ASA @{regions} | boundary recall @{regions} | actions to 0.90 ({LIMIT} = not reached) | "
-             f"covering reached | reached 0.90 |", "|---|---|---|---|---|---|---|"]
+    lines = [f"| method | initial regions | ASA @{regions} | boundary recall @{regions} | actions to 0.90 ({LIMIT} = "
+             f"not reached) | reached 0.90 | covering reached | stroke path drawn (px) |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['method']} | {r['initial']:.0f} | {r['asa']:.3f} | {r['recall']:.3f} | {r['actions']:.1f} | "
-                     f"{r['covering']:.3f} | {r['reached']:.0%} |")
+                     f"{r['reached']:.0%} | {r['covering']:.3f} | {r['drawn']:.0f} |")
     return "\n".join(lines)
 
 
@@ -246,14 +401,20 @@ def main(argv: list[str] | None = None) -> int:
         model = load_model("regions", device="cpu")
     except (FileNotFoundError, ValueError):
         model = None
-    chosen = [m for m in methods(args.start) if model is not None or not m.guided]
+    try:
+        from ..interactive import ClickSegmenter
+
+        clicker = ClickSegmenter("clicks", "cpu")
+    except (FileNotFoundError, ValueError):
+        clicker = None
+    chosen = [m for m in methods(args.start, clicks=clicker is not None) if model is not None or not m.guided]
     t0 = time.perf_counter()
-    results = run(items, chosen, regions=args.regions, model=model, progress=None if args.quiet else print)
+    results = run(items, chosen, regions=args.regions, model=model, clicker=clicker,
+                  progress=None if args.quiet else print)
     print(f"simulated annotator on {len(items)} BSDS500 val images (first human segmentation), target covering "
-          f"{TARGET}, at most {LIMIT} actions, hierarchy start {args.start:g}; {time.perf_counter() - t0:.0f} s")
+          f"{TARGET}, at most {LIMIT} actions, hierarchy start {args.start:g}, brush radius {BRUSH_RADIUS} px; "
+          f"{time.perf_counter() - t0:.0f} s")
     print(table(results, regions=args.regions))
-    base = results[0]["actions"]
-    best = min(results, key=lambda r: (r["actions"], -r["covering"]))
-    print(f"best: {best['method']}: {best['actions']:.1f} actions, {base / max(best['actions'], 1e-9):.1f}x fewer "
-          f"than {results[0]['method']}")
+    best = min((r for r in results if r["drawable"]), key=lambda r: (r["actions"], -r["covering"]))
+    print(f"best: {best['method']} {best['actions']:.1f} actions, {best['reached']:.0%} reach 0.90")
     return 0

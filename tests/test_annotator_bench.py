@@ -1,0 +1,81 @@
+"""The honest simulated annotator (``cas-studio bench annotate --clicks``): every action a hand can do."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+from cas_studio.bench import clicks as sim
+from cas_studio.grouping import adjacent_pairs
+
+
+def grid_superpixels(shape=(60, 90), cell=6) -> np.ndarray:
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy // cell) * (shape[1] // cell) + xx // cell
+
+
+def two_regions(shape=(60, 90)) -> np.ndarray:
+    gt = np.zeros(shape, np.int64)
+    gt[:, 48:] = 1
+    return gt
+
+
+def counts_of(sp: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    return sparse.coo_matrix((np.ones(gt.size), (sp.ravel(), gt.ravel())), shape=(sp.max() + 1, gt.max() + 1)).toarray()
+
+
+def test_a_stroke_stays_inside_its_human_region_and_touches_only_what_it_covers():
+    gt = two_regions()
+    paths = sim.stroke_paths(gt, radius=3)
+    assert paths
+    for footprint, length in paths:
+        assert len(np.unique(gt[footprint])) == 1  # never crosses into another human region
+        assert length > 0 and footprint.mean() < 0.6  # a brush path, not a flood of the region
+    sp = grid_superpixels()
+    touched = np.unique(sp[paths[0][0]])
+    assert 2 <= len(touched) < len(np.unique(sp[gt == gt[paths[0][0]][0]]))
+
+
+def test_pair_scores_equal_the_direct_covering():
+    rng = np.random.default_rng(0)
+    t = rng.integers(0, 50, (30, 4)).astype(float)
+    rows, cols = t.sum(1), t.sum(0)
+    iou_t = t / np.maximum(rows[:, None] + cols[None, :] - t, 1)
+    edges = np.array([[0, 1], [2, 7], [5, 29], [3, 4]])
+    for (a, b), score in zip(edges, sim._pair_scores(t, iou_t, edges)):
+        merged = t[[a, b]].sum(0)
+        new = merged / (rows[[a, b]].sum() + cols - merged)
+        others = np.ones(30, bool)
+        others[[a, b]] = False
+        expected = (cols * np.maximum(iou_t[others].max(0), new)).sum() / cols.sum()
+        assert np.isclose(score, expected)
+
+
+def test_honest_strokes_need_more_actions_than_the_flood_fill_bound():
+    gt = two_regions()
+    sp = grid_superpixels()
+    counts, pairs, start = counts_of(sp, gt), adjacent_pairs(sp), np.arange(sp.max() + 1)
+    tools = sim.Tools(strokes=[(np.unique(sp[f]), n) for f, n in sim.stroke_paths(gt, radius=3)])
+    flood, cov_flood, _ = sim.simulate(counts, pairs, start, kinds=("merge", "flood"))
+    honest, cov_honest, drawn = sim.simulate(counts, pairs, start, kinds=("merge", "stroke"), tools=tools)
+    assert cov_flood >= sim.TARGET and flood <= 2
+    assert honest > flood and drawn > 0
+
+
+def test_click_to_object_costs_its_clicks_and_the_accept():
+    gt = two_regions()
+    sp = grid_superpixels()
+    counts, pairs, start = counts_of(sp, gt), adjacent_pairs(sp), np.arange(sp.max() + 1)
+    objects = [[sim.snap(gt == g, sp, sp.max() + 1)] for g in (0, 1)]  # one click gives each region exactly
+    trace: list = []
+    actions, cov, _ = sim.simulate(counts, pairs, start, kinds=("merge", "click"), tools=sim.Tools(objects=objects),
+                                   trace=trace)
+    assert cov == 1.0 and actions == 4 and [k for k, _, _ in trace] == ["object", "object"]
+
+
+def test_snap_takes_superpixels_mostly_inside():
+    sp = grid_superpixels()
+    mask = np.zeros(sp.shape, bool)
+    mask[:, :40] = True  # cells 0..5 whole, cell 6 (36..41) two thirds inside
+    chosen = sim.snap(mask, sp, sp.max() + 1)
+    assert set(np.unique(sp[:, :42]).tolist()) == set(chosen.tolist())
