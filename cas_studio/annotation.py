@@ -259,10 +259,7 @@ class Session:
         labels = self.labels()
         if self.proposal is None or self.method not in ann.DEFAULTS:
             raise AnnotationError("Over-segment the image first: the granularity works on its hierarchy.")
-        if self.hierarchy is None:  # rebuilt from what the sidecar recorded
-            params = {k: v for k, v in self.params.items() if k in ann.DEFAULTS[self.method]}
-            self.hierarchy = self._hierarchy(self.method, params, self.params.get("model"),
-                                             bool(self.params.get("guided")))
+        self._ensure_hierarchy()
         cut = self.hierarchy.cut(self.hierarchy.regions_at(float(granularity)))
         try:
             labels, proposal = ann.regranulate(labels, self.proposal, cut)
@@ -369,6 +366,72 @@ class Session:
         except ValueError as err:
             raise AnnotationError(str(err)) from None
 
+    def _free(self, labels: np.ndarray, region: int | None = None) -> np.ndarray:
+        """Pixels a tool may take: unlabelled, proposed, or of ``region`` itself."""
+        free = (labels == ann.UNLABELLED) | np.isin(labels, np.asarray(self.proposed(), np.int64))
+        return free | (labels == region) if region is not None else free
+
+    def grow_preview(self) -> np.ndarray:
+        """The pixels :meth:`grow` would add to the selected region (HxW bool)."""
+        labels = self.labels()
+        if not self.selected or self.selected[0] not in labels:
+            raise AnnotationError("Select a region (click it in select mode) to grow it.")
+        if self.proposal is None or self.method not in ann.DEFAULTS:
+            raise AnnotationError("Over-segment the image first: grow climbs its region hierarchy.")
+        self._ensure_hierarchy()
+        region = self.selected[0]
+        sp = self.hierarchy.superpixels
+        n = self.hierarchy.finest
+        mask = labels == region
+        share = np.bincount(sp.ravel(), weights=mask.ravel().astype(float), minlength=n) / np.bincount(sp.ravel(), minlength=n)
+        members = np.flatnonzero(share > 0.5)
+        if members.size == 0:  # a painted sliver: start from the superpixels it touches most
+            members = np.array([int(np.argmax(share))])
+        node = self.hierarchy.ancestor(members)
+        if node is None:
+            raise AnnotationError(f"Region {region} already holds its whole part of the image; nothing to grow into.")
+        return np.isin(sp, node) & ~mask & self._free(labels)
+
+    def grow(self) -> None:
+        """Merge the selected region with its next ancestor in the region hierarchy (one action;
+        repeated presses climb). Confirmed regions of others are never taken."""
+        add = self.grow_preview()
+        if not add.any():
+            raise AnnotationError("The next larger region is all confirmed regions; nothing to grow into.")
+        self._edit(ann.paint(self.labels(), add, self.selected[0]))
+
+    def lasso_preview(self, outline: Sequence[tuple[int, int]]) -> list[int]:
+        """Regions at least half inside the closed ``outline`` ((x, y) points): what :meth:`lasso` merges."""
+        import cv2
+
+        labels = self.labels()
+        pts = np.asarray(outline, np.int64).reshape(-1, 2)
+        if len(pts) < 3:
+            raise AnnotationError("Draw a closed outline around the regions to merge (at least 3 points).")
+        h, w = labels.shape
+        if (pts[:, 0] < 0).any() or (pts[:, 1] < 0).any() or (pts[:, 0] >= w).any() or (pts[:, 1] >= h).any():
+            raise AnnotationError(f"The outline leaves the {w}x{h} image.")
+        inside = np.zeros(labels.shape, np.uint8)
+        cv2.fillPoly(inside, [pts.astype(np.int32)], 1)
+        n = int(labels.max()) + 1
+        share = np.bincount(labels.ravel(), weights=inside.ravel().astype(float), minlength=n) / np.maximum(
+            np.bincount(labels.ravel(), minlength=n), 1)
+        return [int(i) for i in np.flatnonzero(share >= 0.5) if i != ann.UNLABELLED]
+
+    def lasso(self, outline: Sequence[tuple[int, int]]) -> None:
+        """Merge every region at least half inside the closed ``outline`` into one (one action)."""
+        ids = self.lasso_preview(outline)
+        if len(ids) < 2:
+            raise AnnotationError("The outline holds fewer than two regions at least half inside it; draw around "
+                                  "the regions to merge.")
+        self._edit(ann.merge(self.labels(), ids))
+
+    def _ensure_hierarchy(self) -> None:
+        if self.hierarchy is None:  # rebuilt from what the sidecar recorded
+            params = {k: v for k, v in self.params.items() if k in ann.DEFAULTS[self.method]}
+            self.hierarchy = self._hierarchy(self.method, params, self.params.get("model"),
+                                             bool(self.params.get("guided")))
+
     def undo(self) -> None:
         """Undo one edit (the result is saved)."""
         self._step("undo")
@@ -467,11 +530,7 @@ class Session:
         region = self.pending.region
         # Regions the person confirmed stay theirs: a new object fills only unlabelled and proposed
         # pixels (and its own region's, when it refines one).
-        proposed = np.asarray(self.proposed(), np.int64)
-        free = (labels == ann.UNLABELLED) | np.isin(labels, proposed)
-        if region is not None:
-            free |= labels == region
-        mask = self.pending.mask & free
+        mask = self.pending.mask & self._free(labels, region)
         if not mask.any():
             raise AnnotationError("The object lies entirely on confirmed regions; click inside one of them to "
                                   "refine it instead.")

@@ -53,6 +53,46 @@ class Hierarchy:
         """
         return self.assignment(regions)[self.superpixels] + 1
 
+    def ancestor(self, members: np.ndarray) -> np.ndarray | None:
+        """The smallest hierarchy node that strictly contains the superpixels ``members``.
+
+        Parameters
+        ----------
+        members : 1-D int array of superpixel ids (need not be one node)
+
+        Returns
+        -------
+        The node's superpixel ids (sorted), or ``None`` when no node contains more than
+        ``members`` (they already hold their whole connected part of the image).
+        """
+        members = np.unique(np.asarray(members, np.int64))
+        if members.size == 0:
+            raise ValueError("no superpixels given")
+        parent = np.arange(self.finest)
+        inside = np.zeros(self.finest, np.int64)
+        inside[members] = 1
+        size = np.ones(self.finest, np.int64)
+
+        def root(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        # Union-find along the merge order: the first union that holds every member and
+        # something more is the node.
+        for a, b, _ in self.merges:
+            ra, rb = root(int(a)), root(int(b))
+            if ra == rb:
+                continue
+            parent[rb] = ra
+            inside[ra] += inside[rb]
+            size[ra] += size[rb]
+            if inside[ra] == members.size and size[ra] > members.size:
+                roots = np.array([root(i) for i in range(self.finest)])
+                return np.flatnonzero(roots == ra)
+        return None
+
     def regions_at(self, granularity: float) -> int:
         """Region count of a granularity in [0, 1]: 0 the coarsest cut, 1 the superpixels,
         evenly spaced on a log scale in between (a slider's steps feel alike at both ends)."""

@@ -142,3 +142,48 @@ def test_a_new_object_never_takes_pixels_of_a_confirmed_region(session):
     second = s.accept_object()
     labels = on_disk(s)
     assert ((labels == first) == before).all() and labels[60, 85] == second
+
+
+def test_grow_climbs_the_hierarchy_one_node_per_press_and_undo_goes_back(session):
+    s = session
+    s.oversegment("felzenszwalb", granularity=1.0)
+    region = int(s.labels()[75, 110])
+    s.click_region("select / merge", 110, 75)
+    with_previews = []
+    for _ in range(3):
+        add = s.grow_preview()
+        assert add.any() and not (add & (s.labels() == region)).any()
+        before = (s.labels() == region).sum()
+        s.grow()
+        with_previews.append(int((s.labels() == region).sum()))
+        assert with_previews[-1] == before + add.sum()  # exactly the preview joined
+    assert with_previews == sorted(with_previews) and len(set(with_previews)) == 3
+    assert (on_disk(s) == region).sum() == with_previews[-1]
+    s.undo()
+    assert (s.labels() == region).sum() == with_previews[-2]
+
+
+def test_grow_needs_a_selection_and_a_hierarchy(session):
+    s = session
+    s.click_object(40, 40)
+    s.accept_object()
+    with pytest.raises(AnnotationError, match="Select a region"):
+        s.grow()
+    s.click_region("select / merge", 40, 40)
+    with pytest.raises(AnnotationError, match="Over-segment the image first"):
+        s.grow()
+
+
+def test_lasso_merges_the_regions_at_least_half_inside(session):
+    s = session
+    s.oversegment("felzenszwalb", granularity=0.6)
+    outline = [(20, 20), (120, 20), (120, 100), (20, 100)]
+    ids = s.lasso_preview(outline)
+    assert len(ids) >= 2
+    s.lasso(outline)
+    labels = on_disk(s)
+    assert len(np.unique(labels[np.isin(s.history._unpack(s.history._undo[-1]), ids)])) == 1
+    with pytest.raises(AnnotationError, match="at least 3 points"):
+        s.lasso([(1, 1), (5, 5)])
+    with pytest.raises(AnnotationError, match="leaves the"):
+        s.lasso([(1, 1), (5, 5), (5000, 3)])

@@ -97,3 +97,22 @@ def test_salient_object_start(monkeypatch):
     monkeypatch.setattr(infer, "predict_saliency", lambda model, im, **k: sal)
     labels = ann.salient_object(image, model=None)
     assert set(np.unique(labels)) == {1, 2} and (labels == 2).sum() == 100
+
+
+def test_ancestor_is_the_smallest_node_strictly_containing_the_members():
+    image = data.coffee()[::4, ::4]
+    h = build_hierarchy(image, ann.oversegment(image, "felzenszwalb", scale=25, sigma=0.5, min_size=5))
+    node = h.ancestor([0])
+    assert node is not None and 0 in node and len(node) >= 2
+    # It is superpixel 0's region in the finest cut where that region is more than superpixel 0
+    # (found by bisection: the region only grows as the cut coarsens).
+    lo, hi = h.coarsest, h.finest
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        a = h.assignment(mid)
+        lo, hi = (mid, hi) if (a == a[0]).sum() > 1 else (lo, mid)
+    a = h.assignment(lo)
+    assert set(np.flatnonzero(a == a[0]).tolist()) == set(node.tolist())
+    bigger = h.ancestor(node)
+    assert bigger is None or (set(node) < set(bigger.tolist()))
+    assert h.ancestor(np.arange(h.finest)) is None

@@ -26,6 +26,7 @@ SIGNS = ["positive (object)", "negative (not object)"]
 #: Keyboard shortcuts, shown in the tab and installed by :data:`SHORTCUTS_JS`.
 SHORTCUTS = {"Ctrl+Z": "undo", "Ctrl+Y / Ctrl+Shift+Z": "redo", "N / P": "next / previous image",
              "M / C / S / E / O": "click mode: merge / confirm / split / erase / click object",
+             "G": "grow the selected region to its next larger region",
              "Shift+click": "a negative click (click object)", "Backspace": "undo the last object click",
              "Esc": "deselect, or drop the object in progress",
              "Enter": "accept the clicked object (click object), else confirm the whole image"}
@@ -55,6 +56,7 @@ SHORTCUTS_JS = """
     else if (k === 's') mode(2);
     else if (k === 'e') mode(3);
     else if (k === 'o') mode(4);
+    else if (k === 'g') click('grow-selected');
     else if (k === 'backspace' && objectMode()) { click('undo-click'); e.preventDefault(); }
     else if (k === 'escape') { if (objectMode()) click('cancel-object'); else click('deselect'); }
     else if (k === 'enter') { if (objectMode()) click('accept-object'); else click('confirm-image'); }
@@ -243,6 +245,26 @@ def brush(action: str, editor: dict | None, s: Session):
 
 
 @_guard
+def grow(s: Session):
+    """Merge the selected region with its next ancestor in the region hierarchy."""
+    s.grow()
+    return (s, *_view(s))
+
+
+@_guard
+def lasso(editor: dict | None, s: Session):
+    """Merge the regions at least half inside the closed outline drawn in the brush editor."""
+    import cv2
+
+    drawn = _stroke_mask(editor, s.labels().shape).astype(np.uint8)
+    contours, _ = cv2.findContours(drawn, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        raise gr.Error("Draw a closed outline around the regions to merge on the brush canvas first.")
+    s.lasso(max(contours, key=cv2.contourArea).reshape(-1, 2).tolist())
+    return (s, *_view(s))
+
+
+@_guard
 def undo_redo(which: str, s: Session):
     """Undo or redo one edit (the result is saved)."""
     s.undo() if which == "undo" else s.redo()
@@ -314,6 +336,7 @@ def build(default_folder: str) -> dict:
             with gr.Row():
                 parts = gr.Slider(2, 8, value=2, step=1, label="split into")
                 deselect_btn = gr.Button("Deselect (Esc)", elem_id="deselect")
+                grow_tree_btn = gr.Button("Grow selected (G)", elem_id="grow-selected")
                 confirm_btn = gr.Button("Confirm whole image (Enter)", elem_id="confirm-image")
             granularity = gr.Slider(0, 1, value=ann.DEFAULT_GRANULARITY, step=0.01, elem_id="granularity",
                                     label="granularity (coarser <-> finer)",
@@ -335,6 +358,7 @@ def build(default_folder: str) -> dict:
                                         brush=gr.Brush(colors=["#ffe600"], default_size=12))
                 with gr.Row():
                     merge_btn = gr.Button("Merge the regions under the stroke", elem_id="paint-merge")
+                    lasso_btn = gr.Button("Lasso: merge the regions inside the outline", elem_id="lasso-merge")
                     new_btn = gr.Button("Paint a new region")
                     grow_btn = gr.Button("Grow the selected region")
                     erase_btn = gr.Button("Erase (mark unlabelled)")
@@ -361,6 +385,8 @@ def build(default_folder: str) -> dict:
     method.change(lambda m: [gr.update(visible=k == m) for k in ann.METHODS], method, list(groups.values()),
                   api_name=False, show_progress="hidden")
     deselect_btn.click(deselect, state, views, **edit)
+    grow_tree_btn.click(grow, state, views, api_name="grow", **api)
+    lasso_btn.click(lasso, [editor, state], views, **edit)
     confirm_btn.click(confirm_image, state, views, api_name="confirm_image", **api)
     merge_btn.click(lambda e, s: brush("merge", e, s), [editor, state], views, **edit)
     canvas.select(click, [mode, parts, sign, state], views, concurrency_id="inference", concurrency_limit=1,
