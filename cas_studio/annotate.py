@@ -384,6 +384,8 @@ class History:
     """
 
     def __init__(self, labels: np.ndarray, *, limit: int = 30, max_bytes: int = 32 << 20) -> None:
+        if np.asarray(labels).max(initial=0) > MAX_ID:  # packed as uint16: larger ids would wrap on undo
+            raise ValueError(f"region ids above {MAX_ID} cannot be stored; merge some regions first")
         self._undo: list[tuple[bytes, tuple[int, int]]] = []
         self._redo: list[tuple[bytes, tuple[int, int]]] = []
         self.current = np.asarray(labels, np.int32)

@@ -153,11 +153,12 @@ class Session:
             self.image = read_image(path)
         except (ImageError, OSError) as err:
             raise AnnotationError(f"Could not read {path.name}: {err}") from None
-        labels = self.project.load_labels(path)
+        try:
+            labels, meta, self.proposal = self.project.load_annotation(path)
+        except (ImageError, OSError, ValueError) as err:
+            raise AnnotationError(f"Could not read the annotation of {path.name}: {err}") from None
         self.history = None if labels is None else ann.History(labels)
-        meta = self.project.sidecar(path)
         self.method, self.params, self.selected = meta.get("method", "manual"), meta.get("params", {}), []
-        self.proposal = self.project.load_proposal(path)
         self.hierarchy = None
         self.by_hand = set(meta.get("by_hand", []))
         self.image_confirmed = bool(meta.get("image_confirmed", False))
@@ -188,6 +189,9 @@ class Session:
 
     def _start(self, labels: np.ndarray, method: str, params: dict) -> None:
         """Make ``labels`` the new proposal and current state (undoable), and save both."""
+        if int(labels.max(initial=0)) > ann.MAX_ID:  # 16-bit label maps: such ids could not be saved
+            raise AnnotationError(f"The over-segmentation has {int(labels.max())} regions, more than the "
+                                  f"{ann.MAX_ID} a label map can hold; choose a coarser setting.")
         if self.history is None:
             self.history = ann.History(labels)
             self.history.edits = 1
@@ -198,7 +202,7 @@ class Session:
         self.pending = PendingObject()
         try:
             self.project.save_proposal(self.current(), labels)
-        except OSError as err:
+        except (OSError, ImageError) as err:
             raise AnnotationError(f"Could not save the proposal: {err}") from None
         self.save()
 

@@ -187,3 +187,51 @@ def test_lasso_merges_the_regions_at_least_half_inside(session):
         s.lasso([(1, 1), (5, 5)])
     with pytest.raises(AnnotationError, match="leaves the"):
         s.lasso([(1, 1), (5, 5), (5000, 3)])
+
+
+def test_ids_past_16_bits_are_refused_before_anything_is_stored(session):
+    s = session
+    s.oversegment("felzenszwalb")
+    saved = on_disk(s).copy()
+    huge = np.arange(s.labels().size, dtype=np.int32).reshape(s.labels().shape) + 60_000
+    with pytest.raises(AnnotationError, match="more than the 65535"):
+        s._start(huge, "felzenszwalb", {})
+    with pytest.raises(ValueError, match="cannot be stored"):
+        ann.History(huge)
+    assert (on_disk(s) == saved).all() and s.labels().max() <= ann.MAX_ID
+
+
+def test_labels_and_version_are_read_as_one_snapshot(session, monkeypatch):
+    """A save by another session between reading the label map and its sidecar cannot be mixed in."""
+    s = session
+    s.oversegment("felzenszwalb", granularity=0.4)
+    other = Session(s.project)
+    original = type(s.project).load_labels
+    calls = []
+
+    def slow_read(project, image):
+        labels = original(project, image)
+        if not calls:  # another process saves right after this read, unless the lock keeps it out
+            calls.append(1)
+            import threading
+
+            def save_in_between():
+                other.history.push(ann.merge(other.labels(), np.unique(other.labels())[:2].tolist()))
+                other.save()
+            t = threading.Thread(target=save_in_between)
+            t.start()
+            t.join(timeout=0.5)
+            calls.append(t)
+        return labels
+
+    monkeypatch.setattr(type(s.project), "load_labels", slow_read)
+    s.load_image()
+    calls[1].join()
+    # Either the other save came after the snapshot (then this session's version is the old one and
+    # its next save is refused), or before it: never old labels with the new version.
+    expected = s.project.load_labels(s.current()) if s.version == s.project.version(s.current()) else None
+    if expected is not None:
+        assert (s.labels() == expected).all()
+    else:
+        with pytest.raises(AnnotationError, match="saved by another session"):
+            s.confirm_image()

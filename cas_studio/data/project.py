@@ -172,6 +172,15 @@ class Project:
         """The JSON sidecar of ``image``'s annotation ({} if none)."""
         return _read_sidecar(self.label_path(image).with_suffix(".json"))
 
+    def load_annotation(self, image: Path | str) -> tuple[np.ndarray | None, dict, np.ndarray | None]:
+        """(label map, sidecar, proposal) of ``image``, read under the project lock as one snapshot.
+
+        Every save holds the lock, so the label map and the version in its sidecar always belong
+        together: a session can never build an edit on labels older than the version it records.
+        """
+        with self.lock():
+            return self.load_labels(image), self.sidecar(image), self.load_proposal(image)
+
     def annotated(self) -> list[Path]:
         """Images that have a saved label map (confirmed or not)."""
         return [p for p in self.images() if self.label_path(p).is_file()]
