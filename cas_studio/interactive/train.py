@@ -129,6 +129,34 @@ def init_model(init: str, device: torch.device) -> torch.nn.Module:
     return model.to(device)
 
 
+def plot_log(out: Path) -> Path:
+    """Draw ``<out>/curves.png`` from ``<out>/log.jsonl``: training loss and IoU, validation IoU after 1/3/5 clicks."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recs = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if line.strip()]
+    recs = list({r["iter"]: r for r in recs}.values())  # a resumed run logs some iterations twice: keep the last
+    it = np.array([r["iter"] for r in recs])
+    k = min(10, len(recs))
+    smooth = lambda v: np.convolve(v, np.ones(k) / k, mode="valid")  # noqa: E731
+    it = it[k - 1:]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.6))
+    a.plot(it, smooth(np.array([r["loss"] for r in recs])), label="loss (10-log mean)")
+    a.set_xlabel("iteration"), a.set_ylabel("BCE + soft IoU"), a.legend()
+    b.plot(it, smooth(np.array([r["train_iou"] for r in recs])), color="gray", label="train IoU, last pass (mean)")
+    val = [r for r in recs if "iou@1" in r]
+    for k in (1, 3, 5):
+        b.plot([r["iter"] for r in val], [r[f"iou@{k}"] for r in val], marker="o", label=f"held-out IoU, {k} click(s)")
+    b.set_xlabel("iteration"), b.set_ylabel("IoU"), b.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(out / "curves.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return out / "curves.png"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``cas-studio train-clicks``."""
     p = argparse.ArgumentParser(prog="cas-studio train-clicks", description=__doc__.split("\n\n")[0])
@@ -226,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
                     save_weights(model, out / "best.safetensors", info, half=True)
             log.write(json.dumps(rec) + "\n")
             log.flush()
+            if "iou@5" in rec:
+                plot_log(out)
             print(json.dumps(rec), flush=True)
         if done % args.ckpt_every == 0 or done == args.iters:
             with atomic_path(ckpt) as tmp:
