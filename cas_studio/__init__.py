@@ -7,7 +7,7 @@ the modules above them never import the app. The names below load on first use, 
 
 from __future__ import annotations
 
-import importlib
+from ._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 #: Public name -> the submodule that defines it.
@@ -16,10 +16,4 @@ _LAZY = {"CASLoss": "losses", "cas_loss": "losses", "cas_terms": "losses", "buil
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    """Import the submodule of a public name on first use (PEP 562)."""
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'cas_studio' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

@@ -149,6 +149,19 @@ def load_set(name: str, limit: int | None) -> list[tuple[np.ndarray, np.ndarray]
     return out
 
 
+def speed_at_1mp(method: Predictor, samples: list[tuple[np.ndarray, np.ndarray]], clicks: int = 10) -> float:
+    """Milliseconds per click with the images resized to 1 megapixel (after ``set_image``)."""
+    times = []
+    for image, target in samples:
+        s = (1e6 / (image.shape[0] * image.shape[1])) ** 0.5
+        size = (round(image.shape[1] * s), round(image.shape[0] * s))
+        big = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+        mask = cv2.resize(target.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+        _, sec = run_protocol(method(big), mask, max_clicks=clicks)
+        times.append(sec)
+    return 1000 * float(np.mean(times))
+
+
 def _row(name: str, r: dict) -> str:
     return (f"  {name:<34} {r['n']:>4} {r['noc85']:>7.2f} {r['noc90']:>7.2f} {100 * r['never90']:>8.0f}% "
             f"{r['iou1']:>7.3f} {r['ms']:>8.0f}")
@@ -175,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         print("    mean IoU after 1/2/3/5/10/20 clicks: "
               + " / ".join(f"{r['curve'][k - 1]:.3f}" for k in (1, 2, 3, 5, 10, 20)))
         print(_row("salient object (clicks ignored)", evaluate(salient, samples)))
+        if name == "davis":
+            ms = speed_at_1mp(ours, samples[:5])
+            print(f"  click model at 1 MP (5 frames resized, 10 clicks each, zoom-in included): {ms:.0f} ms per "
+                  f"click, {ms / 60:.2f} of the 60 ms target")
         if args.grabcut_every:
             sub = samples[::args.grabcut_every]
             g, o = evaluate(lambda im: grabcut_method(im), sub), evaluate(ours, sub)

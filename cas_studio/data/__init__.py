@@ -5,7 +5,7 @@ Names load on first use, so that reading a project (``cas_studio.data.project``)
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_getattr
 
 #: Public name -> the submodule that defines it.
 _LAZY = {"RegionDataset": "dataset", "make_dataset": "dataset", "region_label_noise": "noise",
@@ -15,10 +15,4 @@ _LAZY = {"RegionDataset": "dataset", "make_dataset": "dataset", "region_label_no
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    """Import the submodule of a public name on first use (PEP 562)."""
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'cas_studio.data' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
