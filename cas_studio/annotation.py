@@ -157,7 +157,7 @@ class Session:
             labels, meta, self.proposal = self.project.load_annotation(path)
         except (ImageError, OSError, ValueError) as err:
             raise AnnotationError(f"Could not read the annotation of {path.name}: {err}") from None
-        self.history = None if labels is None else ann.History(labels)
+        self.history = None if labels is None else ann.History(labels, aux=self.proposal)
         self.method, self.params, self.selected = meta.get("method", "manual"), meta.get("params", {}), []
         self.hierarchy = None
         self.by_hand = set(meta.get("by_hand", []))
@@ -180,12 +180,38 @@ class Session:
             raise AnnotationError(f"Could not save the annotation: {err}") from None
         self.version += 1
 
-    def _edit(self, labels: np.ndarray) -> None:
+    def _claim(self, labels: np.ndarray, mask: np.ndarray, region: int | None = None) -> None:
+        """Paint ``mask`` into ``region`` (a new one when None) as one edit, keeping what is left of
+        the proposed regions it cuts *proposed*: the proposal takes the same paint (undone with the
+        edit), so a fragment nobody confirmed is never counted as confirmed. The painted region is
+        the person's (``by_hand``)."""
+        region = int(labels.max()) + 1 if region is None else int(region)
+        out = ann.paint(labels, mask, region)
+        if self.proposal is None:
+            self._edit(out)
+            return
+        self.by_hand.add(region)
+        self._edit(out, ann.paint(self.proposal, mask, region))
+
+    def _edit(self, labels: np.ndarray, proposal: np.ndarray | None = None) -> None:
         try:
-            self.history.push(labels)
+            self.history.push(labels, aux=proposal)
         except ValueError as err:
             raise AnnotationError(str(err)) from None
+        if proposal is not None:
+            self._set_proposal(proposal)
         self.save()  # autosave after every edit
+
+    def _set_proposal(self, proposal: np.ndarray | None) -> None:
+        """Make ``proposal`` the session's and the project's (the file is what sidecars are judged by)."""
+        changed = (proposal is None) != (self.proposal is None) or (
+            proposal is not None and not np.array_equal(proposal, self.proposal))
+        self.proposal = proposal
+        if changed and proposal is not None:
+            try:
+                self.project.save_proposal(self.current(), proposal)
+            except (OSError, ImageError) as err:
+                raise AnnotationError(f"Could not save the proposal: {err}") from None
 
     def _start(self, labels: np.ndarray, method: str, params: dict) -> None:
         """Make ``labels`` the new proposal and current state (undoable), and save both."""
@@ -193,10 +219,10 @@ class Session:
             raise AnnotationError(f"The over-segmentation has {int(labels.max())} regions, more than the "
                                   f"{ann.MAX_ID} a label map can hold; choose a coarser setting.")
         if self.history is None:
-            self.history = ann.History(labels)
+            self.history = ann.History(labels, aux=labels)
             self.history.edits = 1
         else:
-            self.history.push(labels)
+            self.history.push(labels, aux=labels)
         self.method, self.params, self.selected = method, params, []
         self.proposal, self.by_hand, self.image_confirmed, self.hierarchy = labels, set(), False, None
         self.pending = PendingObject()
@@ -269,12 +295,9 @@ class Session:
             labels, proposal = ann.regranulate(labels, self.proposal, cut)
         except ValueError as err:
             raise AnnotationError(str(err)) from None
-        self.history.push(labels)
-        self.proposal, self.selected = proposal, []
-        try:
-            self.project.save_proposal(self.current(), proposal)
-        except OSError as err:
-            raise AnnotationError(f"Could not save the proposal: {err}") from None
+        self.history.push(labels, aux=proposal)
+        self.selected = []
+        self._set_proposal(proposal)
         self.save()
 
     def salient(self, model_name: str = "saliency") -> None:
@@ -342,6 +365,26 @@ class Session:
         self.image_confirmed = not self.image_confirmed
         self.save()
 
+    def confirm_rest_as_background(self) -> int:
+        """Join every region nobody confirmed into one background region, and confirm the image.
+
+        Confirming the whole image as it is would keep dozens of proposed fragments of one
+        background as separate regions, which fine-tuning would learn to tell apart. Returns the
+        background's id (undoable like any edit).
+        """
+        labels = self.labels()
+        rest = self.proposed() + [ann.UNLABELLED] * bool((labels == ann.UNLABELLED).any())
+        if not rest:
+            raise AnnotationError("Every region is confirmed already; nothing is left for a background.")
+        background = int(labels.max()) + 1
+        try:
+            labels = ann.paint(labels, np.isin(labels, rest), background)
+        except ValueError as err:
+            raise AnnotationError(str(err)) from None
+        self.image_confirmed = True
+        self._edit(labels)
+        return background
+
     def brush(self, action: str, mask: np.ndarray) -> None:
         """Apply a brush ``mask`` (HxW bool): see :data:`BRUSH_ACTIONS`."""
         labels = self.labels()
@@ -362,9 +405,9 @@ class Session:
             elif action == "grow":
                 if not self.selected:
                     raise AnnotationError("Select a region (click it in select mode) to grow it.")
-                self._edit(ann.paint(labels, mask, self.selected[0]))
+                self._claim(labels, mask, self.selected[0])
             elif action == "new":
-                self._edit(ann.paint(labels, mask))
+                self._claim(labels, mask)
             else:
                 self._edit(ann.erase(labels, mask))
         except ValueError as err:
@@ -402,7 +445,7 @@ class Session:
         add = self.grow_preview()
         if not add.any():
             raise AnnotationError("The next larger region is all confirmed regions; nothing to grow into.")
-        self._edit(ann.paint(self.labels(), add, self.selected[0]))
+        self._claim(self.labels(), add, self.selected[0])
 
     def lasso_preview(self, outline: Sequence[tuple[int, int]]) -> list[int]:
         """Regions at least half inside the closed ``outline`` ((x, y) points): what :meth:`lasso` merges."""
@@ -450,6 +493,8 @@ class Session:
         (self.history.undo if which == "undo" else self.history.redo)()
         self.selected = []
         self.pending = PendingObject()
+        if self.history.aux is not None:
+            self._set_proposal(self.history.aux)
         self.save()
 
     def import_mask(self, file: str | os.PathLike, *, binary: bool = True) -> None:
@@ -541,15 +586,10 @@ class Session:
         try:
             if region is not None:
                 labels = ann.erase(labels, (labels == region) & ~mask)
-                labels = ann.paint(labels, mask, region)
             else:
-                labels = ann.paint(labels, mask)
-                region = int(labels.max())
+                region = int(labels.max()) + 1
+            self.pending = PendingObject()
+            self._claim(labels, mask, region)
         except ValueError as err:
             raise AnnotationError(str(err)) from None
-        self.pending = PendingObject()
-        self._edit(labels)
-        if self.proposal is not None and region in self.proposed():
-            self.by_hand.add(region)  # a proposed id reused by the object: confirmed all the same
-            self.save()
         return region

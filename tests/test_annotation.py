@@ -182,7 +182,7 @@ def test_lasso_merges_the_regions_at_least_half_inside(session):
     assert len(ids) >= 2
     s.lasso(outline)
     labels = on_disk(s)
-    assert len(np.unique(labels[np.isin(s.history._unpack(s.history._undo[-1]), ids)])) == 1
+    assert len(np.unique(labels[np.isin(s.history.peek_undo(), ids)])) == 1
     with pytest.raises(AnnotationError, match="at least 3 points"):
         s.lasso([(1, 1), (5, 5)])
     with pytest.raises(AnnotationError, match="leaves the"):
@@ -235,3 +235,32 @@ def test_labels_and_version_are_read_as_one_snapshot(session, monkeypatch):
     else:
         with pytest.raises(AnnotationError, match="saved by another session"):
             s.confirm_image()
+
+
+def test_confirm_with_background_joins_every_unconfirmed_region(session):
+    s = session
+    s.oversegment("felzenszwalb", granularity=0.8)
+    s.click_object(60, 60)
+    obj = s.accept_object()
+    background = s.confirm_rest_as_background()
+    labels = on_disk(s)
+    assert set(np.unique(labels).tolist()) == {obj, background}
+    side = s.project.sidecar(s.current())
+    assert side["image_confirmed"] and set(side["confirmed"]) == {obj, background}
+    with pytest.raises(AnnotationError, match="nothing is left"):
+        s.confirm_rest_as_background()
+    s.undo()
+    assert len(np.unique(s.labels())) > 2
+
+
+def test_fragments_an_object_cuts_from_proposed_regions_stay_proposed_and_undo_restores_them(session):
+    s = session
+    s.oversegment("felzenszwalb", granularity=0.7)
+    proposed_before = set(s.proposed())
+    s.click_object(60, 60)
+    obj = s.accept_object()
+    assert set(s.project.sidecar(s.current())["confirmed"]) == {obj}  # only the object is the person's
+    assert len(s.proposed()) >= len(proposed_before) - 5
+    s.undo()
+    assert set(s.proposed()) == proposed_before
+    assert s.project.sidecar(s.current())["confirmed"] == []

@@ -27,6 +27,7 @@ SIGNS = ["positive (object)", "negative (not object)"]
 SHORTCUTS = {"Ctrl+Z": "undo", "Ctrl+Y / Ctrl+Shift+Z": "redo", "N / P": "next / previous image",
              "M / C / S / E / O": "click mode: merge / confirm / split / erase / click object",
              "G": "grow the selected region to its next larger region",
+             "B": "confirm the image, every region not yet confirmed joined into one background",
              "Shift+click": "a negative click (click object)", "Backspace": "undo the last object click",
              "Esc": "deselect, or drop the object in progress",
              "Enter": "accept the clicked object (click object), else confirm the whole image"}
@@ -57,6 +58,7 @@ SHORTCUTS_JS = """
     else if (k === 'e') mode(3);
     else if (k === 'o') mode(4);
     else if (k === 'g') click('grow-selected');
+    else if (k === 'b') click('confirm-background');
     else if (k === 'backspace' && objectMode()) { click('undo-click'); e.preventDefault(); }
     else if (k === 'escape') { if (objectMode()) click('cancel-object'); else click('deselect'); }
     else if (k === 'enter') { if (objectMode()) click('accept-object'); else click('confirm-image'); }
@@ -245,6 +247,13 @@ def brush(action: str, editor: dict | None, s: Session):
 
 
 @_guard
+def confirm_with_background(s: Session):
+    """Join every region nobody confirmed into one background region and confirm the image."""
+    s.confirm_rest_as_background()
+    return (s, *_view(s))
+
+
+@_guard
 def grow(s: Session):
     """Merge the selected region with its next ancestor in the region hierarchy."""
     s.grow()
@@ -338,6 +347,7 @@ def build(default_folder: str) -> dict:
                 deselect_btn = gr.Button("Deselect (Esc)", elem_id="deselect")
                 grow_tree_btn = gr.Button("Grow selected (G)", elem_id="grow-selected")
                 confirm_btn = gr.Button("Confirm whole image (Enter)", elem_id="confirm-image")
+                background_btn = gr.Button("Confirm: the rest is one background (B)", elem_id="confirm-background")
             granularity = gr.Slider(0, 1, value=ann.DEFAULT_GRANULARITY, step=0.01, elem_id="granularity",
                                     label="granularity (coarser <-> finer)",
                                     info="re-cuts the proposed regions; your edits and confirmed regions stay")
@@ -388,6 +398,7 @@ def build(default_folder: str) -> dict:
     grow_tree_btn.click(grow, state, views, api_name="grow", **api)
     lasso_btn.click(lasso, [editor, state], views, **edit)
     confirm_btn.click(confirm_image, state, views, api_name="confirm_image", **api)
+    background_btn.click(confirm_with_background, state, views, api_name="confirm_background", **api)
     merge_btn.click(lambda e, s: brush("merge", e, s), [editor, state], views, **edit)
     canvas.select(click, [mode, parts, sign, state], views, concurrency_id="inference", concurrency_limit=1,
                   api_name=False)
