@@ -55,6 +55,15 @@ class SaveConflict(AnnotationError):
 ModelLoader = Callable[[str], object]
 
 
+def _without_paths(err: Exception, *paths: str | os.PathLike) -> str:
+    """``err``'s message with the given server paths shortened to file names (the person sees their
+    file's name, never a server folder)."""
+    text = str(err)
+    for p in paths:
+        text = text.replace(os.fspath(p), Path(p).name)
+    return text
+
+
 def _default_loader(name: str):
     from .weights import load_model
 
@@ -152,11 +161,12 @@ class Session:
         try:
             self.image = read_image(path)
         except (ImageError, OSError) as err:
-            raise AnnotationError(f"Could not read {path.name}: {err}") from None
+            raise AnnotationError(f"Could not read {path.name}: {_without_paths(err, path)}") from None
         try:
             labels, meta, self.proposal = self.project.load_annotation(path)
         except (ImageError, OSError, ValueError) as err:
-            raise AnnotationError(f"Could not read the annotation of {path.name}: {err}") from None
+            raise AnnotationError(f"Could not read the annotation of {path.name}: "
+                                  f"{_without_paths(err, self.project.label_path(path), path)}") from None
         self.history = None if labels is None else ann.History(labels, aux=self.proposal)
         self.method, self.params, self.selected = meta.get("method", "manual"), meta.get("params", {}), []
         self.hierarchy = None
@@ -244,7 +254,7 @@ class Session:
             try:
                 self.project.add_images([f])
             except (ImageError, OSError, FileNotFoundError, ValueError) as err:
-                bad.append(f"{Path(f).name}: {err}")
+                bad.append(f"{Path(f).name}: {_without_paths(err, f)}")
         if self.image is None and self.project.images():
             self.load_image()
         return bad

@@ -55,7 +55,8 @@ def test_refusals_name_the_problem(tmp_path):
         s.go(1)
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
-    assert "bad.png" in s.add_images([str(bad)])[0]
+    (message,) = s.add_images([str(bad)])
+    assert message.startswith("bad.png: ") and str(tmp_path) not in message  # no server folder shown
 
 
 def test_oversegment_merge_undo_are_saved(session):
