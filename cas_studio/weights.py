@@ -87,7 +87,9 @@ class WeightsInfo:
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.arch!r}; choose one of {sorted(ARCHITECTURES)}")
-        get_task(self.task)  # ValueError naming the known tasks
+        task = get_task(self.task)  # ValueError naming the known tasks
+        if self.decoder and not task.decoders:
+            raise ValueError(f"a {self.task} model has no region decoder, got {self.decoder!r}")
         # Ranges are checked before anything is allocated from them (a hostile file could ask for
         # a billion channels or a 10^6-pixel input side).
         if not isinstance(self.out_channels, int) or not 2 <= self.out_channels <= MAX_CHANNELS:

@@ -37,3 +37,9 @@ def test_every_task_selects_on_a_metric_and_region_tasks_name_decoders():
         assert isinstance(key, str) and higher is True
         assert task.saliency_map or task.name == "clicks" or task.decoders
     assert get_task("regions").decoders[0] == "merge" and get_task("texture").decoders[0] == "cluster"
+
+
+def test_only_region_tasks_record_a_decoder():
+    WeightsInfo(arch="efficientnet_lite0_fpn", out_channels=8, task="regions", decoder={"method": "merge"})
+    with pytest.raises(ValueError, match="a saliency model has no region decoder"):
+        WeightsInfo(arch="efficientnet_lite0_fpn", out_channels=2, task="saliency", decoder={"method": "merge"})
