@@ -486,3 +486,11 @@ def test_cross_image_weight_reaches_the_training_loss():
     assert with_x.item() == pytest.approx(base.item() + 2.0 * cross_image_loss(x, t).item(), rel=1e-6)
     with pytest.raises(ValueError, match="cross_image must be >= 0"):
         TrainConfig(cross_image=-1)
+
+
+def test_make_loss_refuses_an_option_no_loss_takes():
+    from cas_studio.losses import make_loss
+
+    assert type(make_loss("ce", alpha=0.3)).__name__ == "CELoss"  # another loss's option: left out
+    with pytest.raises(ValueError, match=r"unknown loss option\(s\) \['alhpa'\]"):
+        make_loss("cas", alhpa=0.3)

@@ -15,8 +15,9 @@ LOSSES: dict[str, type[LossModule]] = {"cas": CASLoss, "ce": CELoss, "cace": CAC
 
 
 def make_loss(name: str, **options) -> LossModule:
-    """The loss module ``name`` with those of ``options`` that it takes (others are left out, so
-    one set of training options serves every loss).
+    """The loss module ``name`` with those of ``options`` that it takes (options of other losses
+    are left out, so one set of training options serves every loss; an option no loss takes is
+    refused).
 
     Example:
         >>> make_loss("ce", alpha=0.3)  # CE takes no alpha
@@ -24,6 +25,11 @@ def make_loss(name: str, **options) -> LossModule:
     """
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
+    # An option no loss takes is a typo, never silently dropped.
+    known = set().union(*(c.option_names() or () for c in LOSSES.values()))
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"unknown loss option(s) {unknown}; the losses take {sorted(known)}")
     cls = LOSSES[name]
     accepted = cls.option_names()
     return cls(**{k: v for k, v in options.items() if accepted is None or k in accepted})
