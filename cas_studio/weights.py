@@ -152,6 +152,16 @@ def weights_dirs() -> list[Path]:
     return list(dict.fromkeys(d.resolve() for d in dirs))
 
 
+def read_info(name_or_path: str | os.PathLike) -> WeightsInfo:
+    """The metadata of a weights file, without reading its tensors."""
+    path = resolve_weights(name_or_path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return WeightsInfo.from_metadata(f.metadata(), source=str(path))
+    except SafetensorError as err:
+        raise ValueError(f"{path}: not a readable safetensors file (truncated or corrupt?): {err}") from err
+
+
 def available_weights() -> list[str]:
     """Bare names that :func:`resolve_weights` can find."""
     return sorted({p.stem for d in weights_dirs() if d.is_dir() for p in d.glob("*.safetensors")})

@@ -6,7 +6,8 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from ..weights import available_weights, load_model, resolve_weights
+from ..tasks import get_task
+from ..weights import available_weights, load_model, read_info, resolve_weights
 
 _lock = threading.Lock()
 _cache: OrderedDict[str, object] = OrderedDict()
@@ -16,8 +17,15 @@ extra_models: dict[str, Path] = {}
 
 
 def model_choices() -> list[str]:
-    """Labels for the model dropdown: shipped names first, then registered runs."""
-    return available_weights() + sorted(extra_models)
+    """Labels for the model dropdowns: shipped names first, then registered runs. Models of tasks
+    the dropdowns do not serve (the click model, which the click-object mode uses by itself) are
+    left out."""
+    def offered(name: str) -> bool:
+        try:
+            return get_task(read_info(name).task).trainable
+        except (ValueError, FileNotFoundError):
+            return True  # listed, so choosing it shows what is wrong with the file
+    return [n for n in available_weights() if offered(n)] + sorted(extra_models)
 
 
 def get_model(label: str):

@@ -20,7 +20,8 @@ TARGET_MS = 30.0
 
 
 def _ms(model: torch.nn.Module, size: int, min_run_time: float, *, flip: bool = False) -> float:
-    x = torch.randn(1, 3, size, size)
+    # A click model takes its click maps as extra input channels: one pass per click.
+    x = torch.randn(1, 3 + model.extra_inputs, size, size)
     stmt = "model(x); model(x.flip(-1))" if flip else "model(x)"
     with torch.inference_mode():
         model(x)
