@@ -21,7 +21,7 @@ def no_downloads(monkeypatch):
 def test_builds_offline_and_keeps_resolution(arch):
     model = build_model(arch, 3).eval()
     with torch.inference_mode():
-        out = model(torch.randn(1, 3, 67, 45))
+        out = model(torch.randn(1, 3 + model.extra_inputs, 67, 45))
     assert out.shape == (1, 3, 67, 45)
     assert torch.isfinite(out).all()
 
