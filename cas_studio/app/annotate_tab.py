@@ -188,6 +188,10 @@ def click(mode: str, parts: float, sign: str, s: Session, evt: gr.SelectData):
     x, y = int(evt.index[0]), int(evt.index[1])
     if mode == "click object":
         s.click_object(x, y, positive=sign == SIGNS[0])
+        picture, status, _ = _view(s)
+        # The brush editor does not show an object in progress: leaving it alone saves re-sending
+        # (and the browser re-drawing) a second full-size image on every click.
+        return s, picture, status, gr.skip()
     else:
         note = s.click_region(mode, x, y, parts=int(parts))
         if note:
@@ -353,7 +357,7 @@ def build(default_folder: str) -> dict:
                                     info="re-cuts the proposed regions; your edits and confirmed regions stay")
             # The full width of the column (Gradio maps a click to a pixel only when the image fills
             # its box); the brush editor below zooms and pans.
-            canvas = gr.Image(label="Regions (click to edit)", interactive=False, format="png", elem_id="canvas")
+            canvas = gr.Image(label="Regions (click to edit)", interactive=False, format="jpeg", elem_id="canvas")
             with gr.Row():
                 undo_btn = gr.Button("Undo", elem_id="undo")
                 redo_btn = gr.Button("Redo", elem_id="redo")
