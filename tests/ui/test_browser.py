@@ -291,3 +291,16 @@ def test_click_object_mode_annotates_objects_one_after_another(page, tmp_path):
     labels = read_label_map(label_path)
     assert labels[100, 150] == cup and labels[20, 20] not in (0, cup)
     page.screenshot(path=str(tmp_path / "clicks.png"), full_page=True)
+
+
+def test_browser_benchmark_times_each_click(tmp_path):
+    """`cas-studio bench browser` on a small photo: one time per click, all positive."""
+    from cas_studio.bench import browser as bench
+    from cas_studio.weights import weights_dirs
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    if not any((d / "clicks.safetensors").is_file() for d in weights_dirs()):
+        pytest.skip("no clicks weights (weights/clicks.safetensors)")
+    times = bench.run(megapixels=0.1, clicks=2)
+    assert len(times) == 2 and all(0 < t < 60_000 for t in times)
