@@ -34,6 +34,7 @@ import numpy as np
 
 from . import annotate as ann
 from .data.project import EditConflict, Project
+from .grouping import coverage
 from .io import ImageError, read_image
 from .tasks import get_task
 
@@ -438,9 +439,8 @@ class Session:
         self._ensure_hierarchy()
         region = self.selected[0]
         sp = self.hierarchy.superpixels
-        n = self.hierarchy.finest
         mask = labels == region
-        share = np.bincount(sp.ravel(), weights=mask.ravel().astype(float), minlength=n) / np.bincount(sp.ravel(), minlength=n)
+        share = coverage(mask, sp, self.hierarchy.finest)
         members = np.flatnonzero(share > 0.5)
         if members.size == 0:  # a painted sliver: start from the superpixels it touches most
             members = np.array([int(np.argmax(share))])
@@ -470,9 +470,7 @@ class Session:
             raise AnnotationError(f"The outline leaves the {w}x{h} image.")
         inside = np.zeros(labels.shape, np.uint8)
         cv2.fillPoly(inside, [pts.astype(np.int32)], 1)
-        n = int(labels.max()) + 1
-        share = np.bincount(labels.ravel(), weights=inside.ravel().astype(float), minlength=n) / np.maximum(
-            np.bincount(labels.ravel(), minlength=n), 1)
+        share = coverage(inside, labels)
         return [int(i) for i in np.flatnonzero(share >= 0.5) if i != ann.UNLABELLED]
 
     def lasso(self, outline: Sequence[tuple[int, int]]) -> None:

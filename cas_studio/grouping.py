@@ -36,6 +36,17 @@ def adjacent_pairs(labels: np.ndarray) -> np.ndarray:
     return np.stack([codes // base, codes % base], 1)
 
 
+def coverage(mask: np.ndarray, labels: np.ndarray, n: int | None = None) -> np.ndarray:
+    """The share of each region's pixels that ``mask`` covers: (n,) float, 0 for empty ids.
+
+    ``labels`` holds ids 0..n-1 (n defaults to the largest id + 1).
+    """
+    flat = np.asarray(labels).ravel()
+    n = int(flat.max()) + 1 if n is None else int(n)
+    inside = np.bincount(flat, weights=np.asarray(mask, bool).ravel().astype(float), minlength=n)
+    return inside / np.maximum(np.bincount(flat, minlength=n), 1)
+
+
 def merge_sequence(labels: np.ndarray, features: np.ndarray, *, threshold: float = np.inf) -> np.ndarray:
     """The merges of adjacent regions, closest mean features first, while their distance < ``threshold``.
 

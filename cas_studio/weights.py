@@ -152,14 +152,20 @@ def weights_dirs() -> list[Path]:
     return list(dict.fromkeys(d.resolve() for d in dirs))
 
 
-def read_info(name_or_path: str | os.PathLike) -> WeightsInfo:
-    """The metadata of a weights file, without reading its tensors."""
+def _read(name_or_path: str | os.PathLike, *, tensors: bool) -> tuple[dict[str, torch.Tensor], WeightsInfo]:
+    """The tensors (only if asked) and metadata of a weights file, with clear errors for bad files."""
     path = resolve_weights(name_or_path)
     try:
         with safe_open(str(path), framework="pt") as f:
-            return WeightsInfo.from_metadata(f.metadata(), source=str(path))
+            info = WeightsInfo.from_metadata(f.metadata(), source=str(path))
+            return ({k: f.get_tensor(k) for k in f.keys()} if tensors else {}), info
     except SafetensorError as err:
         raise ValueError(f"{path}: not a readable safetensors file (truncated or corrupt?): {err}") from err
+
+
+def read_info(name_or_path: str | os.PathLike) -> WeightsInfo:
+    """The metadata of a weights file, without reading its tensors."""
+    return _read(name_or_path, tensors=False)[1]
 
 
 def available_weights() -> list[str]:
@@ -207,14 +213,7 @@ def save_weights(model: torch.nn.Module, path: str | os.PathLike, info: WeightsI
 
 def read_weights(name_or_path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], WeightsInfo]:
     """Read the tensors and metadata of a weights file, with clear errors for bad files."""
-    path = resolve_weights(name_or_path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            info = WeightsInfo.from_metadata(f.metadata(), source=str(path))
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except SafetensorError as err:
-        raise ValueError(f"{path}: not a readable safetensors file (truncated or corrupt?): {err}") from err
-    return tensors, info
+    return _read(name_or_path, tensors=True)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

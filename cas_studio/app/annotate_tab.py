@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 
 import gradio as gr
 import numpy as np
@@ -213,18 +214,21 @@ def object_step(which: str, s: Session):
     return (s, *_view(s))
 
 
-@_guard
-def deselect(s: Session):
-    """Clear the selection."""
-    s.deselect()
-    return (s, *_view(s))
+def _action(method: Callable[[Session], object], doc: str) -> Callable[[Session], tuple]:
+    """A handler that runs one argument-free session action and shows the result."""
+    @_guard
+    def handler(s: Session):
+        method(s)
+        return (s, *_view(s))
+    handler.__doc__ = doc
+    return handler
 
 
-@_guard
-def confirm_image(s: Session):
-    """Confirm every region of the image as it is (or take that back)."""
-    s.confirm_image()
-    return (s, *_view(s))
+deselect = _action(Session.deselect, "Clear the selection.")
+confirm_image = _action(Session.confirm_image, "Confirm every region of the image as it is (or take that back).")
+confirm_with_background = _action(Session.confirm_rest_as_background,
+                                  "Join every region nobody confirmed into one background region; confirm the image.")
+grow = _action(Session.grow, "Merge the selected region with its next ancestor in the region hierarchy.")
 
 
 def _stroke_mask(editor: dict | None, shape: tuple[int, int]) -> np.ndarray:
@@ -247,20 +251,6 @@ def brush(action: str, editor: dict | None, s: Session):
     """Apply the strokes drawn in the brush editor: merge every region under them, a new region,
     grow the selected one, or erase."""
     s.brush(action, _stroke_mask(editor, s.labels().shape))
-    return (s, *_view(s))
-
-
-@_guard
-def confirm_with_background(s: Session):
-    """Join every region nobody confirmed into one background region and confirm the image."""
-    s.confirm_rest_as_background()
-    return (s, *_view(s))
-
-
-@_guard
-def grow(s: Session):
-    """Merge the selected region with its next ancestor in the region hierarchy."""
-    s.grow()
     return (s, *_view(s))
 
 

@@ -22,19 +22,22 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
          "--disable-sync", "--no-first-run"]
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on the loopback address."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _click_pixel(page, selector: str, x: int, y: int) -> None:
-    """Click the displayed image at natural pixel (x, y), allowing for letterboxing."""
+def click_pixel(page, selector: str, x: int, y: int) -> None:
+    """Click the displayed image at natural pixel (x, y), allowing for letterboxing (object-fit: contain)."""
     img = page.locator(selector)
-    img.scroll_into_view_if_needed()
+    img.scroll_into_view_if_needed()  # the canvas is up to 70% of the window high
     box = img.bounding_box()
-    nw, nh = img.evaluate("e => [e.naturalWidth, e.naturalHeight]")
+    nw, nh, fit = img.evaluate("e => [e.naturalWidth, e.naturalHeight, getComputedStyle(e).objectFit]")
     scale = min(box["width"] / nw, box["height"] / nh)
+    if fit == "scale-down":  # never enlarged
+        scale = min(scale, 1.0)
     left = box["x"] + (box["width"] - nw * scale) / 2
     top = box["y"] + (box["height"] - nh * scale) / 2
     page.mouse.click(left + (x + 0.5) * scale, top + (y + 0.5) * scale)
@@ -55,7 +58,7 @@ def run(megapixels: float = 1.0, clicks: int = 5) -> list[float]:
     image = cv2.resize(image, (round(image.shape[1] * s), round(image.shape[0] * s)), interpolation=cv2.INTER_CUBIC)
     photo = write_image(work / "cup.png", image)
     demo = build_app(project_folder="bench", projects_dir=work)
-    port = _free_port()
+    port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
     times = []
     try:
@@ -78,7 +81,7 @@ def run(megapixels: float = 1.0, clicks: int = 5) -> list[float]:
             for i in range(1, clicks + 1):
                 x, y = w // 2 + 7 * i, h // 2 + 5 * i  # on the cup, a little further each time
                 t0 = time.perf_counter()
-                _click_pixel(page, "#canvas img", x, y)
+                click_pixel(page, "#canvas img", x, y)
                 expect(status).to_contain_text(f"Object in progress: {i} positive")
                 page.wait_for_function("() => { const i = document.querySelector('#canvas img'); "
                                        "return i && i.complete && i.naturalWidth > 0; }")

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from ..data.sources import read_target, resolve
-from ..interactive.clicks import Click, iou, next_click
+from ..interactive.clicks import Click, iou, protocol_masks
 from ..io import read_image
 
 MAX_CLICKS = 20
@@ -48,20 +48,18 @@ def run_protocol(predictor: Callable[[list[Click]], np.ndarray], target: np.ndar
     ious : IoU after clicks 1..max_clicks (the last value repeated once the prediction is exact)
     seconds : mean time of one ``predictor`` call
     """
-    pred = np.zeros_like(target, bool)
-    clicks: list[Click] = []
-    ious, spent = [], 0.0
-    for _ in range(max_clicks):
-        click = next_click(pred, target)
-        if click is None:
-            ious.append(ious[-1] if ious else 1.0)
-            continue
-        clicks.append(click)
+    spent = [0.0]
+
+    def timed(clicks: list[Click]) -> np.ndarray:
         tic = time.perf_counter()
-        pred = predictor(list(clicks))
-        spent += time.perf_counter() - tic
-        ious.append(iou(pred, target))
-    return ious, spent / max(1, len(clicks))
+        out = predictor(clicks)
+        spent[0] += time.perf_counter() - tic
+        return out
+
+    ious = [iou(pred, target) for pred in protocol_masks(timed, target, max_clicks)]
+    calls = len(ious)
+    ious += [ious[-1] if ious else 1.0] * (max_clicks - calls)  # exact: later clicks change nothing
+    return ious, spent[0] / max(1, calls)
 
 
 def noc(ious: list[float], threshold: float, max_clicks: int = MAX_CLICKS) -> int:

@@ -6,7 +6,7 @@ lands on one pixel. Positive clicks say "this pixel is in the object", negative 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -103,6 +103,26 @@ def next_click(prediction: np.ndarray, target: np.ndarray) -> Click | None:
     if max(fd, pd) == 0:
         return None
     return (fx, fy, True) if fd >= pd else (px, py, False)
+
+
+def protocol_masks(predictor: Callable[[list[Click]], np.ndarray], target: np.ndarray, max_clicks: int, *,
+                   stop_iou: float = 1.0) -> Iterator[np.ndarray]:
+    """The prediction after each click of the NoC protocol (:func:`next_click`) on ``target``.
+
+    ``predictor`` gets the clicks so far (a new list each time) and returns a bool mask. Stops after
+    ``max_clicks`` clicks, when the prediction is exact, or once its IoU reaches ``stop_iou``.
+    """
+    pred = np.zeros_like(target, bool)
+    clicks: list[Click] = []
+    for _ in range(max_clicks):
+        click = next_click(pred, target)
+        if click is None:
+            return
+        clicks.append(click)
+        pred = predictor(list(clicks))
+        yield pred
+        if stop_iou < 1.0 and iou(pred, target) >= stop_iou:
+            return
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -18,7 +18,8 @@ import torch
 
 from ..io import to_rgb8
 from ..weights import load_model
-from .clicks import DISK_RADIUS, Click, check_clicks, click_maps
+from .clicks import DISK_RADIUS, Click, check_clicks
+from .network import network_input, object_logit
 
 #: Margin added around the object and the clicks when zooming in, as a fraction of the box side.
 ZOOM_MARGIN = 0.4
@@ -26,13 +27,6 @@ ZOOM_MARGIN = 0.4
 ZOOM_MIN = 0.2
 #: No zoom when the box already covers this much of the image's area.
 ZOOM_SKIP = 0.7
-
-
-def _to_input(image: np.ndarray, maps: np.ndarray, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """HxWx3 uint8 and (3, H, W) float maps -> a (1, 6, H, W) network input."""
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255)
-    x = (x - mean) / std
-    return torch.cat([x, torch.from_numpy(maps)], 0)[None]
 
 
 def zoom_box(mask: np.ndarray, clicks: Sequence[Click], shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
@@ -91,8 +85,7 @@ class ClickSegmenter:
         self.device = next(self.model.parameters()).device
         self.input_size = int(input_size or info.input_size)
         self.zoom = zoom
-        self._mean = torch.tensor(info.mean).view(3, 1, 1)
-        self._std = torch.tensor(info.std).view(3, 1, 1)
+        self._mean, self._std = info.mean, info.std
         self._image: np.ndarray | None = None
         self._last: tuple[list[Click], np.ndarray] | None = None
 
@@ -124,7 +117,8 @@ class ClickSegmenter:
             prev = self._last[1]  # the same object, one more click: feed back what the person saw
         else:
             prev = np.zeros(shape, np.float32)
-        box = zoom_box(prev > 0.5, clicks, shape) if self.zoom and (prev > 0.5).any() else None
+        shown = prev > 0.5
+        box = zoom_box(shown, clicks, shape) if self.zoom and shown.any() else None
         top, left, bottom, right = box or (0, 0, *shape)
         prob = self._run(clicks, prev, (top, left, bottom, right))
         out = prev.copy() if box is not None else np.zeros(shape, np.float32)
@@ -164,8 +158,7 @@ class ClickSegmenter:
         local = [((x - left + 0.5) * w / cw - 0.5, (y - top + 0.5) * h / ch - 0.5, p) for x, y, p in clicks
                  if top <= y < bottom and left <= x < right]
         prev_small = cv2.resize(np.ascontiguousarray(prev[top:bottom, left:right]), (w, h), interpolation=cv2.INTER_LINEAR)
-        maps = np.concatenate([click_maps(local, (h, w)), prev_small[None]], 0)
-        x = _to_input(image, maps, self._mean, self._std).to(self.device)
-        logits = self.model(x.contiguous(memory_format=torch.channels_last))[0]
-        prob = torch.sigmoid(logits[1] - logits[0]).float().cpu().numpy()
+        x = network_input(torch.from_numpy(image)[None], [local], torch.from_numpy(prev_small)[None, None],
+                          mean=self._mean, std=self._std)
+        prob = torch.sigmoid(object_logit(self.model, x.to(self.device)))[0].cpu().numpy()
         return cv2.resize(prob, (cw, ch), interpolation=cv2.INTER_LINEAR)

@@ -27,15 +27,14 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from ..data.sources import resolve
 from ..io import atomic_path
 from ..weights import WeightsInfo, load_model, resolve_device, save_weights
 from ..models import build_model
-from .clicks import click_maps, farthest_from_border, iou, next_click
+from .clicks import farthest_from_border, iou, next_click, protocol_masks
 from .data import ObjectDataset
+from .network import ARCH, network_input, object_logit
 
-ARCH = "efficientnet_lite1_fpn_clicks"
 #: DUTS-TR images kept out of training to validate on (the last ones by name).
 HELD_OUT = 100
 
@@ -63,22 +62,6 @@ def first_clicks(mask: np.ndarray, rng: np.random.Generator) -> list[tuple[int, 
     return clicks
 
 
-def network_input(images: torch.Tensor, clicks: list[list], prev: torch.Tensor) -> torch.Tensor:
-    """(B, H, W, 3) uint8 images, per-sample clicks and (B, 1, H, W) previous probabilities -> (B, 6, H, W)."""
-    b, h, w, _ = images.shape
-    x = images.permute(0, 3, 1, 2).float().div_(255)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    maps = torch.from_numpy(np.stack([click_maps(c, (h, w)) for c in clicks]))
-    return torch.cat([(x - mean) / std, maps, prev.cpu()], 1)
-
-
-def object_logit(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """(B, H, W) object logit: channel 1 minus channel 0 of the 2-channel code."""
-    logits = model(x.contiguous(memory_format=torch.channels_last))
-    return (logits[:, 1] - logits[:, 0]).float()
-
-
 def loss_fn(logit: torch.Tensor, target: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
     """BCE weighted 3x on the previous prediction's errors, plus soft IoU; ``target`` float 0/1."""
     weight = 1 + 2 * ((prev[:, 0] > 0.5).float() != target).float()
@@ -96,19 +79,16 @@ def validate(model: torch.nn.Module, samples: list[tuple[np.ndarray, np.ndarray]
     model.eval()
     ious = {k: [] for k in clicks_at}
     for image, mask in samples:
-        img = torch.from_numpy(image)[None]
-        prev = torch.zeros(1, 1, *mask.shape)
-        pred = np.zeros_like(mask)
-        clicks: list = []
-        for n in range(1, max(clicks_at) + 1):
-            click = next_click(pred, mask)
-            if click is not None:
-                clicks.append(click)
-                prob = torch.sigmoid(object_logit(model, network_input(img, [clicks], prev).to(device)))
-                prev = prob[:, None].cpu()
-                pred = prob[0].cpu().numpy() > 0.5
-            if n in ious:
-                ious[n].append(iou(pred, mask))
+        img, state = torch.from_numpy(image)[None], {"prev": torch.zeros(1, 1, *mask.shape)}
+
+        def predict(clicks: list) -> np.ndarray:
+            prob = torch.sigmoid(object_logit(model, network_input(img, [clicks], state["prev"]).to(device)))
+            state["prev"] = prob[:, None].cpu()  # fed back, as the segmenter does
+            return prob[0].cpu().numpy() > 0.5
+
+        preds = list(protocol_masks(predict, mask, max(clicks_at)))
+        for k in clicks_at:  # an exact prediction stays exact
+            ious[k].append(iou(preds[min(k, len(preds)) - 1], mask) if preds else 1.0)
     model.train()
     return {f"iou@{k}": float(np.mean(v)) for k, v in ious.items()}
 

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
 import torch
 
+from cas_studio.bench.browser import free_port
 from cas_studio.models import build_model
 from cas_studio.weights import WEIGHTS_DIR_ENV, WeightsInfo, save_weights
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -11,12 +11,11 @@ import pytest
 from scipy import ndimage
 from skimage import data
 
+from cas_studio.bench.browser import CHROMIUM, FLAGS
+from cas_studio.bench.browser import click_pixel as click_image_pixel
 from cas_studio.io import read_label_map, write_image
 
 pytestmark = pytest.mark.ui
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -66,20 +65,6 @@ def inner_point(labels: np.ndarray, region: int) -> tuple[int, int]:
     dist = ndimage.distance_transform_edt(labels == region)
     y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
     return int(x), int(y)
-
-
-def click_image_pixel(page, selector: str, x: int, y: int) -> None:
-    """Click the displayed image at natural pixel (x, y), allowing for letterboxing (object-fit: contain)."""
-    img = page.locator(selector)
-    img.scroll_into_view_if_needed()  # the canvas is up to 70% of the window high
-    box = img.bounding_box()
-    nw, nh, fit = img.evaluate("e => [e.naturalWidth, e.naturalHeight, getComputedStyle(e).objectFit]")
-    scale = min(box["width"] / nw, box["height"] / nh)
-    if fit == "scale-down":  # never enlarged
-        scale = min(scale, 1.0)
-    left = box["x"] + (box["width"] - nw * scale) / 2
-    top = box["y"] + (box["height"] - nh * scale) / 2
-    page.mouse.click(left + (x + 0.5) * scale, top + (y + 0.5) * scale)
 
 
 def test_segment_then_annotate_and_merge(page, tmp_path):

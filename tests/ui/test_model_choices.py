@@ -1,0 +1,38 @@
+"""What the app offers: each dropdown lists only models that can do its tasks, and a model is refused
+for a task it was not trained for."""
+
+from __future__ import annotations
+
+import gradio as gr
+import pytest
+import torch
+from skimage import data
+
+from cas_studio.app import models, segment_tab
+from cas_studio.io import write_image
+from cas_studio.models import build_model
+from cas_studio.weights import WEIGHTS_DIR_ENV, WeightsInfo, save_weights
+
+
+@pytest.fixture
+def weights_here(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    for name, info in {
+        "regions": WeightsInfo(arch="lraspp_mobilenet_v3_large", out_channels=4, task="regions", input_size=64),
+        "my-clicks": WeightsInfo(arch="efficientnet_lite1_fpn_clicks", out_channels=2, task="clicks", input_size=64),
+    }.items():
+        save_weights(build_model(info.arch, info.out_channels), tmp_path / f"{name}.safetensors", info, half=True)
+    monkeypatch.setenv(WEIGHTS_DIR_ENV, str(tmp_path))
+    monkeypatch.setattr("cas_studio.weights.weights_dirs", lambda: [tmp_path])
+    return tmp_path
+
+
+def test_dropdowns_leave_out_the_click_model(weights_here):
+    choices = models.model_choices()
+    assert "regions" in choices and "my-clicks" not in choices
+
+
+def test_segment_refuses_a_model_trained_for_another_task(weights_here, tmp_path):
+    image = write_image(tmp_path / "coffee.png", data.coffee()[::8, ::8])
+    with pytest.raises(gr.Error, match="regions is a regions model; choose a saliency model"):
+        segment_tab.segment(str(image), "saliency", "regions")
