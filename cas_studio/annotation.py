@@ -42,6 +42,8 @@ from .tasks import get_task
 MODES = ("select / merge", "confirm region", "split", "erase region", "click object")
 #: Brush actions: merge every region under the stroke, grow the selected one, a new region, erase.
 BRUSH_ACTIONS = ("merge", "grow", "new", "erase")
+#: Largest brush radius a stroke may have, in pixels.
+MAX_BRUSH_RADIUS = 200
 
 
 class AnnotationError(Exception):
@@ -423,6 +425,28 @@ class Session:
                 self._edit(ann.erase(labels, mask))
         except ValueError as err:
             raise AnnotationError(str(err)) from None
+
+    def stroke(self, action: str, points: Sequence[tuple[float, float]], *, radius: float) -> None:
+        """A brush stroke along ``points`` ((x, y) pixels) with a brush of ``radius`` px: :meth:`brush`
+        applied to what the brush covers (the parts outside the image are clipped)."""
+        import cv2
+
+        labels = self.labels()
+        pts = np.asarray(points, np.float64).reshape(-1, 2)
+        if len(pts) == 0 or not np.isfinite(pts).all():
+            raise AnnotationError("A stroke needs at least one point with finite coordinates.")
+        if not 0.5 <= radius <= MAX_BRUSH_RADIUS:
+            raise AnnotationError(f"The brush radius must be between 0.5 and {MAX_BRUSH_RADIUS} px, not {radius:g}.")
+        h, w = labels.shape
+        r = radius
+        if (pts[:, 0] < -r).all() or (pts[:, 0] >= w + r).all() or (pts[:, 1] < -r).all() or (pts[:, 1] >= h + r).all():
+            raise AnnotationError(f"The stroke lies outside the {w}x{h} image.")
+        mask = np.zeros((h, w), np.uint8)
+        # Coordinates are clamped far outside, where cv2's int32 drawing would overflow.
+        line = np.clip(np.round(pts), -4 * max(h, w), 4 * max(h, w)).astype(np.int32)
+        cv2.polylines(mask, [line], False, 1, thickness=max(1, int(round(2 * r))), lineType=cv2.LINE_8)
+        cv2.circle(mask, tuple(int(v) for v in line[0]), int(round(r)), 1, -1)  # a stroke of one point
+        self.brush(action, mask.astype(bool))
 
     def _free(self, labels: np.ndarray, region: int | None = None) -> np.ndarray:
         """Pixels a tool may take: unlabelled, proposed, or of ``region`` itself."""

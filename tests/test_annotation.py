@@ -265,3 +265,32 @@ def test_fragments_an_object_cuts_from_proposed_regions_stay_proposed_and_undo_r
     s.undo()
     assert set(s.proposed()) == proposed_before
     assert s.project.sidecar(s.current())["confirmed"] == []
+
+
+def test_a_stroke_merges_only_what_its_brush_covers(session):
+    s = session
+    s.oversegment("felzenszwalb")
+    before = s.labels().copy()
+    s.stroke("merge", [(20, 40), (120, 40)], radius=3)
+    after = s.labels()
+    band = np.zeros(before.shape, bool)
+    band[37:44, 20:121] = True
+    touched = np.unique(before[band])
+    assert len(touched) >= 2 and len(np.unique(after[40, 20:121])) == 1
+    # A region the brush never touched keeps its pixels.
+    far = before[before.shape[0] - 5, before.shape[1] - 5]
+    assert far not in touched and ((after == after[before.shape[0] - 5, before.shape[1] - 5]) == (before == far)).all()
+
+
+def test_a_stroke_outside_the_image_or_with_a_bad_radius_changes_nothing(session):
+    s = session
+    s.oversegment("felzenszwalb")
+    before, edits = s.labels().copy(), s.summary()["edits"]
+    h, w = before.shape
+    with pytest.raises(AnnotationError, match=f"outside the {w}x{h} image"):
+        s.stroke("merge", [(w + 50, 10), (w + 90, 10)], radius=5)
+    with pytest.raises(AnnotationError, match="brush radius"):
+        s.stroke("merge", [(10, 10), (40, 10)], radius=0)
+    with pytest.raises(AnnotationError, match="finite"):
+        s.stroke("merge", [(float("nan"), 10)], radius=5)
+    assert (s.labels() == before).all() and s.summary()["edits"] == edits

@@ -79,3 +79,54 @@ def test_snap_takes_superpixels_mostly_inside():
     mask[:, :40] = True  # cells 0..5 whole, cell 6 (36..41) two thirds inside
     chosen = sim.snap(mask, sp, sp.max() + 1)
     assert set(np.unique(sp[:, :42]).tolist()) == set(chosen.tolist())
+
+
+def test_a_lasso_outline_is_traced_within_its_tolerance_and_merges_regions_half_inside():
+    gt = two_regions()  # columns 0..47 and 48..89
+    outlines = sim.lasso_outlines(gt, tolerance=2.0)
+    assert len(outlines) == 2
+    inside, length = outlines[1]
+    assert abs(int(inside.sum()) - 60 * 42) <= 0.05 * 60 * 42  # the traced outline holds the region
+    assert 2 * (59 + 41) - 8 <= length <= 2 * (59 + 41) + 8  # its perimeter, counted as path drawn
+    sp = grid_superpixels()
+    counts, pairs, start = counts_of(sp, gt), adjacent_pairs(sp), np.arange(sp.max() + 1)
+    tools = sim.Tools(lassos=[(np.bincount(sp.ravel(), weights=i.ravel(), minlength=sp.max() + 1), n)
+                              for i, n in outlines])
+    trace: list = []
+    actions, cov, drawn = sim.simulate(counts, pairs, start, kinds=("merge", "lasso"), tools=tools, trace=trace)
+    assert cov == 1.0 and [k for k, _, _ in trace] == ["lasso", "lasso"] and drawn >= 2 * length - 16
+    # One lasso per human region: far fewer actions than merging the grid's cells pair by pair.
+    merges, _, _ = sim.simulate(counts, pairs, start, kinds=("merge",))
+    assert actions == 2 < merges
+
+
+def test_the_trees_ancestor_is_the_hierarchys():
+    from skimage import data
+
+    from cas_studio import annotate as ann
+    from cas_studio.hierarchy import build_hierarchy
+
+    image = data.astronaut()[::4, ::4]
+    h = build_hierarchy(image, ann.oversegment(image, "felzenszwalb", **ann.DEFAULTS["felzenszwalb"]))
+    tree = sim._Tree(h)
+    rng = np.random.default_rng(0)
+    for _ in range(15):
+        a = h.assignment(int(rng.integers(h.coarsest, h.finest)))
+        members = np.unique(np.r_[np.flatnonzero(a == rng.integers(a.max() + 1)), rng.integers(h.finest, size=1)])
+        expected, node = h.ancestor(members), tree.ancestor(members)
+        assert (expected is None) == (node is None)
+        if node is not None:
+            assert np.array_equal(np.sort(tree.leaves(node)), expected)
+
+
+def test_grow_costs_the_select_click_and_each_press():
+    from cas_studio.hierarchy import Hierarchy
+
+    # Four superpixels in a row; the hierarchy joins 0+1 and 2+3, then everything.
+    sp = np.repeat(np.repeat(np.arange(4)[None, :], 10, 0), 10, 1)
+    gt = (sp >= 2).astype(np.int64)
+    h = Hierarchy(sp.astype(np.int32), np.array([[0, 1, 0.1], [2, 3, 0.2], [0, 2, 0.9]]))
+    counts, pairs, start = counts_of(sp, gt), adjacent_pairs(sp), np.arange(4)
+    trace: list = []
+    actions, cov, _ = sim.simulate(counts, pairs, start, kinds=("grow",), hierarchy=h, trace=trace)
+    assert cov == 1.0 and actions == 4 and [k for k, _, _ in trace] == ["grow", "grow"]

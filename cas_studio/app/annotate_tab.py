@@ -18,7 +18,7 @@ from .. import annotate as ann
 from ..annotation import MODES, AnnotationError, Session
 from ..data.project import create_project, export_zip
 from ..tasks import get_task
-from . import settings
+from . import canvas, settings
 from .models import get_model, model_choices
 from .settings import scratch
 
@@ -31,7 +31,8 @@ SHORTCUTS = {"Ctrl+Z": "undo", "Ctrl+Y / Ctrl+Shift+Z": "redo", "N / P": "next /
              "B": "confirm the image, every region not yet confirmed joined into one background",
              "Shift+click": "a negative click (click object)", "Backspace": "undo the last object click",
              "Esc": "deselect, or drop the object in progress",
-             "Enter": "accept the clicked object (click object), else confirm the whole image"}
+             "Enter": "accept the clicked object (click object), else confirm the whole image",
+             "wheel / right drag / 0": "zoom / pan / fit the picture"}
 # Key -> element id to click, or a mode to pick; typing in a text field is left alone.
 SHORTCUTS_JS = """
 () => {
@@ -59,6 +60,7 @@ SHORTCUTS_JS = """
     else if (k === 'e') mode(3);
     else if (k === 'o') mode(4);
     else if (k === 'g') click('grow-selected');
+    else if (k === '0' && window.casCanvas) window.casCanvas.reset();
     else if (k === 'b') click('confirm-background');
     else if (k === 'backspace' && objectMode()) { click('undo-click'); e.preventDefault(); }
     else if (k === 'escape') { if (objectMode()) click('cancel-object'); else click('deselect'); }
@@ -94,14 +96,14 @@ def _new_session(project=None) -> Session:
 
 
 def _view(s: Session):
-    """(canvas image, status markdown, brush editor value) for the session's current state."""
+    """(canvas image, status markdown) for the session's current state."""
     if s.project is None:
-        return None, "No project open.", None
+        return None, "No project open."
     where = f"Project `{settings.label_of(s.project.root)}`. "
     try:
         path = s.current()
     except AnnotationError as err:
-        return None, where + str(err), None
+        return None, where + str(err)
     picture = s.picture()
     head = f"**{path.name}** ({s.index + 1} of {len(s.project.images())})"
     pending = ""
@@ -112,7 +114,7 @@ def _view(s: Session):
                    "makes it a confirmed region.")
     if s.history is None:
         return picture, where + f"{head}, not annotated yet: over-segment it or click objects.{pending} " \
-                                f"{s.project.progress()}.", s.image
+                                f"{s.project.progress()}."
     d = s.summary()
     sel = f" Selected: region {s.selected[0]} (click others to merge them in; Esc to deselect)." if s.selected else ""
     state = ("**image confirmed**" if d["image_confirmed"] else
@@ -120,7 +122,7 @@ def _view(s: Session):
              f"confirm them)")
     status = (where + f"{head}: {d['regions']} regions, {state}, {d['unlabelled']:.0%} unlabelled, "
               f"{d['edits']} edits.{sel}{pending} {s.project.progress()}.")
-    return picture, status, picture
+    return picture, status
 
 
 @_guard
@@ -183,20 +185,33 @@ def one_click_salient(model_name: str | None, s: Session):
     return (s, *_view(s))
 
 
-@_guard
-def click(mode: str, parts: float, sign: str, s: Session, evt: gr.SelectData):
-    """A click on the canvas: select / merge, confirm, split, erase, or a click-object click."""
-    x, y = int(evt.index[0]), int(evt.index[1])
-    if mode == "click object":
-        s.click_object(x, y, positive=sign == SIGNS[0])
-        picture, status, _ = _view(s)
-        # The brush editor does not show an object in progress: leaving it alone saves re-sending
-        # (and the browser re-drawing) a second full-size image on every click.
-        return s, picture, status, gr.skip()
+def _apply(action: dict, parts: int, s: Session) -> str | None:
+    """One canvas action on the session; returns a note for the person, if any."""
+    if action["kind"] == "lasso":
+        s.lasso([(int(round(x)), int(round(y))) for x, y in action["points"]])
+    elif action["kind"] == "stroke":
+        s.stroke(action["action"], action["points"], radius=float(action["radius"]))
+    elif action["mode"] == "click object":
+        s.click_object(int(action["x"]), int(action["y"]), positive=not action.get("negative"))
     else:
-        note = s.click_region(mode, x, y, parts=int(parts))
+        return s.click_region(action["mode"], int(action["x"]), int(action["y"]), parts=parts)
+    return None
+
+
+def canvas_actions(payload: str, parts: float, s: Session):
+    """Apply the clicks, strokes and lassos the canvas queued, in order. One the session refuses is
+    named in a warning and changes nothing; the others still apply and the canvas shows the result."""
+    try:
+        actions = canvas.parse_actions(payload)
+    except ValueError as err:
+        raise gr.Error(str(err)) from None
+    for a in actions:
+        try:
+            note = _apply(a, int(parts), s)
+        except AnnotationError as err:
+            note = f"Not applied: {canvas.describe(a)}. {err}"
         if note:
-            gr.Info(note)
+            gr.Warning(note)
     return (s, *_view(s))
 
 
@@ -229,42 +244,6 @@ confirm_image = _action(Session.confirm_image, "Confirm every region of the imag
 confirm_with_background = _action(Session.confirm_rest_as_background,
                                   "Join every region nobody confirmed into one background region; confirm the image.")
 grow = _action(Session.grow, "Merge the selected region with its next ancestor in the region hierarchy.")
-
-
-def _stroke_mask(editor: dict | None, shape: tuple[int, int]) -> np.ndarray:
-    """The union of the brush editor's drawn layers, at the label map's size."""
-    import cv2
-
-    mask = np.zeros(shape, bool)
-    for layer in (editor or {}).get("layers") or []:
-        if layer is None:
-            continue
-        arr = np.asarray(layer)
-        if arr.shape[:2] != shape:
-            arr = cv2.resize(arr, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
-        mask |= (arr[..., 3] > 0) if arr.ndim == 3 and arr.shape[2] == 4 else (arr.reshape(*arr.shape[:2], -1).max(-1) > 0)
-    return mask
-
-
-@_guard
-def brush(action: str, editor: dict | None, s: Session):
-    """Apply the strokes drawn in the brush editor: merge every region under them, a new region,
-    grow the selected one, or erase."""
-    s.brush(action, _stroke_mask(editor, s.labels().shape))
-    return (s, *_view(s))
-
-
-@_guard
-def lasso(editor: dict | None, s: Session):
-    """Merge the regions at least half inside the closed outline drawn in the brush editor."""
-    import cv2
-
-    drawn = _stroke_mask(editor, s.labels().shape).astype(np.uint8)
-    contours, _ = cv2.findContours(drawn, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
-        raise gr.Error("Draw a closed outline around the regions to merge on the brush canvas first.")
-    s.lasso(max(contours, key=cv2.contourArea).reshape(-1, 2).tolist())
-    return (s, *_view(s))
 
 
 @_guard
@@ -326,12 +305,13 @@ def build(default_folder: str) -> dict:
                 regions_btn = gr.Button("One click: regions (model-guided)", elem_id="one-click-regions")
         with gr.Column(scale=3):
             status = gr.Markdown("No project open.", elem_id="annotate-status")
-            mode = gr.Radio(list(MODES), value=MODES[0], label="Click does", elem_id="click-mode",
+            mode = gr.Radio(list(MODES), value=MODES[0], label="Click does", elem_id="click-mode", interactive=True,
                             info="select / merge: click a region, then others to merge them into it. Proposed "
                                  "regions are outlined only; merged, edited or confirmed ones are coloured. "
                                  "click object: a click gives a whole object, more clicks fix it (Shift: negative).")
             with gr.Row():
                 sign = gr.Radio(SIGNS, value=SIGNS[0], label="click object: next click is", elem_id="click-sign",
+                                interactive=True,
                                 scale=3)
                 accept_btn = gr.Button("Accept object (Enter)", variant="primary", elem_id="accept-object", scale=1)
                 undo_click_btn = gr.Button("Undo click (Backspace)", elem_id="undo-click", scale=1)
@@ -345,9 +325,19 @@ def build(default_folder: str) -> dict:
             granularity = gr.Slider(0, 1, value=ann.DEFAULT_GRANULARITY, step=0.01, elem_id="granularity",
                                     label="granularity (coarser <-> finer)",
                                     info="re-cuts the proposed regions; your edits and confirmed regions stay")
-            # The full width of the column (Gradio maps a click to a pixel only when the image fills
-            # its box); the brush editor below zooms and pans.
-            canvas = gr.Image(label="Regions (click to edit)", interactive=False, format="jpeg", elem_id="canvas")
+            with gr.Row():
+                gr.Radio(list(canvas.DRAG_TOOLS), value="merge stroke", label="Drag on the picture",
+                         elem_id="drag-tool", scale=4, interactive=True,
+                         info="a click does what 'Click does' says; a drag draws with this tool. Wheel: zoom; "
+                              "right or middle drag (or Space + drag): pan; 0: fit")
+                gr.Slider(1, 50, value=canvas.BRUSH_RADIUS, step=1, label="brush radius (image px)",
+                          elem_id="brush-size", scale=2, interactive=True)
+            # Clicks, strokes and lassos are drawn by canvas.CANVAS_JS on this picture and sent, queued,
+            # through the hidden payload box and button below.
+            picture = gr.Image(label="Regions (click, or drag to draw)", interactive=False, format="jpeg",
+                               elem_id="canvas", buttons=["download"])
+            payload = gr.Textbox(visible="hidden", elem_id="canvas-payload")
+            send_btn = gr.Button("send", visible="hidden", elem_id="canvas-send")
             with gr.Row():
                 undo_btn = gr.Button("Undo", elem_id="undo")
                 redo_btn = gr.Button("Redo", elem_id="redo")
@@ -355,22 +345,11 @@ def build(default_folder: str) -> dict:
             exported = gr.File(label="Exported project")
             gr.Markdown("Shortcuts: " + "; ".join(f"**{k}** {v}" for k, v in SHORTCUTS.items()),
                         elem_id="shortcuts")
-            with gr.Accordion("Brush: paint-to-merge, new region, grow, erase", open=False):
-                editor = gr.ImageEditor(type="numpy", label="Draw strokes (zoom and pan in the toolbar), then apply",
-                                        format="png", elem_id="brush-editor", height="70vh",
-                                        sources=[], transforms=[], layers=False,
-                                        brush=gr.Brush(colors=["#ffe600"], default_size=12))
-                with gr.Row():
-                    merge_btn = gr.Button("Merge the regions under the stroke", elem_id="paint-merge")
-                    lasso_btn = gr.Button("Lasso: merge the regions inside the outline", elem_id="lasso-merge")
-                    new_btn = gr.Button("Paint a new region")
-                    grow_btn = gr.Button("Grow the selected region")
-                    erase_btn = gr.Button("Erase (mark unlabelled)")
             with gr.Accordion("Import an existing mask or label map", open=False):
                 mask_file = gr.File(label="Mask / label map (PNG)", file_types=["image"])
                 binary = gr.Checkbox(label="binary mask (foreground / background)", value=True)
                 import_btn = gr.Button("Import for this image")
-    views = [state, canvas, status, editor]
+    views = [state, picture, status]
     edit = dict(concurrency_id="edits", concurrency_limit=4, api_name=False)
     # A few actions are API endpoints too (the session's state persists across a client's calls).
     api = dict(concurrency_id="edits", concurrency_limit=4)
@@ -390,20 +369,16 @@ def build(default_folder: str) -> dict:
                   api_name=False, show_progress="hidden")
     deselect_btn.click(deselect, state, views, **edit)
     grow_tree_btn.click(grow, state, views, api_name="grow", **api)
-    lasso_btn.click(lasso, [editor, state], views, **edit)
     confirm_btn.click(confirm_image, state, views, api_name="confirm_image", **api)
     background_btn.click(confirm_with_background, state, views, api_name="confirm_background", **api)
-    merge_btn.click(lambda e, s: brush("merge", e, s), [editor, state], views, **edit)
-    canvas.select(click, [mode, parts, sign, state], views, concurrency_id="inference", concurrency_limit=1,
-                  api_name=False)
+    # The browser's queue is taken when the event fires (js), so every drawn action is sent once, in order.
+    send_btn.click(canvas_actions, [payload, parts, state], views, js="(p, n, s) => [window.casCanvas.take(), n, s]",
+                   concurrency_id="inference", concurrency_limit=1, api_name=False, show_progress="hidden")
     accept_btn.click(accept_object, state, [*views, sign], api_name="accept_object", **api)
     undo_click_btn.click(lambda s: object_step("undo", s), state, views, **edit)
     cancel_btn.click(lambda s: object_step("cancel", s), state, views, **edit)
     undo_btn.click(lambda s: undo_redo("undo", s), state, views, api_name="undo", **api)
     redo_btn.click(lambda s: undo_redo("redo", s), state, views, **edit)
-    new_btn.click(lambda e, s: brush("new", e, s), [editor, state], views, **edit)
-    grow_btn.click(lambda e, s: brush("grow", e, s), [editor, state], views, **edit)
-    erase_btn.click(lambda e, s: brush("erase", e, s), [editor, state], views, **edit)
     import_btn.click(import_mask, [mask_file, binary, state], views, **edit)
     export_btn.click(export, state, exported, api_name="export", **api)
     return {"state": state, "folder": folder, "model": model_name, "sliders": dict(zip(SLIDERS, sliders)),

@@ -9,7 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..io import write_image
-from . import annotate_tab, finetune_tab, segment_tab, settings
+from . import annotate_tab, canvas, finetune_tab, segment_tab, settings
 from .models import model_choices
 
 EXAMPLES = ("astronaut", "coffee", "chelsea", "rocket", "coins", "camera")
@@ -48,6 +48,7 @@ def build_app(*, project_folder: str = "my-project", projects_dir: str | Path = 
         annot["folder"].change(lambda folder: folder, annot["folder"], tune["folder"], api_name=False,
                                show_progress="hidden")
         demo.load(None, None, None, js=annotate_tab.SHORTCUTS_JS)  # keyboard shortcuts (Annotate tab)
+        demo.load(None, None, None, js=canvas.CANVAS_JS)  # drawing, zoom and pan on the Annotate canvas
         # Model lists refresh on page load, so models added since start-up appear.
         demo.load(lambda: (gr.update(choices=model_choices()),) * 2, None, [seg["model"], annot["model"]],
                   api_name=False)

@@ -29,18 +29,35 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def click_pixel(page, selector: str, x: int, y: int) -> None:
-    """Click the displayed image at natural pixel (x, y), allowing for letterboxing (object-fit: contain)."""
+def client_point(page, selector: str, x: float, y: float) -> tuple[float, float]:
+    """Where natural pixel (x, y) of the displayed image is on the page, allowing for letterboxing
+    (object-fit) and the Annotate canvas's zoom and pan."""
     img = page.locator(selector)
-    img.scroll_into_view_if_needed()  # the canvas is up to 70% of the window high
-    box = img.bounding_box()
-    nw, nh, fit = img.evaluate("e => [e.naturalWidth, e.naturalHeight, getComputedStyle(e).objectFit]")
+    box = img.bounding_box()  # includes the zoom transform
+    nw, nh, fit, zoom = img.evaluate("e => [e.naturalWidth, e.naturalHeight, getComputedStyle(e).objectFit, "
+                                     "window.casCanvas ? window.casCanvas.zoom : 1]")
     scale = min(box["width"] / nw, box["height"] / nh)
-    if fit == "scale-down":  # never enlarged
-        scale = min(scale, 1.0)
+    if fit == "scale-down":  # never enlarged beyond the zoom
+        scale = min(scale, zoom)
     left = box["x"] + (box["width"] - nw * scale) / 2
     top = box["y"] + (box["height"] - nh * scale) / 2
-    page.mouse.click(left + (x + 0.5) * scale, top + (y + 0.5) * scale)
+    return left + (x + 0.5) * scale, top + (y + 0.5) * scale
+
+
+def click_pixel(page, selector: str, x: int, y: int) -> None:
+    """Click the displayed image at natural pixel (x, y)."""
+    page.locator(selector).scroll_into_view_if_needed()  # the canvas is up to 70% of the window high
+    page.mouse.click(*client_point(page, selector, x, y))
+
+
+def drag_pixels(page, selector: str, points: list[tuple[float, float]], *, steps: int = 3) -> None:
+    """Press, move through ``points`` (natural pixels) and release: a stroke or a lasso drawn by hand."""
+    page.locator(selector).scroll_into_view_if_needed()
+    page.mouse.move(*client_point(page, selector, *points[0]))
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(*client_point(page, selector, x, y), steps=steps)
+    page.mouse.up()
 
 
 def run(megapixels: float = 1.0, clicks: int = 5) -> list[float]:

@@ -19,12 +19,22 @@ segmentation, until covering reaches 0.90 or 60 actions. Every action is physica
   region's point farthest from its border, each next one at the centre of the larger error), 1 to
   :data:`MAX_OBJECT_CLICKS` clicks; the mask, snapped to the superpixels (a superpixel joins when
   most of it is inside), becomes one region.
+* **lasso** (one action): a closed outline a hand traces around one connected piece of a human
+  region (at least :data:`MIN_OBJECT` of the image): its outer border simplified to a polygon
+  within :data:`LASSO_TOLERANCE` px (a traced outline, not a pixel-exact one; holes are not
+  traced). Every region at least half inside the outline joins one region, as in the app
+  (:meth:`cas_studio.annotation.Session.lasso`). The outline's length is counted as path drawn.
+* **grow** (select + one key press per level): a region of at least :data:`MIN_GROW` of the
+  image is selected (one click) and grown 1 to :data:`MAX_GROW` times; each press takes the
+  smallest hierarchy node that strictly contains the region (as
+  :meth:`cas_studio.annotation.Session.grow`), so k presses cost k + 1 actions.
 * **flood fill** (the rule this benchmark used before, *not drawable*): every region of a
   connected run of regions that one human region holds most of joins in one action, however many
   and however far apart. Kept only as the row "upper bound (flood fill, not drawable)".
 
 Per method the table gives the mean actions to covering 0.90 (60 when not reached), the share of
-images that reach it, the covering reached, the path length drawn per image (strokes), and the ASA
+images that reach it, the covering reached, the path length drawn per image (strokes and
+lasso outlines), and the ASA
 and boundary recall of its superpixels cut to ``--regions`` regions. The last line reads
 ``best: <method> <N> actions, <P>% reach 0.90`` (drawable methods only).
 """
@@ -58,6 +68,11 @@ BRUSH_RADIUS = 5
 MAX_OBJECT_CLICKS = 5
 #: Human regions smaller than this share of the image are left to merges and strokes.
 MIN_OBJECT = 0.005
+#: How far a traced lasso outline may stray from the region's true border, in pixels.
+LASSO_TOLERANCE = 4.0
+#: Smallest region (share of the image) a person selects to grow, and the most presses in a row.
+MIN_GROW = 0.002
+MAX_GROW = 6
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,7 @@ OLD_APP = (("scale", 200.0), ("sigma", 0.8), ("min_size", 50.0))
 def methods(start: float, *, clicks: bool = True) -> list[Method]:
     """The compared methods; ``start`` is the hierarchy methods' initial granularity."""
     honest = ("merge", "stroke", "granularity")
+    tools = (*honest, "grow", "lasso")
     out = [
         Method("felzenszwalb 200, click-merge (the old app)", "felzenszwalb", ("merge",), params=OLD_APP),
         Method(f"hierarchy + click-merge + slider, start {start:g}", "felzenszwalb", ("merge", "granularity"),
@@ -89,13 +105,21 @@ def methods(start: float, *, clicks: bool = True) -> list[Method]:
                start),
         Method(f"model-guided hierarchy + click-merge + strokes + slider, start {start:g}", "felzenszwalb", honest,
                True, True, start),
+        Method(f"+ grow, start {start:g}", "felzenszwalb", (*honest, "grow"), True, False, start),
+        Method(f"+ grow + lasso, start {start:g}", "felzenszwalb", tools, True, False, start),
     ]
     if clicks:
-        out.append(Method(f"click-to-object + click-merge + strokes + slider, start {start:g}", "felzenszwalb",
-                          (*honest, "click"), True, False, start))
+        out.append(Method(f"+ grow + lasso + click-to-object, start {start:g}", "felzenszwalb",
+                          (*tools, "click"), True, False, start))
     out.append(Method("upper bound (flood fill, not drawable)", "felzenszwalb", ("merge", "flood", "granularity"),
                       True, False, start, drawable=False))
     return out
+
+
+def _table(assign: np.ndarray, counts: np.ndarray, n_regions: int) -> np.ndarray:
+    """(regions x ground-truth regions) pixel counts of a superpixel assignment."""
+    member = sparse.csr_matrix((np.ones(len(assign)), (assign, np.arange(len(assign)))), shape=(n_regions, len(assign)))
+    return np.asarray(member @ counts)
 
 
 def _covering(t: np.ndarray) -> float:
@@ -142,11 +166,101 @@ class Tools:
     """What the physical tools can do on one image, in superpixels.
 
     ``strokes``: (superpixels the brush touches, path length in px) per drawable path;
-    ``objects``: per human region, the superpixels of the click model's mask after 1, 2, ... clicks.
+    ``objects``: per human region, the superpixels of the click model's mask after 1, 2, ... clicks;
+    ``lassos``: (pixels of each superpixel inside the outline, outline length in px) per outline.
     """
 
     strokes: list[tuple[np.ndarray, float]] = field(default_factory=list)
     objects: list[list[np.ndarray]] = field(default_factory=list)
+    lassos: list[tuple[np.ndarray, float]] = field(default_factory=list)
+
+
+def lasso_outlines(gt: np.ndarray, *, tolerance: float = LASSO_TOLERANCE,
+                   min_share: float = MIN_OBJECT) -> list[tuple[np.ndarray, float]]:
+    """The outlines a person would trace: (filled outline mask, outline length) per piece.
+
+    One per connected piece of each human region covering at least ``min_share`` of the image:
+    its outer border simplified to a polygon within ``tolerance`` px, filled (holes included, as a
+    drawn lasso cannot leave them out).
+    """
+    out = []
+    for g in np.unique(gt):
+        contours, _ = cv2.findContours((gt == g).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        for c in contours:
+            if cv2.contourArea(c) < min_share * gt.size:
+                continue
+            poly = cv2.approxPolyDP(c, tolerance, True)
+            if len(poly) < 3:
+                continue
+            inside = np.zeros(gt.shape, np.uint8)
+            cv2.fillPoly(inside, [poly], 1)
+            out.append((inside.astype(bool), float(cv2.arcLength(poly, True))))
+    return out
+
+
+class _Tree:
+    """The hierarchy's merge tree with each node's superpixels as one interval of a leaf order.
+
+    Lets grow find the smallest node strictly containing a region without replaying the merges.
+    """
+
+    def __init__(self, h: Hierarchy) -> None:
+        n = h.finest
+        top = np.arange(n)  # the current node of each cluster root
+        parent = np.arange(n + len(h.merges))
+        children: list[tuple[int, int]] = []
+        root = np.arange(n)
+
+        def find(i: int) -> int:
+            while root[i] != i:
+                root[i] = root[root[i]]
+                i = root[i]
+            return i
+
+        for k, (a, b, _) in enumerate(h.merges):
+            ra, rb = find(int(a)), find(int(b))
+            node = n + k
+            parent[top[ra]] = parent[top[rb]] = node
+            children.append((top[ra], top[rb]))
+            root[rb] = ra
+            top[ra] = node
+        self.parent = parent
+        total = n + len(children)
+        lo, hi = np.zeros(total, np.int64), np.zeros(total, np.int64)
+        order: list[int] = []
+        roots = [i for i in range(total) if parent[i] == i]
+        stack = [(r, False) for r in roots]
+        while stack:  # iterative DFS: leaves of every node are contiguous in ``order``
+            node, done = stack.pop()
+            if node < n:
+                lo[node] = len(order)
+                order.append(node)
+                hi[node] = len(order)
+            elif done:
+                c1, c2 = children[node - n]
+                lo[node], hi[node] = min(lo[c1], lo[c2]), max(hi[c1], hi[c2])
+            else:
+                stack.append((node, True))
+                stack.extend((c, False) for c in children[node - n])
+        self.order = np.asarray(order)
+        self.position = np.empty(n, np.int64)
+        self.position[self.order] = np.arange(n)
+        self.lo, self.hi = lo, hi
+
+    def leaves(self, node: int) -> np.ndarray:
+        """The superpixels of ``node``."""
+        return self.order[self.lo[node]: self.hi[node]]
+
+    def ancestor(self, members: np.ndarray) -> int | None:
+        """The smallest node strictly containing ``members`` (as :meth:`Hierarchy.ancestor`), or None."""
+        pos = self.position[members]
+        first, last = pos.min(), pos.max()
+        node = int(members[0])
+        while not (self.lo[node] <= first and last < self.hi[node]) or self.hi[node] - self.lo[node] <= len(members):
+            if self.parent[node] == node:
+                return None
+            node = int(self.parent[node])
+        return node
 
 
 def stroke_paths(gt: np.ndarray, *, radius: int = BRUSH_RADIUS) -> list[tuple[np.ndarray, float]]:
@@ -218,10 +332,10 @@ def simulate(counts: np.ndarray, pairs: np.ndarray, assign: np.ndarray, *, kinds
     actions, drawn = 0, 0.0
     used_objects: set[int] = set()
     levels = [hierarchy.assignment(hierarchy.regions_at(g)) for g in LEVELS] if hierarchy is not None else []
+    tree = _Tree(hierarchy) if hierarchy is not None and "grow" in kinds else None
     while True:
         n_regions = assign.max() + 1
-        t = np.zeros((n_regions, counts.shape[1]))
-        np.add.at(t, assign, counts)
+        t = _table(assign, counts, n_regions)
         current = _covering(t)
         if current >= target or actions >= limit:
             return actions, current, drawn
@@ -240,25 +354,47 @@ def simulate(counts: np.ndarray, pairs: np.ndarray, assign: np.ndarray, *, kinds
             k = int(np.argmax(scores))
             if scores[k] - current > best:
                 best, choice = scores[k] - current, ("merge", edges[k], 1, 0.0)
-        groups: list[tuple[np.ndarray, float]] = []
+        groups: list[tuple[np.ndarray, float, str]] = []
         if "flood" in kinds and len(edges):
             graph = sparse.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n_regions, n_regions))
             n, comp = connected_components(graph, directed=False)
             sizes = np.bincount(comp, minlength=n)
-            groups += [(np.flatnonzero(comp == c), 0.0) for c in np.flatnonzero(sizes >= 3)]
+            groups += [(np.flatnonzero(comp == c), 0.0, "flood") for c in np.flatnonzero(sizes >= 3)]
         if "stroke" in kinds:
             for sps, length in tools.strokes:
                 group = np.unique(assign[sps])
                 if len(group) >= 2:
-                    groups.append((group, length))
-        for group, length in groups:
+                    groups.append((group, length, "stroke"))
+        if "lasso" in kinds and tools.lassos:
+            size = rows  # pixels per region
+            for inside, length in tools.lassos:
+                share = np.bincount(assign, weights=inside, minlength=n_regions) / np.maximum(size, 1)
+                group = np.flatnonzero(share >= 0.5)
+                if len(group) >= 2:
+                    groups.append((group, length, "lasso"))
+        for group, length, label in groups:
             others = np.ones(n_regions, bool)
             others[group] = False
             merged = t[group].sum(0)
             new = merged / (rows[group].sum() + cols - merged)
             score = float((cols * np.maximum(iou_t[others].max(0) if others.any() else 0.0, new)).sum() / cols.sum())
             if score - current > best:
-                best, choice = score - current, ("merge", group, 1, length)
+                best, choice = score - current, (label, group, 1, length)
+        if "grow" in kinds and tree is not None:
+            sp_size = counts.sum(1)
+            area = np.bincount(assign, weights=sp_size, minlength=n_regions)
+            for r in np.flatnonzero(area >= MIN_GROW * sp_size.sum()):
+                members = np.flatnonzero(assign == r)
+                for presses in range(1, MAX_GROW + 1):
+                    node = tree.ancestor(members)
+                    if node is None:
+                        break
+                    members = tree.leaves(node)
+                    new_assign = assign.copy()
+                    new_assign[members] = r
+                    gain = (_covering(_table(new_assign, counts, n_regions)) - current) / (presses + 1)  # the select click and the presses
+                    if gain > best:
+                        best, choice = gain, ("grow", new_assign, presses + 1, 0.0)
         if "click" in kinds:
             for g, masks in enumerate(tools.objects):
                 if g in used_objects:
@@ -268,34 +404,33 @@ def simulate(counts: np.ndarray, pairs: np.ndarray, assign: np.ndarray, *, kinds
                         continue
                     new_assign = assign.copy()
                     new_assign[sps] = n_regions
-                    tt = np.zeros((n_regions + 1, counts.shape[1]))
-                    np.add.at(tt, new_assign, counts)
-                    gain = (_covering(tt) - current) / (k + 2)  # k + 1 clicks and the accept
+                    gain = (_covering(_table(new_assign, counts, n_regions + 1)) - current) / (k + 2)  # k + 1 clicks and the accept
                     if gain > best:
                         best, choice = gain, ("object", (g, new_assign), k + 2, 0.0)
         if "granularity" in kinds:
             for cut in levels:
                 new_assign, new_proposal = _regranulate(assign, proposal, cut)
-                tt = np.zeros((new_assign.max() + 1, counts.shape[1]))
-                np.add.at(tt, new_assign, counts)
+                tt = _table(new_assign, counts, new_assign.max() + 1)
                 score = _covering(tt)
                 if score - current > best and _bound(tt) >= min(target, _bound(t)):
                     best, choice = score - current, ("granularity", (new_assign, new_proposal), 1, 0.0)
         if choice is None:
             return actions, current, drawn  # no action helps any more
         kind, what, cost, length = choice
-        if kind == "merge":
+        if kind in ("merge", "stroke", "lasso", "flood"):
             assign = np.where(np.isin(assign, what), what[0], assign)
         elif kind == "object":
             used_objects.add(what[0])
             assign = what[1]
+        elif kind == "grow":
+            assign = what
         else:
             assign, proposal = what
         _, assign = np.unique(assign, return_inverse=True)
         actions += cost
         drawn += length
         if trace is not None:
-            trace.append((kind if length == 0 else "stroke", round(current + best * cost, 4), actions))
+            trace.append((kind, round(current + best * cost, 4), actions))
 
 
 def _boundary_recall(seg: np.ndarray, gt: np.ndarray) -> float:
@@ -322,6 +457,7 @@ def run(items: list, method_list: list[Method], *, regions: int = 100, model=Non
                  for m in method_list}
         probs = predict_probabilities(model, image) if model is not None and any(m.guided for m in method_list) else None
         paths = stroke_paths(gt) if any("stroke" in m.actions for m in method_list) else []
+        outlines = lasso_outlines(gt) if any("lasso" in m.actions for m in method_list) else []
         masks: list[list[np.ndarray]] = []
         if clicker is not None and any("click" in m.actions for m in method_list):
             clicker.set_image(image)
@@ -336,7 +472,9 @@ def run(items: list, method_list: list[Method], *, regions: int = 100, model=Non
                 fixed, sp = h.cut(regions), h.superpixels
                 counts = sparse.coo_matrix((np.ones(gi.size), (sp.ravel(), gi)), shape=(h.finest, gi.max() + 1)).toarray()
                 every = Tools(strokes=[(np.unique(sp[foot]), length) for foot, length in paths],
-                              objects=[[snap(mk, sp, h.finest) for mk in ms] for ms in masks])
+                              objects=[[snap(mk, sp, h.finest) for mk in ms] for ms in masks],
+                              lassos=[(np.bincount(sp.ravel(), weights=inside.ravel(), minlength=h.finest), length)
+                                      for inside, length in outlines])
                 built[key] = (h, achievable_accuracy(fixed, gt), _boundary_recall(fixed, gt), counts,
                               adjacent_pairs(sp), every)
             h, asa, recall, counts, pairs, every = built[key]
@@ -344,15 +482,17 @@ def run(items: list, method_list: list[Method], *, regions: int = 100, model=Non
             row["asa"].append(asa)
             row["recall"].append(recall)
             tools = Tools(strokes=every.strokes if "stroke" in m.actions else [],
-                          objects=every.objects if "click" in m.actions else [])
+                          objects=every.objects if "click" in m.actions else [],
+                          lassos=every.lassos if "lasso" in m.actions else [])
             start = h.assignment(h.regions_at(m.start)) if m.hierarchy else np.arange(h.finest)
             row["initial"].append(int(start.max()) + 1)
             actions, cov, drawn = simulate(counts, pairs, start, kinds=m.actions,
                                            hierarchy=h if m.hierarchy else None, tools=tools)
-            # An image that never reaches the target counts as the full budget of actions.
-            row["actions"].append(actions if cov >= TARGET else LIMIT)
+            # An image that never reaches the target within the budget counts as the full budget.
+            reached = cov >= TARGET and actions <= LIMIT
+            row["actions"].append(actions if reached else LIMIT)
             row["covering"].append(cov)
-            row["reached"].append(cov >= TARGET)
+            row["reached"].append(reached)
             row["drawn"].append(drawn)
             row["seconds"].append(time.perf_counter() - t0)
         if progress:
@@ -365,7 +505,7 @@ def run(items: list, method_list: list[Method], *, regions: int = 100, model=Non
 def table(results: list[dict], *, regions: int) -> str:
     """The results as a markdown table."""
     lines = [f"| method | initial regions | ASA @{regions} | boundary recall @{regions} | actions to 0.90 ({LIMIT} = "
-             f"not reached) | reached 0.90 | covering reached | stroke path drawn (px) |",
+             f"not reached) | reached 0.90 | covering reached | path drawn (px) |",
              "|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['method']} | {r['initial']:.0f} | {r['asa']:.3f} | {r['recall']:.3f} | {r['actions']:.1f} | "

@@ -13,6 +13,7 @@ from skimage import data
 
 from cas_studio.bench.browser import CHROMIUM, FLAGS
 from cas_studio.bench.browser import click_pixel as click_image_pixel
+from cas_studio.bench.browser import drag_pixels
 from cas_studio.io import read_label_map, write_image
 
 pytestmark = pytest.mark.ui
@@ -118,7 +119,8 @@ def test_finetune_start_progress_completion(page, tmp_path):
 
 def test_editor_granularity_paint_to_merge_and_keyboard(page, tmp_path):
     """End to end in the Annotate tab: over-segment, coarsen with the slider, merge with one brush
-    stroke, undo / redo / confirm with the keyboard; then the label map and sidecar on disk."""
+    stroke drawn on the main canvas, undo / redo / confirm with the keyboard; then the label map and
+    sidecar on disk."""
     import json
 
     from playwright.sync_api import expect
@@ -140,23 +142,13 @@ def test_editor_granularity_paint_to_merge_and_keyboard(page, tmp_path):
     coarse = read_label_map(label_path)
     assert 2 <= len(np.unique(coarse)) < fine
 
-    # Paint-to-merge: one stroke across the middle of the image merges every region it crosses.
-    page.get_by_text("Brush: paint-to-merge").click()
-    canvas = page.locator("#brush-editor canvas").first
-    expect(canvas).to_be_visible()
-    page.locator("#paint-merge").scroll_into_view_if_needed()  # the whole editor on screen
-    page.wait_for_timeout(500)
-    cbox = canvas.bounding_box()
-    y = cbox["y"] + cbox["height"] * 0.5
-    page.mouse.move(cbox["x"] + cbox["width"] * 0.3, y)
-    page.mouse.down()
-    page.mouse.move(cbox["x"] + cbox["width"] * 0.7, y, steps=25)
-    page.mouse.up()
-    page.locator("#paint-merge").click()
+    # Paint-to-merge: one stroke across the middle of the picture merges every region it crosses.
+    h, w = coarse.shape
+    drag_pixels(page, "#canvas img", [(0.3 * w, h / 2), (0.5 * w, h / 2), (0.7 * w, h / 2)], steps=10)
     expect(status).to_contain_text("3 edits")
     merged = read_label_map(label_path)
     assert len(np.unique(merged)) < len(np.unique(coarse))
-    row = merged[merged.shape[0] // 2, int(0.2 * merged.shape[1]):int(0.8 * merged.shape[1])]
+    row = merged[h // 2, int(0.3 * w):int(0.7 * w)]
     assert len(np.unique(row)) == 1  # the stroke's row is one region now
     assert "1 confirmed" in status.inner_text()  # the merged region is the person's
 
@@ -296,3 +288,59 @@ def test_browser_benchmark_times_each_click():
     assert out.returncode == 0, out.stdout + out.stderr
     m = re.search(r"first click \(loads the model\) (\d+) ms; then median (\d+) ms \((\d+), (\d+)\)", out.stdout)
     assert m and all(int(v) > 0 for v in m.groups()), out.stdout
+
+
+def test_lasso_grow_and_a_refused_stroke_on_the_main_canvas(page, tmp_path):
+    """A grow and a lasso on the main canvas change the label map on disk; a refused action is named
+    in a warning, changes nothing, and the canvas takes the next action; strokes drawn faster than
+    the server answers are all applied, in order."""
+    from playwright.sync_api import expect
+
+    image_file = write_image(tmp_path / "coffee.png", data.coffee()[::2, ::2])
+    folder = tmp_path / "lasso-project"
+    status = new_project_with(page, folder, image_file)
+    page.locator("#oversegment").click()
+    expect(status).to_contain_text("1 edits")
+    label_path = folder / "labels" / "coffee.png.png"
+    before = read_label_map(label_path)
+    h, w = before.shape
+    canvas = "#canvas img"
+
+    # Painting into the selected region with nothing selected: refused by name, nothing changes.
+    page.locator("#drag-tool label", has_text="paint into the selected region").click()
+    drag_pixels(page, canvas, [(0.1 * w, 0.1 * h), (0.3 * w, 0.1 * h)])
+    expect(page.locator(".toast-body").last).to_contain_text("Not applied: the paint into the selected region")
+    assert (read_label_map(label_path) == before).all()
+    assert "1 edits" in status.inner_text()
+
+    # Grow: select a superpixel with a click (the mode is select / merge), then G: its parent node.
+    x, y = int(0.8 * w), int(0.5 * h)
+    click_image_pixel(page, canvas, x, y)
+    expect(status).to_contain_text("Selected")
+    page.locator("#shortcuts").click()
+    page.keyboard.press("g")
+    expect(status).to_contain_text("2 edits")
+    grown = read_label_map(label_path)
+    assert (grown == grown[y, x]).sum() > (before == before[y, x]).sum()
+
+    # Lasso: a closed outline around the middle; every region at least half inside becomes one.
+    page.keyboard.press("Escape")
+    page.locator("#drag-tool label", has_text="lasso").click()
+    cx, cy, r = w / 2, h / 2, min(h, w) / 4
+    ring = [(cx + r * np.cos(t), cy + r * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 24)]
+    drag_pixels(page, canvas, ring)
+    expect(status).to_contain_text("3 edits")
+    lassoed = read_label_map(label_path)
+    assert len(np.unique(lassoed)) < len(np.unique(grown))
+    centre = lassoed[int(cy), int(cx)]
+    # Regions at least half inside join: nearly all of the outline's inner square is one region now.
+    assert (lassoed[int(cy - r / 2):int(cy + r / 2), int(cx - r / 2):int(cx + r / 2)] == centre).mean() > 0.8
+
+    # Three merge strokes drawn back to back, before the canvas has redrawn: all three apply.
+    page.locator("#drag-tool label", has_text="merge stroke").click()
+    for y in (0.1, 0.15, 0.9):
+        drag_pixels(page, canvas, [(0.05 * w, y * h), (0.35 * w, y * h)], steps=2)
+    expect(status).to_contain_text("6 edits")
+    final = read_label_map(label_path)
+    for y in (0.1, 0.9):
+        assert len(np.unique(final[int(y * h), int(0.06 * w):int(0.34 * w)])) == 1
