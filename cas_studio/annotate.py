@@ -351,8 +351,9 @@ def colorize(labels: np.ndarray, *, seed: int = 7) -> np.ndarray:
 
 def overlay(image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.45,
             highlight: Sequence[int] = (), muted: Sequence[int] = ()) -> np.ndarray:
-    """The image blended with region colours, boundaries in white and ``highlight`` regions in
-    yellow; ``muted`` regions (e.g. proposed, not yet confirmed) keep the plain image, outlined only."""
+    """The image blended with region colours, boundaries in black or white (whichever contrasts with
+    the image there, so they show on sky and shadow alike) and ``highlight`` regions in yellow;
+    ``muted`` regions (e.g. proposed, not yet confirmed) keep the plain image, outlined only."""
     rgb = np.ascontiguousarray(to_rgb8(image))
     labels = np.asarray(labels)
     # uint8 blending and per-id lookup tables keep a 4 MP overlay near 50 ms (float maths and
@@ -371,7 +372,9 @@ def overlay(image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.45,
     if len(highlight):
         yellow = cv2.addWeighted(rgb, 0.5, np.full_like(rgb, (255, 230, 0)), 0.5, 0.0)
         np.copyto(out, yellow, where=pixels_of(highlight)[..., None])
-    out[boundaries(labels)] = 255
+    edge = boundaries(labels)
+    luma = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)[edge]
+    out[edge] = np.where(luma[:, None] < 128, 255, 0).astype(np.uint8)
     return out
 
 

@@ -305,9 +305,12 @@ class Session:
         self._ensure_hierarchy()
         cut = self.hierarchy.cut(self.hierarchy.regions_at(float(granularity)))
         try:
-            labels, proposal = ann.regranulate(labels, self.proposal, cut)
+            new, proposal = ann.regranulate(labels, self.proposal, cut)
         except ValueError as err:
             raise AnnotationError(str(err)) from None
+        if np.array_equal(new, labels) and np.array_equal(proposal, self.proposal):
+            return  # the cut it already has: not an edit
+        labels = new
         self.history.push(labels, aux=proposal)
         self.selected = []
         self._set_proposal(proposal)
@@ -429,8 +432,6 @@ class Session:
     def stroke(self, action: str, points: Sequence[tuple[float, float]], *, radius: float) -> None:
         """A brush stroke along ``points`` ((x, y) pixels) with a brush of ``radius`` px: :meth:`brush`
         applied to what the brush covers (the parts outside the image are clipped)."""
-        import cv2
-
         labels = self.labels()
         pts = np.asarray(points, np.float64).reshape(-1, 2)
         if len(pts) == 0 or not np.isfinite(pts).all():
@@ -441,12 +442,9 @@ class Session:
         r = radius
         if (pts[:, 0] < -r).all() or (pts[:, 0] >= w + r).all() or (pts[:, 1] < -r).all() or (pts[:, 1] >= h + r).all():
             raise AnnotationError(f"The stroke lies outside the {w}x{h} image.")
-        mask = np.zeros((h, w), np.uint8)
         # Coordinates are clamped far outside, where cv2's int32 drawing would overflow.
-        line = np.clip(np.round(pts), -4 * max(h, w), 4 * max(h, w)).astype(np.int32)
-        cv2.polylines(mask, [line], False, 1, thickness=max(1, int(round(2 * r))), lineType=cv2.LINE_8)
-        cv2.circle(mask, tuple(int(v) for v in line[0]), int(round(r)), 1, -1)  # a stroke of one point
-        self.brush(action, mask.astype(bool))
+        line = np.clip(np.round(pts), -4 * max(h, w), 4 * max(h, w)).astype(np.int64)
+        self.brush(action, ann.stroke_mask((h, w), line.tolist(), max(1, int(round(r)))))
 
     def _free(self, labels: np.ndarray, region: int | None = None) -> np.ndarray:
         """Pixels a tool may take: unlabelled, proposed, or of ``region`` itself."""

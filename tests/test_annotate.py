@@ -134,6 +134,15 @@ def test_overlay_and_boundaries():
     assert out.shape == (2, 3, 3) and (out[:, 1] == 255).all()
 
 
+@pytest.mark.parametrize("grey", [0, 128, 255])
+def test_outlines_contrast_with_the_image_under_them(grey):
+    labels = np.array([[1, 1, 2, 2]] * 3, np.int32)
+    image = np.full((3, 4, 3), grey, np.uint8)
+    out = ann.overlay(image, labels, muted=[1, 2])  # outlined only, as proposals are
+    edge = ann.boundaries(labels)
+    assert np.abs(out[edge].astype(int) - grey).min() >= 127
+
+
 def test_project_round_trip_and_training_items(tmp_path, coffee):
     src = tmp_path / "in"
     write_image(src / "a.png", coffee)

@@ -294,3 +294,13 @@ def test_a_stroke_outside_the_image_or_with_a_bad_radius_changes_nothing(session
     with pytest.raises(AnnotationError, match="finite"):
         s.stroke("merge", [(float("nan"), 10)], radius=5)
     assert (s.labels() == before).all() and s.summary()["edits"] == edits
+
+
+def test_moving_the_granularity_to_the_cut_it_has_is_not_an_edit(session):
+    s = session
+    s.oversegment("felzenszwalb", granularity=0.5)
+    edits = s.summary()["edits"]
+    s.set_granularity(0.5)
+    assert s.summary()["edits"] == edits
+    s.set_granularity(0.2)
+    assert s.summary()["edits"] == edits + 1

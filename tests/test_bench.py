@@ -69,7 +69,7 @@ def test_annotate_benchmark_lines():
     assert {"watershed", "slic", "felzenszwalb", "model"} <= methods
     edits = [re.fullmatch(r"edit (.+) (\d)MP: \d+ ms, [\d.]+ of target", line) for line in lines if line.startswith("edit ")]
     assert all(edits), lines
-    names = ["merge", "paint-to-merge", "split", "brush stroke", "erase", "granularity"]
+    names = ["merge", "lasso", "grow", "paint-to-merge", "split", "brush stroke", "erase", "granularity"]
     assert [(m.group(1), m.group(2)) for m in edits] == [(n, mp) for mp in "14" for n in names]
 
 

@@ -355,8 +355,9 @@ def build(default_folder: str) -> dict:
     api = dict(concurrency_id="edits", concurrency_limit=4)
     open_btn.click(open_or_create, [folder, state], views, api_name="open_project", **api)
     add_btn.click(add_images, [uploads, state], [*views, uploads], api_name="add_images", **api)
-    prev_btn.click(lambda s: navigate(-1, s), state, views, **edit)
-    next_btn.click(lambda s: navigate(1, s), state, views, **edit)
+    # Each image opens at the measured starting cut: the slider does not carry one image's cut to the next.
+    prev_btn.click(lambda s: (*navigate(-1, s), ann.DEFAULT_GRANULARITY), state, [*views, granularity], **edit)
+    next_btn.click(lambda s: (*navigate(1, s), ann.DEFAULT_GRANULARITY), state, [*views, granularity], **edit)
     seg_btn.click(run_oversegment, [method, model_name, guided, granularity, state, *sliders], views,
                   concurrency_id="inference", concurrency_limit=1, api_name="oversegment")
     granularity.release(set_granularity, [granularity, state], views, api_name="granularity", **api)

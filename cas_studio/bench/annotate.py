@@ -21,6 +21,7 @@ import numpy as np
 from skimage import data, filters, segmentation
 
 from .. import annotate as ann
+from ..grouping import coverage
 
 
 def _median_ms(fn: Callable[[], object], repeat: int) -> float:
@@ -83,8 +84,22 @@ def _edits(megapixels: int, repeat: int) -> list[str]:
             project.save_labels(path, new)
         return run_once
 
+    outline = (np.array([(300, 300), (700, 320), (680, 700), (320, 680)]) * s).astype(np.int32)
+    here = int(labels[side // 2, side // 2])
+    sp = hierarchy.superpixels
+
+    def lasso() -> np.ndarray:  # as Session.lasso: regions at least half inside the outline join
+        inside = cv2.fillPoly(np.zeros(labels.shape, np.uint8), [outline], 1)
+        return ann.merge(labels, np.flatnonzero(coverage(inside, labels) >= 0.5))
+
+    def grow() -> np.ndarray:  # as Session.grow: the region takes its next ancestor in the hierarchy
+        node = hierarchy.ancestor(np.flatnonzero(coverage(labels == here, sp, hierarchy.finest) > 0.5))
+        return ann.paint(labels, np.isin(sp, node), here)
+
     edits = {
         "merge": lambda: ann.merge(labels, [int(ids[0]), int(ids[1])]),
+        "lasso": lasso,
+        "grow": grow,
         "paint-to-merge": lambda: ann.merge_under(labels, stroke),
         "split": lambda: ann.split(labels, image, big, parts=3),
         "brush stroke": lambda: ann.paint(labels, stroke),
