@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .infer import decode_regions, inference_options, predict_probabilities, saliency_channel
 from .io import IMAGE_SUFFIXES, ImageError, list_images, read_image, write_image, write_label_map
 from .tasks import TRAINABLE, get_task
-from .weights import load_model
+
+# torch loads only once the arguments are parsed: ``cas-studio predict --help`` stays instant.
 
 
 def gather_inputs(inputs: list[str]) -> list[Path]:
@@ -44,7 +44,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="saliency: average each image with its mirror image (default: the model's; "
                         "--no-flip halves the time)")
+    p.add_argument("--mask", action="store_true",
+                   help="saliency: also write NAME_mask.png, the binary mask (255 = object) at the automatic "
+                        "threshold (2 x mean saliency, at most 0.5; the app's)")
+    p.add_argument("--cutout", action="store_true",
+                   help="saliency: also write NAME_cutout.png, the image with the background transparent (RGBA)")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    if (args.mask or args.cutout) and not get_task(args.task).saliency_map:
+        print(f"error: --mask and --cutout need a saliency task, not {args.task}", file=sys.stderr)
+        return 2
+    from .infer import binarize, decode_regions, inference_options, predict_probabilities, saliency_channel
+    from .io import to_rgb8
+    from .weights import load_model
+
     try:
         files = gather_inputs(args.inputs)
         model = load_model(args.weights)
@@ -69,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
             if get_task(args.task).saliency_map:
                 sal = probs[saliency_channel(model)]
                 write_image(out / f"{f.stem}.png", np.clip(np.round(sal * 255), 0, 255).astype(np.uint8))
+                mask = binarize(sal)
+                if args.mask:
+                    write_image(out / f"{f.stem}_mask.png", mask.astype(np.uint8) * 255)
+                if args.cutout:
+                    write_image(out / f"{f.stem}_cutout.png", np.dstack([to_rgb8(image), mask.astype(np.uint8) * 255]))
             else:
                 # The decoder the weights record (superpixel merging, clustering), as in the app and eval.
                 labels = decode_regions(model, probs, image, min_size=args.min_size, size=args.size)

@@ -153,7 +153,7 @@ def test_project_round_trip_and_training_items(tmp_path, coffee):
     labels = ann.oversegment(coffee, "watershed", regions=40)
     labels[:5] = 0
     project.save_labels(added[0], labels, method="watershed", params={"regions": 40}, edits=3)
-    assert project.progress() == "1 of 3 confirmed"
+    assert project.progress() == "1 of 3 images confirmed"
     side = project.sidecar(added[0])
     assert side["method"] == "watershed" and side["edits"] == 3 and len(side["image_sha256"]) == 64
     assert (open_project(project.root).load_labels(added[0]) == labels).all()
@@ -170,6 +170,56 @@ def test_project_round_trip_and_training_items(tmp_path, coffee):
         z.extractall(tmp_path / "unzipped")
     assert len(resolve(tmp_path / "unzipped")) == 1
     assert json.loads((tmp_path / "unzipped" / "project.json").read_text())["images"] == ["a.png"]
+
+
+def test_export_writes_coco_that_pycocotools_reads_back(tmp_path, coffee):
+    from pycocotools.coco import COCO
+
+    project = create_project(tmp_path / "p")
+    write_image(tmp_path / "a.png", coffee[:60, :80])
+    (img,) = project.add_images([tmp_path / "a.png"])
+    labels = np.zeros((60, 80), np.int32)
+    labels[:, :30], labels[:, 30:70] = 3, 7  # columns 70.. stay unlabelled
+    project.save_labels(img, labels)
+    with zipfile.ZipFile(export_zip(project, tmp_path / "out.zip")) as z:
+        z.extractall(tmp_path / "unzipped")
+    coco = COCO(str(tmp_path / "unzipped" / "annotations.coco.json"))
+    assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == ["region"]
+    (image_id,) = coco.getImgIds()
+    assert coco.loadImgs(image_id)[0]["file_name"] == "images/a.png"
+    anns = coco.loadAnns(coco.getAnnIds(imgIds=image_id))
+    assert sorted(a["region_id"] for a in anns) == [3, 7]
+    for a in anns:
+        assert (coco.annToMask(a).astype(bool) == (labels == a["region_id"])).all()
+        assert a["area"] == (labels == a["region_id"]).sum() and a["confirmed"]
+
+
+def test_export_refuses_a_link_out_of_the_project(tmp_path, coffee):
+    project = create_project(tmp_path / "p")
+    write_image(tmp_path / "a.png", coffee[:40, :40])
+    (img,) = project.add_images([tmp_path / "a.png"])
+    project.save_labels(img, np.ones((40, 40), np.int32))
+    secret = write_image(tmp_path / "secret.png", coffee[:40, :40])
+    img.unlink()
+    img.symlink_to(secret)  # a link placed inside the project
+    with pytest.raises(ValueError, match="links or lie outside the project: images/a.png"):
+        export_zip(project, tmp_path / "out.zip")
+    assert not (tmp_path / "out.zip").exists()
+
+
+def test_progress_counts_whole_images_confirmed(tmp_path, coffee):
+    project = create_project(tmp_path / "p")
+    for name in ("a.png", "b.png"):
+        write_image(tmp_path / name, coffee[:40, :40])
+    a, b = project.add_images([tmp_path / "a.png", tmp_path / "b.png"])
+    proposal = np.repeat(np.arange(1, 5), 10)[None, :].repeat(40, 0).astype(np.int32)
+    project.save_proposal(a, proposal)
+    merged = proposal.copy()
+    merged[merged == 2] = 1
+    project.save_labels(a, merged)  # one region confirmed (the merge), two still proposed
+    assert len(project.confirmed()) == 1 and project.progress() == "0 of 2 images confirmed"
+    project.save_labels(a, merged, image_confirmed=True)
+    assert project.progress() == "1 of 2 images confirmed"
 
 
 def test_project_refuses_bad_input(tmp_path, coffee):

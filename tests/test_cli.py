@@ -204,3 +204,39 @@ def test_eval_saliency_test_time_options(tiny, tmp_path):
                      "--json", str(tmp_path / f"{name}.json"), *extra]) == 0
         runs[name] = json.loads((tmp_path / f"{name}.json").read_text())
     assert runs["plain"]["mae"] != runs["tta"]["mae"]
+
+
+def test_predict_mask_and_cutout_follow_the_saliency_map(tiny, tmp_path):
+    import cv2
+
+    from cas_studio.infer import adaptive_threshold
+
+    data = make_figure_ground(tmp_path / "d", n=1, size=40)
+    assert main(["predict", "--weights", str(tiny["saliency"]), "--task", "saliency", str(data / "images"),
+                 "--out", str(tmp_path / "o"), "--mask", "--cutout"]) == 0
+    sal = read_label_map(tmp_path / "o" / "000.png") / 255.0
+    mask = read_label_map(tmp_path / "o" / "000_mask.png")
+    assert set(np.unique(mask)) <= {0, 255}
+    # The mask is the saliency map at the automatic threshold (8-bit rounding aside).
+    t = adaptive_threshold(sal)
+    clear = np.abs(sal - t) > 1 / 255
+    assert ((mask == 255) == (sal >= t))[clear].all()
+    rgba = cv2.imread(str(tmp_path / "o" / "000_cutout.png"), cv2.IMREAD_UNCHANGED)
+    assert rgba.shape == (40, 40, 4) and (rgba[..., 3] == mask).all()
+
+
+def test_predict_mask_is_refused_for_a_region_task(tiny, tmp_path, capsys):
+    assert main(["predict", "--weights", str(tiny["regions"]), "--task", "regions", str(tmp_path),
+                 "--out", str(tmp_path / "o"), "--mask"]) == 2
+    assert "need a saliency task" in capsys.readouterr().err
+
+
+def test_predict_help_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from cas_studio.cli import main\n"
+            "try:\n    main(['predict', '--help'])\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

@@ -194,9 +194,18 @@ class Project:
                 out.append(p)
         return out
 
+    def complete(self) -> list[Path]:
+        """Images confirmed as a whole: the person confirmed the image, or every region in it."""
+        out = []
+        for p in self.annotated():
+            side = self.sidecar(p)
+            if side.get("image_confirmed") or ("regions" in side and len(side.get("confirmed", [])) >= side["regions"]):
+                out.append(p)
+        return out
+
     def progress(self) -> str:
-        """e.g. ``"12 of 40 confirmed"``."""
-        return f"{len(self.confirmed())} of {len(self.images())} confirmed"
+        """e.g. ``"12 of 40 images confirmed"`` (whole images, not images with some confirmed region)."""
+        return f"{len(self.complete())} of {len(self.images())} images confirmed"
 
     def items(self, *, rest: bool = False) -> list[Item]:
         """Training items: the confirmed images (see :func:`annotation_target` for ``rest``)."""
@@ -433,20 +442,39 @@ def is_project(root: str | os.PathLike) -> bool:
     return (Path(root) / "project.json").is_file()
 
 
+def _inside(project: Project, path: Path) -> bool:
+    """Whether ``path`` is a plain file of the project: no link, nothing that resolves outside it."""
+    return not path.is_symlink() and path.resolve().is_relative_to(project.root.resolve())
+
+
 def export_zip(project: Project, dest: str | os.PathLike) -> Path:
-    """Zip the annotated images, their label maps and sidecars, and the manifest, atomically."""
+    """Zip the annotated images, their label maps and sidecars, the manifest and a COCO file
+    (``annotations.coco.json``, see :mod:`cas_studio.data.coco`), atomically.
+
+    Files that are symbolic links, or resolve outside the project, are refused: a link placed in a
+    project must not export another file's bytes.
+    """
+    from .coco import coco_dataset
+
     done = project.annotated()
     if not done:
-        raise ValueError(f"{project.root}: nothing to export, no image is annotated yet")
+        raise ValueError(f"{project.root.name}: nothing to export, no image is annotated yet")
+    files = [(img, f"images/{img.name}") for img in done]
+    for img in done:
+        label = project.label_path(img)
+        files.append((label, f"labels/{label.name}"))
+        if label.with_suffix(".json").is_file():
+            files.append((label.with_suffix(".json"), f"labels/{label.stem}.json"))
+    outside = [arc for path, arc in files if not _inside(project, path)]
+    if outside:
+        raise ValueError(f"{project.root.name}: not exported, these are links or lie outside the project: "
+                         f"{', '.join(outside)}")
     meta = json.loads(project.manifest.read_text())
     meta["images"] = [p.name for p in done]
     with atomic_path(dest) as tmp:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
             z.writestr("project.json", json.dumps(meta, indent=2))
-            for img in done:
-                z.write(img, f"images/{img.name}")
-                label = project.label_path(img)
-                z.write(label, f"labels/{label.name}")
-                if label.with_suffix(".json").is_file():
-                    z.write(label.with_suffix(".json"), f"labels/{label.stem}.json")
+            z.writestr("annotations.coco.json", json.dumps(coco_dataset(project)))
+            for path, arc in files:
+                z.write(path, arc)
     return Path(dest)

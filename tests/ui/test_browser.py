@@ -79,7 +79,7 @@ def test_segment_then_annotate_and_merge(page, tmp_path):
     folder = tmp_path / "project"
     status = new_project_with(page, folder, image_file)
     page.locator("#oversegment").click()
-    expect(status).to_contain_text("0 of 1 confirmed")  # proposals only, until someone edits or confirms
+    expect(status).to_contain_text("0 of 1 images confirmed")  # proposals only, until someone edits or confirms
     expect(status).to_contain_text("1 edits")
 
     labels = read_label_map(folder / "labels" / "coffee.png.png")
@@ -94,7 +94,7 @@ def test_segment_then_annotate_and_merge(page, tmp_path):
     expect(status).to_contain_text(f"Selected: region {a}")
     click_image_pixel(page, canvas, xb, yb)
     expect(status).to_contain_text("2 edits")
-    expect(status).to_contain_text("1 of 1 confirmed")  # the merged region is the person's
+    expect(status).to_contain_text("0 of 1 images confirmed")  # one region is the person's, not the image
 
     saved = read_label_map(folder / "labels" / "coffee.png.png")
     assert saved[ya, xa] == saved[yb, xb] == a
@@ -184,13 +184,13 @@ def test_human_in_the_loop_round(page, tmp_path):
     fill_and_settle(page, "#project-folder", str(project.root))
     page.locator("#project-open").click()
     status = page.locator("#annotate-status")
-    expect(status).to_contain_text("4 of 5 confirmed")
+    expect(status).to_contain_text("4 of 5 images confirmed")
     page.locator("#prev-image").click()  # the last image
     expect(status).to_contain_text(last.name)
     page.locator("#oversegment").click()
     expect(status).to_contain_text("proposed")
     page.locator("#confirm-image").click()
-    expect(status).to_contain_text("5 of 5 confirmed")
+    expect(status).to_contain_text("5 of 5 images confirmed")
 
     # Fine-tune: the project open in Annotate is already the one in the Fine-tune tab.
     page.get_by_role("tab", name="Fine-tune").click()

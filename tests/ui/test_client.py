@@ -83,14 +83,14 @@ def test_annotation_round_trip(app_url, image_file, tmp_path):
     _, status, _ = client.predict(str(folder), api_name="/open_project")
     assert "No project" not in status and folder.name in status
     _, status, _, _ = client.predict([handle_file(str(image_file))], api_name="/add_images")
-    assert "coffee.png" in status and "0 of 1 confirmed" in status
+    assert "coffee.png" in status and "0 of 1 images confirmed" in status
     # method, model, guided, granularity, then the sliders: watershed (regions, compactness), slic
     # (regions, compactness), felzenszwalb (scale, sigma, min_size), model (min_size)
     _, status, _ = client.predict("slic", "regions", False, 1.0, 300, 0, 100, 10, 25, 0.5, 5, 64,
                                   api_name="/oversegment")
-    assert "0 confirmed" in status and "0 of 1 confirmed" in status  # proposals until a person confirms
+    assert "0 confirmed" in status and "0 of 1 images confirmed" in status  # proposals until a person confirms
     _, status, _ = client.predict(api_name="/confirm_image")
-    assert "image confirmed" in status and "1 of 1 confirmed" in status
+    assert "image confirmed" in status and "1 of 1 images confirmed" in status
     labels = read_label_map(folder / "labels" / "coffee.png.png")
     assert labels.shape == data.coffee()[::3, ::3].shape[:2] and len(np.unique(labels)) > 20
     archive = client.predict(api_name="/export")
