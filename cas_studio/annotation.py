@@ -179,6 +179,12 @@ class Session:
         self.pending = PendingObject()
         if self.segmenter is not None:
             self.segmenter.set_image(self.image)
+        if meta.get("proposal_rebuilt"):
+            # The next save judges confirmation against the file: it must be the rebuilt proposal.
+            try:
+                self.project.save_proposal(path, self.proposal)
+            except (OSError, ImageError) as err:
+                raise AnnotationError(f"Could not save the proposal: {err}") from None
 
     def save(self) -> None:
         """Write the current labels and sidecar; refused when another session saved first."""

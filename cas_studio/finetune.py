@@ -10,6 +10,7 @@ and across processes (a lock file); each run lives in its own ``<project>/runs/<
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import threading
@@ -21,7 +22,8 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from .data import read_target, resolve
-from .data.project import open_project
+from .data.project import open_project, sha256
+from .io import atomic_path
 from .runs import Run
 from .train_config import TrainConfig
 from .trainer import EpochEvent, StepEvent, Trainer
@@ -131,6 +133,10 @@ def estimate(project_root: str | Path, options: FinetuneOptions, *, steps: int =
         cfg = make_config(project_root, options, scratch)
         trainer = Trainer(cfg, show_progress=False)
         trainer.setup()
+        # The timed steps may outnumber a short run's: its one-cycle schedule would refuse them.
+        import torch
+
+        trainer.sched = torch.optim.lr_scheduler.ConstantLR(trainer.opt, factor=1.0, total_iters=0)
         batches = iter(trainer.loader)
         timed = []
         for i in range(steps + 1):  # the first step warms up allocators and kernels
@@ -238,6 +244,7 @@ class RunManager:
     def start(self, project_root: str | Path, options: FinetuneOptions) -> FinetuneJob:
         """Start a run in a background thread; :class:`RunInProgress` if one is running."""
         root = Path(project_root).expanduser().resolve()
+        open_project(root)  # not a project: refused before anything (a lock file, runs/) is written
         with self._lock:  # held until the thread runs: two starts can never both pass the check
             current = self._jobs.get(root)
             if current is not None and current.alive:
@@ -275,7 +282,10 @@ class RunManager:
                 except Exception as err:  # reported in the UI; the Trainer has recorded "failed"
                     job.error = f"{type(err).__name__}: {err}"
                 finally:
-                    project_lock.release()
+                    try:
+                        record_run(job.run)
+                    finally:
+                        project_lock.release()
 
             job.thread = threading.Thread(target=work, name=f"finetune-{root.name}", daemon=True)
             self._jobs[root] = job
@@ -306,18 +316,61 @@ def list_runs(project_root: str | Path, manager: RunManager | None = None) -> li
     for d in sorted((p for p in runs_dir.iterdir() if p.is_dir()), reverse=True):
         run = Run(d)
         status = run.status()
-        if status.get("state") == "running" and not (active and active.run == run and active.alive):
+        mine = active is not None and active.run == run and active.alive
+        if not mine:
+            run.remove_temporaries()  # what a killed writer left half-written
+        if status.get("state") == "running" and not mine:
             status = {**status, "state": "interrupted",
                       "message": "the app stopped during this run; its last checkpoint is kept"}
         out.append((run, status))
     return out
 
 
+#: The project's record of the runs this app made: run name -> SHA-256 of the weights it kept.
+RECORD = ".recorded.json"
+
+
+def _record_path(run: Run) -> Path:
+    return run.folder.parent / RECORD
+
+
+def record_run(run: Run) -> None:
+    """Note a run this app made, with the hash of its weights, in the project's record (atomic).
+
+    Only recorded runs whose weights still have that hash become models: a run folder placed in
+    ``runs/`` by hand, or weights swapped afterwards, is never offered.
+    """
+    weights = run.weights()
+    if weights is None:
+        return
+    path = _record_path(run)
+    with FileLock(str(path) + ".lock"):
+        record = _read_record(path)
+        record[run.name] = sha256(weights)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(record, indent=1))
+
+
+def _read_record(path: Path) -> dict:
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def recorded(run: Run) -> bool:
+    """Whether this app made ``run`` and its weights are the ones it recorded."""
+    weights = run.weights()
+    expected = _read_record(_record_path(run)).get(run.name)
+    return weights is not None and expected is not None and sha256(weights) == expected
+
+
 def kept_weights(run: Run | str | os.PathLike, status: dict | None = None) -> Path | None:
-    """The weights a run offers as a model: its best epoch, unless it did not beat its base
-    (then None: the base stays selected)."""
+    """The weights a run offers as a model: its best epoch, unless it did not beat its base (then
+    None: the base stays selected) or this app did not record it (see :func:`record_run`)."""
     run = run if isinstance(run, Run) else Run(run)
     status = run.status() if status is None else status
-    if (status.get("outcome") or {}).get("improved") is False:
+    if (status.get("outcome") or {}).get("improved") is False or not recorded(run):
         return None
     return run.weights()

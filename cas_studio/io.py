@@ -57,6 +57,8 @@ def _fsync_folder(folder: Path) -> None:
 
 #: Largest image we decode (decompression-bomb guard), in pixels.
 MAX_PIXELS = 40_000_000
+#: Smallest image side a file may have: below it there is nothing to segment (a 1x1 PNG is a mistake).
+MIN_SIDE = 8
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MAX_LABEL = 65535
 
@@ -169,10 +171,13 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
     Raises:
         FileNotFoundError: no such file.
-        ImageError: not an image, corrupt or truncated, or too large.
+        ImageError: not an image, corrupt or truncated, too large, or under :data:`MIN_SIDE` pixels a side.
     """
     path = Path(path)
     decoded = _decode(path, "image")
+    if min(decoded.shape[:2]) < MIN_SIDE:
+        raise ImageError(f"{path.name}: image is {decoded.shape[1]}x{decoded.shape[0]} pixels, too small to segment "
+                         f"(at least {MIN_SIDE} pixels a side)")
     if decoded.ndim == 3:  # OpenCV decodes to BGR(A)
         decoded = decoded[..., [2, 1, 0, 3][: decoded.shape[2]]] if decoded.shape[2] in (3, 4) else decoded
     return to_rgb8(decoded, source=str(path))

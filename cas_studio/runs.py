@@ -125,6 +125,14 @@ class Run:
             _plot(rows, self.folder / "curves.png")
 
     # weights and resume state -------------------------------------------------------------------
+    def remove_temporaries(self) -> int:
+        """Delete the temporary files of writes that never finished (a process killed mid-write);
+        call only when no process writes to this run. Returns how many were removed."""
+        stale = list(self.folder.glob(".*.tmp"))
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
+
     def weights(self) -> Path | None:
         """The checkpoint to use: the best one, else the last one, else None."""
         for path in (self.best_path, self.last_path):

@@ -72,14 +72,27 @@ class Outcome:
     best_epoch: int | None
     improved: bool | None  # None when the start was not scored
     best_trained: float | None = None  # the best trained epoch's score (what a lost run reached)
+    holdout: int | None = None  # how many held-out images the scores rest on
+    noise: float | None = None  # typical epoch-to-epoch change of the trained epochs' score
+
+    @property
+    def clear(self) -> bool:
+        """Whether the change from the start is larger than the epoch-to-epoch noise."""
+        if self.start is None or self.best is None:
+            return False
+        return self.noise is None or abs(self.best - self.start) > self.noise
 
     def sentence(self) -> str:
         """One plain sentence for the user, e.g. "improved held-out covering 0.41 -> 0.58"."""
         name = self.key.replace("adp_fbeta", "adaptive F-beta")
         if self.start is None or self.best is None:
             return f"best {name} {self.best:.3f} (epoch {self.best_epoch})" if self.best is not None else "no scores"
+        on = f" on {self.holdout} held-out image{'s' * (self.holdout != 1)}" if self.holdout else ""
+        if self.improved and not self.clear:
+            return (f"no clear change{on}: {name} {self.start:.2f} -> {self.best:.2f} (epoch {self.best_epoch}) is "
+                    f"within the epoch-to-epoch swing of {self.noise:.2f}; annotate more images for a clear verdict")
         if self.improved:
-            return f"improved held-out {name} {self.start:.2f} -> {self.best:.2f} (epoch {self.best_epoch})"
+            return f"improved held-out {name} {self.start:.2f} -> {self.best:.2f}{on} (epoch {self.best_epoch})"
         reached = self.best_trained if self.best_trained is not None else self.best
         return (f"did not beat the base model ({self.start:.2f} -> {reached:.2f}); the base stays selected. "
                 f"Annotate more images, or confirm more regions.")
@@ -377,7 +390,10 @@ class Trainer:
         improved = None if start is None else (self.best_epoch is not None and self.best_epoch > 0)
         trained = [self._score(r) for r in self.rows if r.get("epoch", 0) > 0 and self.key in r]
         reached = (max(trained) if self.higher else min(trained)) if trained else None
-        return Outcome(self.key, start, self.best, self.best_epoch, improved, reached)
+        # The median change between successive trained epochs: a smaller gain is not a clear one.
+        noise = float(np.median(np.abs(np.diff(trained)))) if len(trained) >= 3 else None
+        holdout = len(resolve(self.cfg.val)) if self.cfg.val else None
+        return Outcome(self.key, start, self.best, self.best_epoch, improved, reached, holdout, noise)
 
     def _epoch(self, epoch: int) -> tuple[float, float] | None:
         """Train one epoch; the mean loss and seconds, or None when a stop was requested."""

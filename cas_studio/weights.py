@@ -158,9 +158,15 @@ def _read(name_or_path: str | os.PathLike, *, tensors: bool) -> tuple[dict[str, 
     try:
         with safe_open(str(path), framework="pt") as f:
             info = WeightsInfo.from_metadata(f.metadata(), source=str(path))
-            return ({k: f.get_tensor(k) for k in f.keys()} if tensors else {}), info
+            state = {k: f.get_tensor(k) for k in f.keys()} if tensors else {}
     except SafetensorError as err:
         raise ValueError(f"{path}: not a readable safetensors file (truncated or corrupt?): {err}") from err
+    # A diverged run's NaN or infinite weights would predict a constant map without a word.
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"{Path(path).name}: {len(bad)} tensor(s) hold NaN or infinite values ({', '.join(bad[:3])}"
+                         f"{', ...' if len(bad) > 3 else ''}); the run that wrote them diverged. Use another model.")
+    return state, info
 
 
 def read_info(name_or_path: str | os.PathLike) -> WeightsInfo:

@@ -304,3 +304,25 @@ def test_moving_the_granularity_to_the_cut_it_has_is_not_an_edit(session):
     assert s.summary()["edits"] == edits
     s.set_granularity(0.2)
     assert s.summary()["edits"] == edits + 1
+
+
+def test_a_crash_between_the_proposal_and_the_labels_reopens_the_last_saved_state(session):
+    """Fault injection: a new over-segmentation's proposal reached the disk, its labels and sidecar
+    did not (kill -9 between the two writes). Reopening shows the last acknowledged state: the
+    same confirmed regions, and the next edit keeps them confirmed."""
+    s = session
+    s.oversegment("felzenszwalb", granularity=0.6)
+    a, b = np.unique(s.labels())[:2]
+    s.click_region("select / merge", *np.argwhere(s.labels() == a)[0][::-1])
+    s.click_region("select / merge", *np.argwhere(s.labels() == b)[0][::-1])
+    saved = s.project.sidecar(s.current())
+    assert saved["confirmed"] == [int(a)]
+    # The crash: only the next over-segmentation's proposal is written.
+    path = s.current()
+    s.project.save_proposal(path, ann.build_regions(s.image).cut(40))
+    again = Session(s.project)
+    assert sorted(set(np.unique(again.labels()).tolist()) - set(again.proposed())) == [int(a)]
+    c = again.proposed()[0]
+    ys, xs = np.nonzero(again.labels() == c)
+    again.click_region("confirm region", int(xs[0]), int(ys[0]))
+    assert sorted(again.project.sidecar(path)["confirmed"]) == sorted([int(a), int(c)])

@@ -78,8 +78,9 @@ def test_finetune_benchmark_line(capsys):
     assert bench_finetune.main(["--epochs", "1", "--images", "2"]) == 0
     out = capsys.readouterr().out.strip()
     m = re.fullmatch(r"finetune regions 2 images 256x256 x 1 epochs: " + NUMBER + r" s, " + NUMBER
-                     + r" of target, " + NUMBER + "x one epoch", out)
-    assert m and float(m.group(1)) > 0, out
+                     + r" of target, " + NUMBER + r"x one epoch; estimate " + NUMBER + r" s, " + NUMBER
+                     + r"x the run, computed in " + NUMBER + " s", out)
+    assert m and float(m.group(1)) > 0 and float(m.group(4)) > 0, out
 
 
 def test_finetune_benchmark_refuses_a_missing_model(capsys):

@@ -63,7 +63,7 @@ def test_label_map_round_trip_16bit(tmp_path):
 
 
 def test_write_image_round_trip(tmp_path):
-    rgb = np.random.default_rng(2).integers(0, 255, (9, 7, 3), dtype=np.uint8)
+    rgb = np.random.default_rng(2).integers(0, 255, (9, 11, 3), dtype=np.uint8)
     write_image(tmp_path / "x.png", rgb)
     assert (read_image(tmp_path / "x.png") == rgb).all()
 
@@ -77,3 +77,13 @@ def test_to_rgb8_float_and_bad_shapes():
 def test_empty_folder(tmp_path):
     with pytest.raises(ValueError, match="no images"):
         list_images(tmp_path)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (4, 200, 3), (200, 7)])
+def test_an_image_too_small_to_segment_is_refused_by_name(tmp_path, shape):
+    from cas_studio.io import MIN_SIDE
+
+    path = write_image(tmp_path / "tiny.png", np.zeros(shape, np.uint8))
+    with pytest.raises(ImageError, match=f"tiny.png: image is {shape[1]}x{shape[0]} pixels, too small to segment "
+                                         f"\\(at least {MIN_SIDE}"):
+        read_image(path)

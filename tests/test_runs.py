@@ -121,3 +121,11 @@ def test_resume_keeps_the_best_epoch(figure_ground, tmp_path):
     assert [r["epoch"] for r in Run(cfg.out_dir).rows()] == [1, 2]
     assert again.best_epoch in (1, 2)
     assert torch.load(Run(cfg.out_dir).state_path, weights_only=True)["best_epoch"] == again.best_epoch
+
+
+def test_an_outcome_within_the_epoch_to_epoch_swing_is_no_clear_change():
+    noisy = Outcome("covering", 0.40, 0.43, 2, True, 0.43, holdout=1, noise=0.05)
+    assert not noisy.clear
+    assert noisy.sentence().startswith("no clear change on 1 held-out image: covering 0.40 -> 0.43")
+    clear = Outcome("covering", 0.40, 0.58, 2, True, 0.58, holdout=3, noise=0.05)
+    assert clear.clear and clear.sentence() == "improved held-out covering 0.40 -> 0.58 on 3 held-out images (epoch 2)"

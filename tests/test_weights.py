@@ -194,3 +194,14 @@ def test_weights_without_test_time_options_load_with_the_defaults(tmp_path):
     del meta["flip_average"], meta["temperature"]  # weights written before the options existed
     info = WeightsInfo.from_metadata(meta)
     assert (info.flip_average, info.temperature) == (False, 1.0)
+
+
+def test_weights_with_nan_are_refused_by_name(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(ARCH, 2).eval()
+    first = next(n for n, p in model.named_parameters())
+    with torch.no_grad():
+        dict(model.named_parameters())[first].fill_(float("nan"))
+    path = save_weights(model, tmp_path / "diverged.safetensors", make_info())
+    with pytest.raises(ValueError, match=r"diverged.safetensors: 1 tensor\(s\) hold NaN or infinite values"):
+        load_model(path, device="cpu")

@@ -15,7 +15,7 @@ import gradio as gr
 import numpy as np
 
 from .. import annotate as ann
-from ..annotation import MODES, AnnotationError, Session
+from ..annotation import MODES, AnnotationError, SaveConflict, Session
 from ..data.project import create_project, export_zip
 from ..tasks import get_task
 from . import canvas, settings
@@ -208,6 +208,8 @@ def canvas_actions(payload: str, parts: float, s: Session):
     for a in actions:
         try:
             note = _apply(a, int(parts), s)
+        except SaveConflict as err:  # another session saved: nothing more can be saved until reload
+            raise gr.Error(str(err)) from None
         except AnnotationError as err:
             note = f"Not applied: {canvas.describe(a)}. {err}"
         if note:

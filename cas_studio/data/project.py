@@ -80,11 +80,8 @@ def _read_sidecar(path: Path) -> dict:
 
 def sha256(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 @functools.lru_cache(maxsize=256)
@@ -177,9 +174,23 @@ class Project:
 
         Every save holds the lock, so the label map and the version in its sidecar always belong
         together: a session can never build an edit on labels older than the version it records.
+        A proposal newer than the sidecar (a crash between writing it and the labels) is replaced
+        by one rebuilt from the sidecar's confirmed list, and the returned sidecar says
+        ``proposal_rebuilt``: nothing is written here, the caller saves it when it edits.
         """
         with self.lock():
-            return self.load_labels(image), self.sidecar(image), self.load_proposal(image)
+            labels, side = self.load_labels(image), self.sidecar(image)
+            path = self.proposal_path(image)
+            if not path.is_file():
+                return labels, side, None
+            if labels is not None and side.get("proposal_sha256", sha256(path)) != sha256(path):
+                # A newer proposal than the saved labels (a crash between writing the two): the
+                # sidecar's own list says which regions were confirmed, so the proposal is rebuilt
+                # from it: confirmed regions differ from it (0 there), the others are untouched.
+                confirmed = np.asarray(side.get("confirmed", []), np.int64)
+                rebuilt = np.where(np.isin(labels, confirmed), 0, labels).astype(np.int32)
+                return labels, {**side, "proposal_rebuilt": True}, rebuilt
+            return labels, side, read_label_map(path)
 
     def annotated(self) -> list[Path]:
         """Images that have a saved label map (confirmed or not)."""
@@ -292,6 +303,8 @@ class Project:
                 "confirmed": [int(i) for i in confirmed], "by_hand": sorted(int(i) for i in by_hand),
                 "image_confirmed": bool(image_confirmed), "version": version + 1,
                 "labels_sha256": sha256(path),
+                # Which proposal the confirmed list was judged against (see load_annotation).
+                **({"proposal_sha256": sha256(self.proposal_path(image))} if self.proposal_path(image).is_file() else {}),
                 "image": image.name, "image_sha256": digest, "method": method, "params": params or {},
                 "edits": int(edits), "regions": int(len(ids)),
                 "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

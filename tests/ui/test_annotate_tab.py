@@ -3,6 +3,8 @@ and a clear message when another session saved first."""
 
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 import numpy as np
 import pytest
@@ -24,9 +26,10 @@ def session(tmp_path, monkeypatch):
 
 
 def click_at(s, region: int, mode: str = tab.MODES[0]):
+    """A click on the canvas, as the browser's canvas script sends it."""
     ys, xs = np.nonzero(s.history.current == region)
-    evt = gr.SelectData(target=None, data={"index": [int(xs[0]), int(ys[0])], "value": None})
-    return tab.click(mode, 2, tab.SIGNS[0], s, evt)
+    action = {"kind": "click", "x": int(xs[0]), "y": int(ys[0]), "mode": mode, "negative": False}
+    return tab.canvas_actions(json.dumps([action]), 2, s)
 
 
 def test_selection_is_predictable(session):

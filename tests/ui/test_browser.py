@@ -305,6 +305,7 @@ def test_lasso_grow_and_a_refused_stroke_on_the_main_canvas(page, tmp_path):
     before = read_label_map(label_path)
     h, w = before.shape
     canvas = "#canvas img"
+    page.locator("#click-mode").get_by_text("select / merge", exact=True).click()  # the page is shared
 
     # Painting into the selected region with nothing selected: refused by name, nothing changes.
     page.locator("#drag-tool label", has_text="paint into the selected region").click()
