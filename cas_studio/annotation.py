@@ -234,14 +234,15 @@ class Session:
 
     def _start(self, labels: np.ndarray, method: str, params: dict) -> None:
         """Make ``labels`` the new proposal and current state (undoable), and save both."""
-        if int(labels.max(initial=0)) > ann.MAX_ID:  # 16-bit label maps: such ids could not be saved
-            raise AnnotationError(f"The over-segmentation has {int(labels.max())} regions, more than the "
-                                  f"{ann.MAX_ID} a label map can hold; choose a coarser setting.")
-        if self.history is None:
-            self.history = ann.History(labels, aux=labels)
-            self.history.edits = 1
-        else:
-            self.history.push(labels, aux=labels)
+        try:  # History refuses ids a 16-bit label map cannot hold, before anything changes
+            if self.history is None:
+                self.history = ann.History(labels, aux=labels)
+                self.history.edits = 1
+            else:
+                self.history.push(labels, aux=labels)
+        except ValueError as err:
+            raise AnnotationError(f"The over-segmentation has {int(labels.max())} regions: {err}; choose a coarser "
+                                  "setting.") from None
         self.method, self.params, self.selected = method, params, []
         self.proposal, self.by_hand, self.image_confirmed, self.hierarchy = labels, set(), False, None
         self.pending = PendingObject()

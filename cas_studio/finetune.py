@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from filelock import FileLock, Timeout
+from tqdm import tqdm
 
 from .data import read_target, resolve
 from .data.project import open_project, sha256
@@ -110,17 +111,14 @@ class Estimate:
     device: str
 
     def sentence(self) -> str:
-        """e.g. "about 1m 20s on cpu: 5 training images, 1 held out"."""
+        """e.g. "about 01:20 on cpu: 5 training images, 1 held out"."""
         return (f"about {format_seconds(self.seconds)} on {self.device}: {self.train_images} training images, "
                 f"{self.holdout_images} held out for checking")
 
 
 def format_seconds(s: float | None) -> str:
-    """``75`` -> ``"1m 15s"``; None -> ``"-"``."""
-    if s is None:
-        return "-"
-    s = int(round(s))
-    return f"{s // 60}m {s % 60:02d}s" if s >= 60 else f"{s}s"
+    """``75`` -> ``"01:15"`` (tqdm's clock format, as the progress bars show it); None -> ``"-"``."""
+    return "-" if s is None else tqdm.format_interval(round(s))
 
 
 def estimate(project_root: str | Path, options: FinetuneOptions, *, steps: int = 3) -> Estimate:

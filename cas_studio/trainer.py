@@ -11,6 +11,7 @@ DistributedDataParallel (gloo on CPU, nccl on GPU); rank 0 alone writes the run 
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -158,22 +159,9 @@ def recalibrate_batchnorm(model: torch.nn.Module, loader: DataLoader, device: to
     the eval-mode output can collapse to one constant code; a short pass with the final weights
     ("precise BN") fixes that before validating and saving.
     """
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return
-    saved = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
-    was_training = model.training
-    model.train()
-    for i, (x, _) in enumerate(loader):
-        if i >= batches:
-            break
-        model(x.to(device))
-    for m, momentum in zip(norms, saved):
-        m.momentum = momentum
-    model.train(was_training)
+    # torch's SWA helper does exactly this (reset, cumulative average, restore momentum and mode);
+    # islice bounds it to ``batches`` instead of a whole epoch.
+    torch.optim.swa_utils.update_bn(itertools.islice(loader, batches), model, device=device)
 
 
 def param_groups(model: torch.nn.Module, cfg: TrainConfig) -> list[dict]:

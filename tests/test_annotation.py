@@ -195,7 +195,7 @@ def test_ids_past_16_bits_are_refused_before_anything_is_stored(session):
     s.oversegment("felzenszwalb")
     saved = on_disk(s).copy()
     huge = np.arange(s.labels().size, dtype=np.int32).reshape(s.labels().shape) + 60_000
-    with pytest.raises(AnnotationError, match="more than the 65535"):
+    with pytest.raises(AnnotationError, match="region ids above 65535 cannot be stored"):
         s._start(huge, "felzenszwalb", {})
     with pytest.raises(ValueError, match="cannot be stored"):
         ann.History(huge)

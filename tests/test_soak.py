@@ -10,8 +10,9 @@ from cas_studio.data import project as project_module
 
 @pytest.mark.slow
 def test_concurrent_sessions_lose_no_edit(tmp_path):
-    r = soak.run(sessions=12, seconds=4, images=3, folder=tmp_path)
+    r = soak.run(sessions=12, seconds=4, images=3, readers=4, folder=tmp_path)
     assert r["errors"] == [] and r["lost"] == {} and r["pairs_ok"], r
+    assert r["reads"] > 10 and r["stale_reads"] == 0, r  # readers raced the writers and saw whole snapshots
     assert r["saves"] > 10 and r["conflicts"] > 0  # sessions did collide, and were told
     assert r["rss_growth_mb"] < 1024
 
@@ -28,3 +29,18 @@ def test_the_soak_sees_lost_edits_when_saves_do_not_compare_versions(tmp_path, m
     monkeypatch.setattr(project_module.Project, "save_labels", blind)
     r = soak.run(sessions=12, seconds=3, images=1, folder=tmp_path)
     assert r["lost"], r
+
+
+@pytest.mark.slow
+def test_the_soak_sees_stale_reads_when_reads_skip_the_lock(tmp_path, monkeypatch):
+    """Labels and sidecar read outside the project lock can pair old labels with a newer sidecar."""
+    import time
+
+    def unlocked(self, image):
+        labels = self.load_labels(image)
+        time.sleep(0.002)  # the window between the two reads that the lock closes
+        return labels, self.sidecar(image), None
+
+    monkeypatch.setattr(project_module.Project, "load_annotation", unlocked)
+    r = soak.run(sessions=8, seconds=3, images=1, readers=4, folder=tmp_path)
+    assert r["stale_reads"] > 0, r

@@ -7,7 +7,10 @@ it gets :class:`~cas_studio.annotation.SaveConflict`, reloads and tries again, a
 the successful saves of every image must form one chain, each built on the version before it
 (two built on one version would mean one overwrote the other), ending at the saved version;
 every label map must match its sidecar, and the process's peak resident memory must have grown by
-less than ``--max-rss-mb``.
+less than ``--max-rss-mb``. Beside them, ``--readers`` threads only read (as a session opening an
+image does) while the others write: every read must be one consistent snapshot, its label map
+holding the region count its sidecar records (a stale read would pair old labels with a newer
+version, and the next edit built on it would overwrite another session's save).
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(*, sessions: int = 50, seconds: float = 30.0, images: int = 5, folder: Path | None = None) -> dict:
+def run(*, sessions: int = 50, seconds: float = 30.0, images: int = 5, readers: int = 10,
+        folder: Path | None = None) -> dict:
     """Run the soak; returns counts and checks (see the module docstring)."""
     work = folder or Path(tempfile.mkdtemp(prefix="cas-soak-"))
     project = create_project(work / "project")
@@ -76,7 +80,19 @@ def run(*, sessions: int = 50, seconds: float = 30.0, images: int = 5, folder: P
                 errors.append(f"{type(err).__name__}: {err}")
                 return
 
+    reads, stale = [0], [0]
+
+    def reader(seed: int) -> None:
+        rng = np.random.default_rng(10_000 + seed)
+        while time.time() < stop_at:
+            labels, side, _ = project.load_annotation(paths[int(rng.integers(len(paths)))])
+            consistent = len(np.unique(labels[labels > 0])) == side.get("regions")
+            with counts_lock:
+                reads[0] += 1
+                stale[0] += not consistent
+
     threads = [threading.Thread(target=session, args=(k,)) for k in range(sessions)]
+    threads += [threading.Thread(target=reader, args=(k,)) for k in range(readers)]
     for t in threads:
         t.start()
     for t in threads:
@@ -88,7 +104,7 @@ def run(*, sessions: int = 50, seconds: float = 30.0, images: int = 5, folder: P
     pairs_ok = all(reopened.sidecar(p)["labels_sha256"] == sha256(reopened.label_path(p)) for p in paths)
     return {"sessions": sessions, "seconds": seconds, "saves": sum(len(b) for b in bases.values()), "conflicts": conflicts[0],
             "errors": errors, "lost": {k: v for k, v in lost.items() if v}, "pairs_ok": pairs_ok,
-            "rss_growth_mb": _peak_rss_mb() - rss_before}
+            "reads": reads[0], "stale_reads": stale[0], "rss_growth_mb": _peak_rss_mb() - rss_before}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,12 +113,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sessions", type=int, default=50)
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--images", type=int, default=5)
+    p.add_argument("--readers", type=int, default=10, help="threads that only read while the sessions write")
     p.add_argument("--max-rss-mb", type=float, default=1024.0)
     args = p.parse_args(argv)
-    r = run(sessions=args.sessions, seconds=args.seconds, images=args.images)
-    ok = not r["errors"] and not r["lost"] and r["pairs_ok"] and r["rss_growth_mb"] < args.max_rss_mb
+    r = run(sessions=args.sessions, seconds=args.seconds, images=args.images, readers=args.readers)
+    ok = (not r["errors"] and not r["lost"] and r["pairs_ok"] and not r["stale_reads"]
+          and r["rss_growth_mb"] < args.max_rss_mb)
+    lost = sum(r["lost"].values())
     print(f"soak {r['sessions']} sessions x {r['seconds']:.0f} s: {r['saves']} saves, {r['conflicts']} conflicts "
-          f"refused and retried, lost edits {r['lost'] or 'none'}, pairs consistent {r['pairs_ok']}, "
+          f"refused and retried, edits lost {lost}, {r['reads']} reads racing the writes, stale reads "
+          f"{r['stale_reads']}, pairs consistent {r['pairs_ok']}, "
           f"peak RSS +{r['rss_growth_mb']:.0f} MB (limit {args.max_rss_mb:.0f}); "
           f"{'OK' if ok else 'FAILED'}{'; errors: ' + '; '.join(r['errors'][:3]) if r['errors'] else ''}")
     return 0 if ok else 1
