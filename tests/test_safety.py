@@ -47,7 +47,10 @@ def test_version_1_projects_are_migrated_without_losing_a_label(tmp_path):
     shape_b = read_image(root / "images" / "b.png").shape[:2]
     write_label_map(root / "labels" / "b.png", np.full(shape_b, 5))  # unique stem, no sidecar
     (root / "project.json").write_text(json.dumps({"format": "cas-studio-project/1", "images": ["a.png", "a.jpg", "b.png"]}))
-    project = open_project(root)
+    with pytest.raises(ValueError, match="older project format"):
+        open_project(root)  # reading never migrates
+    assert json.loads((root / "project.json").read_text())["format"] == "cas-studio-project/1"
+    project = open_project(root, repair=True)
     assert json.loads((root / "project.json").read_text())["format"] == "cas-studio-project/2"
     assert (project.load_labels("a.jpg") == 3).all() and project.load_labels("a.png") is None
     assert (project.load_labels("b.png") == 5).all()
@@ -102,7 +105,7 @@ def test_opening_a_project_waits_for_writes_in_flight_and_keeps_their_files(tmp_
     opened = threading.Event()
     with project.lock():  # another session is mid-upload: its temporary file exists
         in_flight.write_bytes(b"half an upload")
-        opener = threading.Thread(target=lambda: (open_project(project.root), opened.set()))
+        opener = threading.Thread(target=lambda: (open_project(project.root, repair=True), opened.set()))
         opener.start()
         assert not opened.wait(1.0)  # open (and its repair) waits for the lock
         assert in_flight.read_bytes() == b"half an upload"
@@ -150,7 +153,7 @@ def test_kill_9_during_saves_leaves_consistent_pairs(tmp_path):
         time.sleep(float(rng.uniform(0.0, 0.3)))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        reopened = open_project(project.root)  # repairs a half-written pair
+        reopened = open_project(project.root, repair=True)  # repairs a half-written pair
         labels = reopened.load_labels(image)  # never a corrupt file
         meta = reopened.sidecar(image)
         assert meta["labels_sha256"] == sha256(reopened.label_path(image))
@@ -216,3 +219,17 @@ def test_undo_history_is_bounded_in_bytes():
     assert (smooth.undo() == 30).all() and (smooth.redo() == before).all()
     with pytest.raises(ValueError, match="above 65535"):
         smooth.push(np.full((2, 2), 70000))
+
+
+def test_opening_a_project_to_read_writes_nothing(tmp_path):
+    project = create_project(tmp_path / "p")
+    (image,) = project.add_images([write_image(tmp_path / "c.png", data.coffee()[::8, ::8])])
+    project.save_labels(image, np.ones(read_image(image).shape[:2], np.int32))
+    sidecar = project.label_path(image).with_suffix(".json")
+    meta = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**meta, "labels_sha256": "0" * 64}))  # a half-written pair
+    before = sidecar.read_text()
+    open_project(project.root)  # a reader (training, fine-tuning) leaves it as it is
+    assert sidecar.read_text() == before
+    open_project(project.root, repair=True)  # the editor repairs it
+    assert json.loads(sidecar.read_text())["labels_sha256"] == sha256(project.label_path(image))

@@ -370,10 +370,10 @@ class Project:
 
 
 def create_project(root: str | os.PathLike) -> Project:
-    """Create an empty project folder (or open it if it already is one)."""
+    """Create an empty project folder (or open it for editing, repaired, if it already is one)."""
     root = Path(root)
     if (root / "project.json").is_file():
-        return open_project(root)
+        return open_project(root, repair=True)
     if root.exists() and any(root.iterdir()):
         raise ValueError(f"{root}: folder exists and is not empty; choose a new folder for a project")
     for sub in ("images", "labels", "runs"):
@@ -383,11 +383,13 @@ def create_project(root: str | os.PathLike) -> Project:
     return Project(root)
 
 
-def open_project(root: str | os.PathLike) -> Project:
+def open_project(root: str | os.PathLike, *, repair: bool = False) -> Project:
     """Open an existing project folder; ``ValueError`` if it is not one.
 
-    A version-1 project is migrated (labels keyed by full file name), and label maps whose
-    sidecar does not match are repaired (see :meth:`Project.repair`).
+    Opening reads only. With ``repair=True`` (the Annotate tab, before editing) a version-1
+    project is migrated (labels keyed by full file name) and label maps whose sidecar does not
+    match are repaired (see :meth:`Project.repair`); a version-1 project opened without it is
+    refused with a message saying so.
     """
     root = Path(root)
     try:
@@ -402,8 +404,12 @@ def open_project(root: str | os.PathLike) -> Project:
         _check_name(name, root)
     project = Project(root)
     if meta.get("format") != FORMAT:
+        if not repair:
+            raise ValueError(f"{root.name}: an older project format ({meta.get('format')}); open it in the app (or "
+                             "open_project(root, repair=True)) once to migrate it")
         _migrate_stem_labels(project)
-    project.repair()
+    if repair:
+        project.repair()
     return project
 
 
