@@ -44,27 +44,47 @@ def _threshold_text(saliency: np.ndarray, threshold: float, auto: bool) -> str:
     return f"threshold {threshold:.3f} (set by hand; automatic would be {adaptive_threshold(saliency):.3f})"
 
 
-def _saliency_summary(name: str, arch: str, elapsed: float, saliency: np.ndarray, threshold: float, auto: bool,
+def _timing(total_ms: float, network_ms: float) -> str:
+    """What the user waited for on the server, and the network's share of it."""
+    return f"in {total_ms:.0f} ms on the server (the network {network_ms:.0f} ms of it)"
+
+
+def _saliency_summary(name: str, arch: str, timing: str, saliency: np.ndarray, threshold: float, auto: bool,
                       mask: np.ndarray) -> str:
-    return (f"**saliency** with `{name}` ({arch}) in {elapsed:.0f} ms; {_threshold_text(saliency, threshold, auto)}; "
+    return (f"**saliency** with `{name}` ({arch}) {timing}; {_threshold_text(saliency, threshold, auto)}; "
             f"foreground {mask.mean():.1%} of the image")
+
+
+class _Refused(Exception):
+    """A request segment() answers with a message instead of a result."""
 
 
 def segment(image_path: str | None, task: str, model: str | None, threshold: float = 0.5, auto: bool = True):
     """Run one model on one image; returns (result, overlay, channels, cut-out file, summary,
     saliency state, threshold slider). Saliency uses the automatic threshold when ``auto``, else
-    ``threshold``; the slider then shows the threshold used."""
+    ``threshold``; the slider then shows the threshold used. A refused request clears the previous
+    result and says why in the summary (and a warning), so no output is left showing an error badge
+    or another image's result."""
+    try:
+        return _segment(image_path, task, model, threshold, auto)
+    except _Refused as err:
+        gr.Warning(str(err))
+        return None, None, [], None, f"**Not segmented:** {err}", None, gr.skip()
+
+
+def _segment(image_path: str | None, task: str, model: str | None, threshold: float, auto: bool):
+    t_start = time.perf_counter()
     if not image_path:
-        raise gr.Error("Upload an image or pick an example first.")
+        raise _Refused("Upload an image or pick an example first.")
     if task not in TRAINABLE:
-        raise gr.Error(f"Unknown task {task!r}; choose one of {', '.join(TRAINABLE)}.")
+        raise _Refused(f"Unknown task {task!r}; choose one of {', '.join(TRAINABLE)}.")
     try:
         image = read_image(image_path)
         net = get_model(model or _default_model(task) or "")
     except (ImageError, ValueError, FileNotFoundError) as err:
-        raise gr.Error(str(err)) from None
+        raise _Refused(str(err)) from None
     if net.info.task != task:  # a model answers only the task it was trained for
-        raise gr.Error(f"{model or _default_model(task)} is a {net.info.task} model; choose a {task} model for "
+        raise _Refused(f"{model or _default_model(task)} is a {net.info.task} model; choose a {task} model for "
                        f"the {task} task.")
     t0 = time.perf_counter()
     probs = predict_probabilities(net, image)
@@ -77,14 +97,16 @@ def segment(image_path: str | None, task: str, model: str | None, threshold: flo
         t = adaptive_threshold(sal) if auto else float(threshold)
         mask = binarize(sal, t)
         overlay, out = _mask_views(image, mask)
-        state = {"saliency": sal, "name": name, "arch": info.arch if info else "?", "ms": elapsed}
-        summary = _saliency_summary(name, state["arch"], elapsed, sal, t, auto, mask)
-        return _heat(sal), overlay, channels, out, summary, state, round(t, 3)
+        heat = _heat(sal)
+        timing = _timing((time.perf_counter() - t_start) * 1000, elapsed)
+        state = {"saliency": sal, "name": name, "arch": info.arch if info else "?", "timing": timing}
+        summary = _saliency_summary(name, state["arch"], timing, sal, t, auto, mask)
+        return heat, overlay, channels, out, summary, state, round(t, 3)
     labels = decode_regions(net, probs, image) + 1
-    summary = (f"**{task}** with `{name}` in {elapsed:.0f} ms: **{len(np.unique(labels))} regions** "
-               f"from {probs.shape[0]} channels")
-    return (annotate.colorize(labels), annotate.overlay(image, labels, alpha=0.0), channels, None, summary, None,
-            gr.skip())
+    colours, outlines = annotate.colorize(labels), annotate.overlay(image, labels, alpha=0.0)
+    summary = (f"**{task}** with `{name}` {_timing((time.perf_counter() - t_start) * 1000, elapsed)}: "
+               f"**{len(np.unique(labels))} regions** from {probs.shape[0]} channels")
+    return colours, outlines, channels, None, summary, None, gr.skip()
 
 
 def rethreshold(image_path: str | None, state: dict | None, threshold: float):
@@ -95,7 +117,7 @@ def rethreshold(image_path: str | None, state: dict | None, threshold: float):
     image = read_image(image_path)
     mask = binarize(state["saliency"], float(threshold))
     overlay, out = _mask_views(image, mask)
-    summary = _saliency_summary(state["name"], state["arch"], state["ms"], state["saliency"], float(threshold),
+    summary = _saliency_summary(state["name"], state["arch"], state["timing"], state["saliency"], float(threshold),
                                 False, mask)
     return overlay, out, summary, False
 
@@ -108,7 +130,7 @@ def use_automatic(image_path: str | None, state: dict | None, auto: bool):
     image = read_image(image_path)
     mask = binarize(state["saliency"], t)
     overlay, out = _mask_views(image, mask)
-    summary = _saliency_summary(state["name"], state["arch"], state["ms"], state["saliency"], t, True, mask)
+    summary = _saliency_summary(state["name"], state["arch"], state["timing"], state["saliency"], t, True, mask)
     return overlay, out, summary, round(t, 3)
 
 
