@@ -3,6 +3,3 @@
 #: ImageNet per-channel normalisation (RGB, images in [0, 1]) that every CAS Studio model takes.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-#: How a regions / texture model's code becomes regions (``infer.decode_regions``).
-DECODERS = ("argmax", "merge", "cluster")

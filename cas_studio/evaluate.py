@@ -18,8 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .data import Item, bsds_segmentations, read_target, resolve
-from .constants import DECODERS
-from .infer import default_decoder
+from .decoders import DECODERS, default_decoder
 from .io import atomic_path, read_image, read_label_map
 from .metrics import SaliencyMeter, mean_metrics, region_metrics
 from .tasks import TRAINABLE, get_task

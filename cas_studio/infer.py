@@ -18,7 +18,7 @@ from skimage import measure
 from torch import nn
 from torch.nn import functional as F
 
-from .constants import DECODERS
+from .decoders import get_decoder
 from .data.transforms import to_tensor
 from .io import to_rgb8
 from .weights import IMAGENET_MEAN, IMAGENET_STD, check_flip_average, check_temperature
@@ -200,18 +200,6 @@ def encoder_features(model: nn.Module, image: np.ndarray, *, size: int | None = 
     return feats[level][0].float().cpu().numpy()
 
 
-def default_decoder(method: str) -> dict:
-    """The decoder spec ``method`` with its default settings (what training records in weights)."""
-    if method not in DECODERS:
-        raise ValueError(f"unknown region decoder {method!r}; choose one of {DECODERS}")
-    settings: dict = {}
-    if method == "merge":
-        from .grouping import DEFAULTS as settings
-    elif method == "cluster":
-        from .clustering import DECODER_DEFAULTS as settings
-    return {"method": method, **settings}
-
-
 def decode_regions(model: nn.Module, probs: np.ndarray, image: np.ndarray, *, decoder: dict | None = None,
                    min_size: int = 64, size: int | None = None) -> np.ndarray:
     """HxW int32 region ids 0..N-1 from a model's (M, H, W) output on ``image``.
@@ -226,25 +214,7 @@ def decode_regions(model: nn.Module, probs: np.ndarray, image: np.ndarray, *, de
     """
     info = _info(model)
     spec = dict(decoder if decoder is not None else (getattr(info, "decoder", None) or {"method": "argmax"}))
-    method = spec.pop("method", "argmax")
-    if method not in DECODERS:
-        raise ValueError(f"unknown region decoder {method!r}; choose one of {DECODERS}")
-    if method == "merge":
-        from .grouping import regions_from_code
-
-        return regions_from_code(probs, image, **spec)
-    if method == "cluster":
-        from .clustering import regions_from_features
-
-        least = spec.pop("min_size", min_size)
-        small = regions_from_features(encoder_features(model, image, size=size), **spec)
-        # Bilinear up-sampling of each cluster's indicator, then arg-max: smooth boundaries instead
-        # of the stride-8 blocks that nearest-neighbour up-sampling leaves.
-        shape = probs.shape[:0:-1]
-        full = np.argmax([cv2.resize((small == k).astype(np.float32), shape, interpolation=cv2.INTER_LINEAR)
-                          for k in range(int(small.max()) + 1)], axis=0)
-        return connected_regions(full, min_size=least)
-    return labels_from_probabilities(probs, min_size=spec.get("min_size", min_size))
+    return get_decoder(spec.pop("method", "argmax")).run(model, probs, image, spec, min_size, size)
 
 
 def predict_regions(model: nn.Module, image: np.ndarray, *, size: int | None = None,

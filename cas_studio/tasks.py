@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .constants import DECODERS
+from .decoders import DECODERS
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import shlex
 import sys
 from collections.abc import Callable
 
-from .constants import DECODERS
+from .decoders import DECODERS
 from .losses import LOSSES
 from .losses.balance import SCOPES as BALANCE_SCOPES
 from .losses.ce import OVERFLOW as CE_OVERFLOW

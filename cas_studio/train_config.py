@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from .losses import LOSSES
 from .losses.balance import SCOPES as BALANCE_SCOPES
 from .losses.ce import OVERFLOW as CE_OVERFLOW
-from .constants import DECODERS
+from .decoders import DECODERS
 from .models import ARCHITECTURES, DEFAULT_ARCH
 from .tasks import TRAINABLE
 

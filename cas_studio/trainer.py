@@ -27,7 +27,7 @@ from tqdm import tqdm
 from .channel_split import dead_channels, split_dead_channels
 from .data import make_dataset, resolve
 from .data.transforms import Augment
-from .infer import default_decoder
+from .decoders import default_decoder
 from .losses import channel_balance_loss, cross_image_loss, make_loss
 from .metrics import SaliencyMeter
 from .models import PRETRAINED, build_model

@@ -13,7 +13,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .constants import DECODERS, IMAGENET_MEAN, IMAGENET_STD
+from .constants import IMAGENET_MEAN, IMAGENET_STD
+from .decoders import DECODERS
 from .io import atomic_path
 from .models import ARCHITECTURES, SegmentationNet, build_model
 from .tasks import get_task

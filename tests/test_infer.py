@@ -166,3 +166,17 @@ def test_flip_is_refused_for_a_region_model_and_temperature_range_is_the_weights
     assert predict_probabilities(regions, image, flip=False).shape == (3, 16, 16)
     with pytest.raises(ValueError, match="temperature must be a number in"):
         predict_probabilities(regions, image, temperature=MAX_TEMPERATURE * 2)
+
+
+def test_one_registry_owns_the_decoders():
+    from cas_studio.decoders import DECODERS, default_decoder, get_decoder
+    from cas_studio.tasks import get_task
+    from cas_studio.weights import WeightsInfo
+
+    assert default_decoder("merge")["method"] == "merge" and "threshold" in default_decoder("merge")
+    with pytest.raises(ValueError, match="unknown region decoder 'kmeans'; choose one of"):
+        get_decoder("kmeans")
+    # The metadata check and the task registry take their names from it.
+    assert set(get_task("regions").decoders) == set(DECODERS)
+    with pytest.raises(ValueError, match="decoder must be a dict with a method among"):
+        WeightsInfo(arch="lraspp_mobilenet_v3_large", out_channels=4, task="regions", decoder={"method": "kmeans"})
