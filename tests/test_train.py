@@ -217,3 +217,24 @@ def test_decoder_option_validates_and_records_the_merge_decoder(figure_ground, t
                  "--size", "32", "--batch", "4", "--epochs", "1", "--channels", "3",
                  "--out", str(tmp_path / "c")]) == 0
     assert json.loads((tmp_path / "c" / "config.json").read_text())["decoder"] == "merge"
+
+
+def test_the_train_command_line_is_generated_from_the_config():
+    from dataclasses import fields
+
+    from cas_studio.train import build_parser
+    from cas_studio.train_config import TrainConfig, from_arguments
+
+    parser = build_parser()
+    dests = {a.dest for a in parser._actions}
+    offered = [f.name for f in fields(TrainConfig) if f.metadata.get("cli", True)]
+    assert set(offered) <= dests and "keep_start" not in dests
+    defaults = vars(parser.parse_args([]))
+    defaults.pop("resume")
+    assert from_arguments(defaults) == TrainConfig()  # no option drifts from its field's default
+    args = vars(parser.parse_args(["--task", "regions", "--data", "bsds500:train", "--data", "horses", "--channels",
+                                   "8", "--no-pretrained", "--cas-average", "--val", "none", "--decoder", "merge"]))
+    args.pop("resume")
+    cfg = from_arguments(args)
+    assert (cfg.task, cfg.train, cfg.out_channels, cfg.pretrained, cfg.cas_average, cfg.val, cfg.decoder) == \
+        ("regions", ["bsds500:train", "horses"], 8, False, True, None, "merge")
