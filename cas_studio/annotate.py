@@ -145,22 +145,40 @@ def oversegment(image: np.ndarray, method: str = "watershed", *, model=None, **p
     return relabel(labels + 1)
 
 
+#: Over-segmentation and its hierarchy work on at most this many pixels (see :func:`build_regions`).
+WORK_PIXELS = 1_000_000
+
+
 def build_regions(image: np.ndarray, method: str = DEFAULT_METHOD, *, model=None, guided: bool = False,
                   **params: float) -> Hierarchy:
     """Over-segment ``image`` with ``method`` and build the region hierarchy over the result.
 
     ``guided=True`` lets a loaded CAS ``regions`` model's code shape the hierarchy (regions it tells
     apart merge last). Cut it at any granularity with ``hierarchy.cut(hierarchy.regions_at(g))``.
+    Images over :data:`WORK_PIXELS` are over-segmented downscaled; the hierarchy's superpixels are
+    at the image's own size either way.
     """
-    regions = oversegment(image, method, model=model, **params)
+    rgb = to_rgb8(image)
+    h, w = rgb.shape[:2]
+    # Large photos are over-segmented at a bounded working size and the superpixels scaled back up:
+    # at full size a 12 MP photo gives more superpixels than a 16-bit label map holds, and a 40 MP
+    # one took gigabytes and minutes.
+    scale = min(1.0, (WORK_PIXELS / (h * w)) ** 0.5)
+    work = rgb if scale == 1.0 else cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
+                                               interpolation=cv2.INTER_AREA)
+    regions = oversegment(work, method, model=model, **params)
     probs = None
     if guided:
         if model is None:
             raise ValueError("a model-guided hierarchy needs a loaded regions model (model=...)")
         from .infer import predict_probabilities
 
-        probs = predict_probabilities(model, to_rgb8(image))
-    return build_hierarchy(image, regions, probs=probs)
+        probs = predict_probabilities(model, work)
+    hierarchy = build_hierarchy(work, regions, probs=probs)
+    if scale == 1.0:
+        return hierarchy
+    # Nearest-neighbour up-sampling never drops a superpixel: every source pixel lands somewhere.
+    return Hierarchy(cv2.resize(hierarchy.superpixels, (w, h), interpolation=cv2.INTER_NEAREST), hierarchy.merges)
 
 
 def salient_object(image: np.ndarray, model) -> np.ndarray:

@@ -43,7 +43,7 @@ MODES = ("select / merge", "confirm region", "split", "erase region", "click obj
 #: Brush actions: merge every region under the stroke, grow the selected one, a new region, erase.
 BRUSH_ACTIONS = ("merge", "grow", "new", "erase")
 #: Largest brush radius a stroke may have, in pixels.
-MAX_BRUSH_RADIUS = 200
+MAX_BRUSH_RADIUS = 1000
 
 
 class AnnotationError(Exception):
@@ -138,23 +138,41 @@ class Session:
                 "unlabelled": float((labels == ann.UNLABELLED).mean()), "edits": self.history.edits,
                 "image_confirmed": self.image_confirmed}
 
-    def picture(self) -> np.ndarray:
-        """The canvas: the image with its regions, the selection, and a pending click object."""
+    def display_scale(self, max_pixels: int | None = None) -> float:
+        """How many image pixels one pixel of :meth:`picture` (``max_pixels``) spans (1: full size)."""
         if self.image is None:
             self.image = read_image(self.current())
-        if self.history is None and self.pending.mask is None:
-            return self.image
-        labels = self.history.current if self.history is not None else np.zeros(self.image.shape[:2], np.int32)
-        out = ann.overlay(self.image, labels, highlight=self.selected, muted=self.proposed())
-        if self.pending.mask is not None:
-            import cv2
+        h, w = self.image.shape[:2]
+        return 1.0 if not max_pixels or h * w <= max_pixels else (h * w / max_pixels) ** 0.5
 
-            cyan = cv2.addWeighted(self.image, 0.45, np.full_like(self.image, (0, 220, 255)), 0.55, 0.0)
-            np.copyto(out, cyan, where=self.pending.mask[..., None])
-            r = max(3, round(0.006 * max(self.image.shape[:2])))
+    def picture(self, max_pixels: int | None = None) -> np.ndarray:
+        """The canvas: the image with its regions, the selection, and a pending click object; at
+        most ``max_pixels`` (downscaled by :meth:`display_scale`, so a 40 MP photo is drawn and sent
+        as a screen's worth, not in full)."""
+        import cv2
+
+        scale = self.display_scale(max_pixels)
+        h, w = self.image.shape[:2]
+        size = (max(1, round(w / scale)), max(1, round(h / scale)))
+        image = self.image if scale == 1.0 else cv2.resize(self.image, size, interpolation=cv2.INTER_AREA)
+
+        def shown(mask_or_labels: np.ndarray) -> np.ndarray:
+            if scale == 1.0:
+                return mask_or_labels
+            return cv2.resize(mask_or_labels.astype(np.int32), size, interpolation=cv2.INTER_NEAREST)
+
+        if self.history is None and self.pending.mask is None:
+            return image
+        labels = shown(self.history.current) if self.history is not None else np.zeros(image.shape[:2], np.int32)
+        out = ann.overlay(image, labels, highlight=self.selected, muted=self.proposed())
+        if self.pending.mask is not None:
+            cyan = cv2.addWeighted(image, 0.45, np.full_like(image, (0, 220, 255)), 0.55, 0.0)
+            np.copyto(out, cyan, where=shown(self.pending.mask).astype(bool)[..., None])
+            r = max(3, round(0.006 * max(image.shape[:2])))
             for x, y, positive in self.pending.clicks:
-                cv2.circle(out, (x, y), r + 1, (255, 255, 255), -1)
-                cv2.circle(out, (x, y), r, (0, 200, 0) if positive else (220, 0, 0), -1)
+                centre = (int(x / scale), int(y / scale))
+                cv2.circle(out, centre, r + 1, (255, 255, 255), -1)
+                cv2.circle(out, centre, r, (0, 200, 0) if positive else (220, 0, 0), -1)
         return out
 
     # -- loading and saving -----------------------------------------------------------------------

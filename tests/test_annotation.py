@@ -326,3 +326,25 @@ def test_a_crash_between_the_proposal_and_the_labels_reopens_the_last_saved_stat
     ys, xs = np.nonzero(again.labels() == c)
     again.click_region("confirm region", int(xs[0]), int(ys[0]))
     assert sorted(again.project.sidecar(path)["confirmed"]) == sorted([int(a), int(c)])
+
+
+def test_a_large_photo_is_over_segmented_at_a_bounded_size_and_shown_downscaled(tmp_path, monkeypatch):
+    import cv2
+
+    monkeypatch.setattr(ann, "WORK_PIXELS", 60_000)  # a 12 MP photo's situation, at test size
+    big = cv2.resize(data.astronaut(), (900, 600), interpolation=cv2.INTER_CUBIC)
+    s = Session(create_project(tmp_path / "proj"))
+    s.add_images([str(write_image(tmp_path / "big.png", big))])
+    s.oversegment("felzenszwalb", granularity=1.0)
+    labels = s.labels()
+    assert labels.shape == (600, 900)  # edits and saves stay at full size
+    # At full size the same settings give several times more superpixels.
+    full = len(np.unique(ann.oversegment(big, "felzenszwalb", **ann.DEFAULTS["felzenszwalb"])))
+    assert len(np.unique(labels)) < full / 3
+    # Shown at most 54,000 px; a click on the shown picture lands on the same region at full size.
+    picture = s.picture(54_000)
+    k = s.display_scale(54_000)
+    assert picture.shape[0] * picture.shape[1] <= 54_000 * 1.01 and k == pytest.approx((540_000 / 54_000) ** 0.5)
+    x, y = 450, 300
+    s.click_region("select / merge", x, y)
+    assert s.selected == [labels[y, x]]

@@ -22,6 +22,9 @@ from . import canvas, settings
 from .models import get_model, model_choices
 from .settings import scratch
 
+#: Most pixels the canvas is sent: larger photos are shown downscaled (about a screen's worth), their
+#: edits still made at full size.
+DISPLAY_PIXELS = 2_100_000
 #: The sign of a click-object click; holding Shift makes a click negative.
 SIGNS = ["positive (object)", "negative (not object)"]
 #: Keyboard shortcuts, shown in the tab and installed by :data:`SHORTCUTS_JS`.
@@ -104,7 +107,7 @@ def _view(s: Session):
         path = s.current()
     except AnnotationError as err:
         return None, where + str(err)
-    picture = s.picture()
+    picture = s.picture(DISPLAY_PIXELS)
     head = f"**{path.name}** ({s.index + 1} of {len(s.project.images())})"
     pending = ""
     if s.pending.clicks:
@@ -186,15 +189,21 @@ def one_click_salient(model_name: str | None, s: Session):
 
 
 def _apply(action: dict, parts: int, s: Session) -> str | None:
-    """One canvas action on the session; returns a note for the person, if any."""
+    """One canvas action on the session; returns a note for the person, if any. The canvas shows a
+    downscaled picture of a large image: its pixels are scaled back to the image's own."""
+    k = s.display_scale(DISPLAY_PIXELS)
+    points = [(x * k, y * k) for x, y in action.get("points", [])]
     if action["kind"] == "lasso":
-        s.lasso([(int(round(x)), int(round(y))) for x, y in action["points"]])
+        s.lasso([(int(round(x)), int(round(y))) for x, y in points])
     elif action["kind"] == "stroke":
-        s.stroke(action["action"], action["points"], radius=float(action["radius"]))
-    elif action["mode"] == "click object":
-        s.click_object(int(action["x"]), int(action["y"]), positive=not action.get("negative"))
+        s.stroke(action["action"], points, radius=float(action["radius"]) * k)
     else:
-        return s.click_region(action["mode"], int(action["x"]), int(action["y"]), parts=parts)
+        # The centre of the shown pixel clicked, in image pixels.
+        x, y = int((action["x"] + 0.5) * k), int((action["y"] + 0.5) * k)
+        if action["mode"] == "click object":
+            s.click_object(x, y, positive=not action.get("negative"))
+        else:
+            return s.click_region(action["mode"], x, y, parts=parts)
     return None
 
 

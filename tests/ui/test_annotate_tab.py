@@ -72,3 +72,23 @@ def test_an_edit_after_another_session_saved_is_refused_with_a_message(session):
     with pytest.raises(gr.Error, match="saved by another session"):
         click_at(s, ids[2], "erase region")
     assert (s.project.load_labels(s.current()) == other.history.current).all()
+
+
+def test_clicks_and_strokes_on_a_downscaled_canvas_land_at_full_size(session, monkeypatch):
+    s = session
+    h, w = s.image.shape[:2]
+    monkeypatch.setattr(tab, "DISPLAY_PIXELS", h * w // 4)  # the canvas shows half the width and height
+    picture, _ = tab._view(s)
+    assert abs(picture.shape[0] - h / 2) <= 1 and abs(picture.shape[1] - w / 2) <= 1
+    target = int(np.unique(s.history.current)[5])
+    ys, xs = np.nonzero(s.history.current == target)
+    shown = {"kind": "click", "x": int(xs[0]) // 2, "y": int(ys[0]) // 2, "mode": tab.MODES[0], "negative": False}
+    s, *_ = tab.canvas_actions(json.dumps([shown]), 2, s)
+    picked = s.selected[0]
+    # The shown pixel covers a 2x2 block of the image: the click lands inside it.
+    x0, y0 = 2 * shown["x"], 2 * shown["y"]
+    assert picked in np.unique(s.history.current[y0:y0 + 2, x0:x0 + 2])
+    stroke = {"kind": "stroke", "action": "merge", "radius": 2, "points": [[5, h // 4], [w // 2 - 5, h // 4]]}
+    s, *_ = tab.canvas_actions(json.dumps([stroke]), 2, s)
+    row = s.history.current[h // 2, 12:w - 12]  # the stroke across the shown picture spans the image
+    assert len(np.unique(row)) == 1
