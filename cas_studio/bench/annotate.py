@@ -110,6 +110,38 @@ def _edits(megapixels: int, repeat: int) -> list[str]:
             for name, fn in edits.items()]
 
 
+def large(megapixels: tuple[float, ...] = (12.0, 39.9)) -> list[str]:
+    """The annotation session on large photos: over-segmentation (with its save), the canvas picture,
+    a select + merge (with its save), regions and peak memory (``--large``)."""
+    import resource
+
+    from ..annotation import Session
+    from ..data.project import create_project
+    from ..io import write_image
+
+    lines = []
+    work = Path(tempfile.mkdtemp(prefix="cas-bench-large-"))
+    for mp in megapixels:
+        w = int((mp * 1e6 * 4 / 3) ** 0.5)
+        h = int(mp * 1e6 / w)
+        image = cv2.resize(data.astronaut(), (w, h), interpolation=cv2.INTER_LINEAR)
+        s = Session(create_project(work / f"p{mp:g}"))
+        s.add_images([str(write_image(work / f"big{mp:g}.jpg", image))])
+        t0 = time.perf_counter()
+        s.oversegment("felzenszwalb")
+        t1 = time.perf_counter()
+        picture = s.picture(2_100_000)
+        t2 = time.perf_counter()
+        s.click_region("select / merge", w // 40, h // 40)
+        s.click_region("select / merge", w // 2, h // 2)
+        t3 = time.perf_counter()
+        lines.append(f"large {mp:g}MP ({w}x{h}): oversegment and save {t1 - t0:.1f} s, canvas "
+                     f"{picture.shape[1]}x{picture.shape[0]} in {1000 * (t2 - t1):.0f} ms, select + merge + save "
+                     f"{1000 * (t3 - t2):.0f} ms, {len(np.unique(s.labels()))} regions, peak RSS "
+                     f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the annotation benchmark (``--clicks``: the simulated annotator, :mod:`.clicks`)."""
     argv = list(argv or [])
@@ -120,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         return clicks(argv)
     parser = argparse.ArgumentParser(prog="cas-studio bench annotate", description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--large", action="store_true", help="the session on 12 and 39.9 MP photos instead")
     args = parser.parse_args(argv)
-    for line in run(repeat=args.repeat):
+    for line in (large() if args.large else run(repeat=args.repeat)):
         print(line, flush=True)
     return 0
