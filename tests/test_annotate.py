@@ -253,3 +253,16 @@ def test_import_binary_mask_and_label_map(tmp_path, coffee):
     assert set(np.unique(project.load_labels(img))) == {1, 2}
     project.import_labels(img, tmp_path / "m.png", binary=False)
     assert set(np.unique(project.load_labels(img))) == {1, 256}
+
+
+def test_matched_colours_paint_regions_of_one_reference_region_alike():
+    reference = np.array([[1, 1, 2, 2], [1, 1, 2, 2], [0, 0, 0, 0]])
+    before = np.array([[5, 5, 6, 6], [5, 5, 6, 6], [7, 7, 7, 7]])
+    after = np.array([[1, 2, 3, 3], [1, 2, 3, 3], [4, 4, 4, 4]])  # splits reference region 1 in two
+    b, a = ann.matched_colours(before, reference), ann.matched_colours(after, reference)
+    assert (b[:2] == reference[:2]).all() and (a[:2] == reference[:2]).all()
+    assert (a[2] == 0).all()  # a region over unlabelled pixels only keeps the unlabelled colour
+    big, big_ids = np.kron(after, np.ones((4, 4), int)), np.kron(a, np.ones((4, 4), int))
+    out = ann.overlay(np.zeros((12, 16, 3), np.uint8), big, colour_ids=big_ids)
+    assert (out[1, 1] == out[1, 5]).all()  # the two halves of the split region: one colour
+    assert ann.boundaries(big)[1, 3] and not (out[1, 3] == out[1, 1]).all()  # and an outline between them

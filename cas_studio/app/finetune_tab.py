@@ -7,7 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from .. import annotate as ann
-from ..data import resolve
+from ..data import read_target, resolve
 from ..finetune import FinetuneOptions, RunInProgress, RunManager, estimate, format_seconds, kept_weights, list_runs
 from ..infer import predict_regions
 from ..io import read_image
@@ -149,7 +149,8 @@ def _cached_plot(run):
 
 
 def before_after(project: str):
-    """The base model and the newest finished run side by side on the held-out image."""
+    """The base model and the newest finished run side by side on the held-out image, each region
+    coloured as the annotated region it overlaps most: alike colours mean alike regions."""
     root = _root(project)
     held = resolve(f"{root}@holdout") if root.is_dir() else []
     finished = [(r, s) for r, s in list_runs(root, MANAGER) if s.get("state") in ("finished", "stopped")]
@@ -162,10 +163,11 @@ def before_after(project: str):
     after = load_model(weights)
     base = load_model(run.config()["init"])  # what the run started from
     image = read_image(held[0].image)
+    truth = read_target(held[0], shape=image.shape[:2]) + 1  # 0: unlabelled
     views = []
     for model in (base, after):
         labels = predict_regions(model, image, size=after.info.input_size) + 1
-        views.append(ann.overlay(image, labels))
+        views.append(ann.overlay(image, labels, colour_ids=ann.matched_colours(labels, truth)))
     return views[0], views[1]
 
 
