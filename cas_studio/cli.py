@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "low-fidelity": ("cas_studio.low_fidelity", "the paper's experiment: CE, CACE, CAS on clean and flipped labels"),
     "train-clicks": ("cas_studio.interactive.train", "train the click-to-object model (iterative click simulation)"),
     "average": ("cas_studio.averaging", "average the weights of several fine-tunes of one network (a model soup)"),
+    "distill": ("cas_studio.distill", "train one network to do in one pass what a model does with its flip average"),
 }
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "loss": ("cas_studio.bench.loss", "CAS vs CE forward+backward time ratios"),

@@ -344,6 +344,10 @@ class Trainer:
         return len(split_dead_channels(self.model.output_layers(), usage.cpu(), optimizer=self.opt,
                                        generator=generator))
 
+    def weights_info(self, row: dict) -> WeightsInfo:
+        """The metadata each checkpoint of this run records (its config, metrics and decoder)."""
+        return _weights_info(self.cfg, row, self.recipe, self.decoder)
+
     def end_epoch(self, epoch: int, mean_loss: float, seconds: float) -> dict:
         """BatchNorm recalibration, validation, metrics, checkpoints, resume state and status."""
         cfg = self.cfg
@@ -356,7 +360,7 @@ class Trainer:
                                 decoder=self.decoder))
         self.rows.append(row)
         self.run.write_rows(self.rows)
-        info = _weights_info(cfg, row, self.recipe, self.decoder)
+        info = self.weights_info(row)
         save_weights(self.model, self.run.last_path, info)
         is_best = self._better(row)
         if is_best:

@@ -49,27 +49,32 @@ def _root(project: str | Path) -> Path:
         raise gr.Error(str(err)) from None
 
 
+def _refused(what: str, why: object) -> str:
+    """A refusal shown in the message line (and a warning), not as an error badge that would stay
+    on the message after the next action succeeds."""
+    gr.Warning(f"{what}: {why}")
+    return f"**{what}:** {why}"
+
+
 def show_estimate(project, base, task, epochs, lr, alpha, size, batch, freeze) -> str:
     """Expected run time on this machine, measured from a few real training steps."""
     if not project:
-        raise gr.Error("Choose a project folder.")
+        return _refused("No estimate", "choose a project folder.")
     try:
         est = estimate(_root(project), _options(base, task, epochs, lr, alpha, size, batch, freeze))
-    except (ValueError, FileNotFoundError) as err:
-        raise gr.Error(str(err)) from None
+    except (ValueError, FileNotFoundError, gr.Error) as err:
+        return _refused("No estimate", err)
     return f"Estimated time: {est.sentence()}."
 
 
 def start(project, base, task, epochs, lr, alpha, size, batch, freeze) -> str:
     """Start a background run for the project."""
     if not project:
-        raise gr.Error("Choose a project folder.")
+        return _refused("Not started", "choose a project folder.")
     try:
         run = MANAGER.start(_root(project), _options(base, task, epochs, lr, alpha, size, batch, freeze))
-    except RunInProgress as err:
-        raise gr.Error(str(err)) from None
-    except (ValueError, FileNotFoundError, OSError) as err:
-        raise gr.Error(f"Could not start: {err}") from None
+    except (RunInProgress, ValueError, FileNotFoundError, OSError, gr.Error) as err:
+        return _refused("Not started", err)
     held = len(resolve(run.config.val)) if run.config.val else 0
     return (f"Started run {run.out_dir.name} ({run.config.epochs} epochs on {len(resolve(run.config.train[0]))} "
             f"images, {held} held out to check it on).")
@@ -209,4 +214,6 @@ def build(default_folder: str, model_lists: list[gr.Dropdown]) -> dict:
     timer.tick(status, folder, outputs, api_name=False, show_progress="hidden")
     gr.on([folder.submit], status, folder, outputs, api_name="finetune_status")
     show.click(before_after, folder, [before, after], api_name="before_after")
+    # Another project: nothing said about the previous one stays on screen.
+    folder.change(lambda: ("", None, None), None, [message, before, after], api_name=False, show_progress="hidden")
     return {"folder": folder}
