@@ -365,8 +365,9 @@ def build(default_folder: str) -> dict:
     # A few actions are API endpoints too (the session's state persists across a client's calls).
     api = dict(concurrency_id="edits", concurrency_limit=4)
     open_btn.click(open_or_create, [folder, state], views, api_name="open_project", **api)
-    # The previous project's export link never stays beside another project.
-    open_btn.click(lambda: None, None, exported, api_name=False, show_progress="hidden")
+    # The previous project's export link never stays beside another project, nor its cut.
+    open_btn.click(lambda: (None, ann.DEFAULT_GRANULARITY), None, [exported, granularity], api_name=False,
+                   show_progress="hidden")
     add_btn.click(add_images, [uploads, state], [*views, uploads], api_name="add_images", **api)
     # Each image opens at the measured starting cut: the slider does not carry one image's cut to the next.
     prev_btn.click(lambda s: (*navigate(-1, s), ann.DEFAULT_GRANULARITY), state, [*views, granularity], **edit)

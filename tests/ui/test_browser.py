@@ -299,6 +299,7 @@ def test_lasso_grow_and_a_refused_stroke_on_the_main_canvas(page, tmp_path):
     image_file = write_image(tmp_path / "coffee.png", data.coffee()[::2, ::2])
     folder = tmp_path / "lasso-project"
     status = new_project_with(page, folder, image_file)
+    page.locator("#method").get_by_text("felzenszwalb", exact=True).click()  # the page is shared
     page.locator("#oversegment").click()
     expect(status).to_contain_text("1 edits")
     label_path = folder / "labels" / "coffee.png.png"
