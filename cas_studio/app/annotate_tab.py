@@ -19,7 +19,7 @@ from ..annotation import MODES, AnnotationError, SaveConflict, Session
 from ..data.project import create_project, export_zip
 from ..tasks import get_task
 from . import canvas, settings
-from .models import get_model, model_choices
+from .context import AppContext
 from .settings import scratch
 
 #: Most pixels the canvas is sent: larger photos are shown downscaled (about a screen's worth), their
@@ -94,15 +94,15 @@ def _guard(fn):
     return wrapper
 
 
-def _new_session(project=None) -> Session:
-    return Session(project=project, load_model=get_model)
+def _new_session(ctx: AppContext, project=None) -> Session:
+    return Session(project=project, load_model=ctx.models.get)
 
 
-def _view(s: Session):
+def _view(ctx: AppContext, s: Session):
     """(canvas image, status markdown) for the session's current state."""
     if s.project is None:
         return None, "No project open."
-    where = f"Project `{settings.label_of(s.project.root)}`. "
+    where = f"Project `{ctx.label_of(s.project.root)}`. "
     try:
         path = s.current()
     except AnnotationError as err:
@@ -129,32 +129,32 @@ def _view(s: Session):
 
 
 @_guard
-def open_or_create(folder: str, s: Session):
+def open_or_create(ctx: AppContext, folder: str, s: Session):
     """Open the project in ``folder``, creating it if the folder is new or empty."""
     if not folder or not folder.strip():
         raise gr.Error("Type a folder for the project.")
     try:
-        project = create_project(settings.project_path(folder))
+        project = create_project(ctx.project_path(folder))
     except (ValueError, OSError) as err:
         raise gr.Error(str(err)) from None
-    s = _new_session(project)
-    return (s, *_view(s))
+    s = _new_session(ctx, project)
+    return (s, *_view(ctx, s))
 
 
 @_guard
-def add_images(files: list[str] | None, s: Session):
+def add_images(ctx: AppContext, files: list[str] | None, s: Session):
     """Copy uploaded images into the project; unreadable files are reported, not added."""
     bad = s.add_images(files or [])
     if bad:
         gr.Warning("Not added: " + "; ".join(bad))
-    return (s, *_view(s), None)  # None empties the upload box: added files are not added twice
+    return (s, *_view(ctx, s), None)  # None empties the upload box: added files are not added twice
 
 
 @_guard
-def navigate(step: int, s: Session):
+def navigate(ctx: AppContext, step: int, s: Session):
     """Go to the previous (-1) or next (+1) image."""
     s.go(step)
-    return (s, *_view(s))
+    return (s, *_view(ctx, s))
 
 
 #: (method, parameter) of every slider, in the order the tab passes them.
@@ -162,30 +162,30 @@ SLIDERS = [(method, name) for method in ann.METHODS for name in ann.DEFAULTS[met
 
 
 @_guard
-def run_oversegment(method: str, model_name: str | None, guided: bool, granularity: float, s: Session,
+def run_oversegment(ctx: AppContext, method: str, model_name: str | None, guided: bool, granularity: float, s: Session,
                     *values: float):
     """Replace the current labels with a cut of a new region hierarchy (undoable); its regions
     start as proposed. ``values`` are the sliders of :data:`SLIDERS`."""
     chosen = dict(zip(SLIDERS, values))
     params = {name: chosen[(method, name)] for name in ann.DEFAULTS.get(method, {}) if (method, name) in chosen}
     s.oversegment(method, params, model_name=model_name, guided=bool(guided), granularity=float(granularity))
-    return (s, *_view(s))
+    return (s, *_view(ctx, s))
 
 
 @_guard
-def set_granularity(granularity: float, s: Session):
+def set_granularity(ctx: AppContext, granularity: float, s: Session):
     """Re-cut the proposed regions at another granularity; edited and confirmed regions stay."""
     s.set_granularity(float(granularity))
-    return (s, *_view(s))
+    return (s, *_view(ctx, s))
 
 
 @_guard
-def one_click_salient(model_name: str | None, s: Session):
+def one_click_salient(ctx: AppContext, model_name: str | None, s: Session):
     """Propose background and salient object from the saliency model, to accept or correct."""
     # The tab's model dropdown serves the regions tools; a saliency model chosen there is used here.
-    name = model_name if model_name and get_task(get_model(model_name).info.task).saliency_map else "saliency"
+    name = model_name if model_name and get_task(ctx.models.get(model_name).info.task).saliency_map else "saliency"
     s.salient(name)
-    return (s, *_view(s))
+    return (s, *_view(ctx, s))
 
 
 def _apply(action: dict, parts: int, s: Session) -> str | None:
@@ -207,7 +207,7 @@ def _apply(action: dict, parts: int, s: Session) -> str | None:
     return None
 
 
-def canvas_actions(payload: str, parts: float, s: Session):
+def canvas_actions(ctx: AppContext, payload: str, parts: float, s: Session):
     """Apply the clicks, strokes and lassos the canvas queued, in order. One the session refuses is
     named in a warning and changes nothing; the others still apply and the canvas shows the result."""
     try:
@@ -223,29 +223,29 @@ def canvas_actions(payload: str, parts: float, s: Session):
             note = f"Not applied: {canvas.describe(a)}. {err}"
         if note:
             gr.Warning(note)
-    return (s, *_view(s))
+    return (s, *_view(ctx, s))
 
 
 @_guard
-def accept_object(s: Session):
+def accept_object(ctx: AppContext, s: Session):
     """Make the clicked object one confirmed region; click mode stays on for the next object."""
     s.accept_object()
-    return (s, *_view(s), SIGNS[0])  # the next object starts with a positive click
+    return (s, *_view(ctx, s), SIGNS[0])  # the next object starts with a positive click
 
 
 @_guard
-def object_step(which: str, s: Session):
+def object_step(ctx: AppContext, which: str, s: Session):
     """Undo the last click of the object in progress, or drop the object."""
     s.undo_click() if which == "undo" else s.cancel_object()
-    return (s, *_view(s))
+    return (s, *_view(ctx, s))
 
 
 def _action(method: Callable[[Session], object], doc: str) -> Callable[[Session], tuple]:
     """A handler that runs one argument-free session action and shows the result."""
     @_guard
-    def handler(s: Session):
+    def handler(ctx: AppContext, s: Session):
         method(s)
-        return (s, *_view(s))
+        return (s, *_view(ctx, s))
     handler.__doc__ = doc
     return handler
 
@@ -258,19 +258,19 @@ grow = _action(Session.grow, "Merge the selected region with its next ancestor i
 
 
 @_guard
-def undo_redo(which: str, s: Session):
+def undo_redo(ctx: AppContext, which: str, s: Session):
     """Undo or redo one edit (the result is saved)."""
     s.undo() if which == "undo" else s.redo()
-    return (s, *_view(s))
+    return (s, *_view(ctx, s))
 
 
 @_guard
-def import_mask(file: str | None, binary: bool, s: Session):
+def import_mask(ctx: AppContext, file: str | None, binary: bool, s: Session):
     """Use an existing mask or label map for the current image."""
     if not file:
         raise gr.Error("Choose a mask or label-map file to import.")
     s.import_mask(file, binary=binary)
-    return (s, *_view(s))
+    return (s, *_view(ctx, s))
 
 
 def export(s: Session):
@@ -284,9 +284,11 @@ def export(s: Session):
         raise gr.Error(str(err)) from None
 
 
-def build(default_folder: str) -> dict:
-    """Lay out the tab inside the current Blocks; return its components by name."""
-    state = gr.State(_new_session(), time_to_live=settings.SESSION_TTL_S)
+def build(ctx: AppContext, default_folder: str) -> dict:
+    """Lay out the tab inside the current Blocks, its handlers bound to ``ctx``; return its
+    components by name."""
+    state = gr.State(_new_session(ctx), time_to_live=settings.SESSION_TTL_S)
+    bind = functools.partial
     with gr.Row():
         folder = gr.Textbox(default_folder, label="Project folder (created if new)", scale=4, elem_id="project-folder")
         open_btn = gr.Button("Open / create", scale=1, elem_id="project-open")
@@ -307,7 +309,8 @@ def build(default_folder: str) -> dict:
                         lo, hi, step, what = PARAM_RANGES[name]
                         sliders.append(gr.Slider(lo, hi, value=default, step=step, label=f"{name} ({m})", info=what,
                                                  elem_id=f"param-{m}-{name}"))
-            model_name = gr.Dropdown(model_choices(), value="regions" if "regions" in model_choices() else None,
+            choices = ctx.models.choices()
+            model_name = gr.Dropdown(choices, value="regions" if "regions" in choices else None,
                                      label="model (for the 'model' method: shipped or fine-tuned)", elem_id="annotate-model")
             guided = gr.Checkbox(False, label="let the regions model guide the hierarchy", elem_id="guided")
             seg_btn = gr.Button("Over-segment", variant="primary", elem_id="oversegment")
@@ -364,37 +367,41 @@ def build(default_folder: str) -> dict:
     edit = dict(concurrency_id="edits", concurrency_limit=4, api_name=False)
     # A few actions are API endpoints too (the session's state persists across a client's calls).
     api = dict(concurrency_id="edits", concurrency_limit=4)
-    open_btn.click(open_or_create, [folder, state], views, api_name="open_project", **api)
+    open_btn.click(bind(open_or_create, ctx), [folder, state], views, api_name="open_project", **api)
     # The previous project's export link never stays beside another project, nor its cut.
     open_btn.click(lambda: (None, ann.DEFAULT_GRANULARITY), None, [exported, granularity], api_name=False,
                    show_progress="hidden")
-    add_btn.click(add_images, [uploads, state], [*views, uploads], api_name="add_images", **api)
+    add_btn.click(bind(add_images, ctx), [uploads, state], [*views, uploads], api_name="add_images", **api)
     # Each image opens at the measured starting cut: the slider does not carry one image's cut to the next.
-    prev_btn.click(lambda s: (*navigate(-1, s), ann.DEFAULT_GRANULARITY), state, [*views, granularity], **edit)
-    next_btn.click(lambda s: (*navigate(1, s), ann.DEFAULT_GRANULARITY), state, [*views, granularity], **edit)
-    seg_btn.click(run_oversegment, [method, model_name, guided, granularity, state, *sliders], views,
+    prev_btn.click(lambda s: (*navigate(ctx, -1, s), ann.DEFAULT_GRANULARITY), state, [*views, granularity], **edit)
+    next_btn.click(lambda s: (*navigate(ctx, 1, s), ann.DEFAULT_GRANULARITY), state, [*views, granularity], **edit)
+    seg_btn.click(bind(run_oversegment, ctx), [method, model_name, guided, granularity, state, *sliders], views,
                   concurrency_id="inference", concurrency_limit=1, api_name="oversegment")
-    granularity.release(set_granularity, [granularity, state], views, api_name="granularity", **api)
-    regions_btn.click(lambda name, g, s: run_oversegment(ann.DEFAULT_METHOD, name, True, g, s),
+    granularity.release(bind(set_granularity, ctx), [granularity, state], views, api_name="granularity", **api)
+    regions_btn.click(lambda name, g, s: run_oversegment(ctx, ann.DEFAULT_METHOD, name, True, g, s),
                       [model_name, granularity, state], views, concurrency_id="inference", concurrency_limit=1,
                       api_name="one_click_regions")
-    salient_btn.click(one_click_salient, [model_name, state], views, concurrency_id="inference", concurrency_limit=1,
+    salient_btn.click(bind(one_click_salient, ctx), [model_name, state], views, concurrency_id="inference", concurrency_limit=1,
                       api_name="one_click_salient")
     method.change(lambda m: [gr.update(visible=k == m) for k in ann.METHODS], method, list(groups.values()),
                   api_name=False, show_progress="hidden")
-    deselect_btn.click(deselect, state, views, **edit)
-    grow_tree_btn.click(grow, state, views, api_name="grow", **api)
-    confirm_btn.click(confirm_image, state, views, api_name="confirm_image", **api)
-    background_btn.click(confirm_with_background, state, views, api_name="confirm_background", **api)
-    # The browser's queue is taken when the event fires (js), so every drawn action is sent once, in order.
-    send_btn.click(canvas_actions, [payload, parts, state], views, js="(p, n, s) => [window.casCanvas.take(), n, s]",
-                   concurrency_id="inference", concurrency_limit=1, api_name=False, show_progress="hidden")
-    accept_btn.click(accept_object, state, [*views, sign], api_name="accept_object", **api)
-    undo_click_btn.click(lambda s: object_step("undo", s), state, views, **edit)
-    cancel_btn.click(lambda s: object_step("cancel", s), state, views, **edit)
-    undo_btn.click(lambda s: undo_redo("undo", s), state, views, api_name="undo", **api)
-    redo_btn.click(lambda s: undo_redo("redo", s), state, views, **edit)
-    import_btn.click(import_mask, [mask_file, binary, state], views, **edit)
+    deselect_btn.click(bind(deselect, ctx), state, views, **edit)
+    grow_tree_btn.click(bind(grow, ctx), state, views, api_name="grow", **api)
+    confirm_btn.click(bind(confirm_image, ctx), state, views, api_name="confirm_image", **api)
+    background_btn.click(bind(confirm_with_background, ctx), state, views, api_name="confirm_background", **api)
+    # The browser's queue is taken when the event fires (js), so every drawn action is sent once, in
+    # order. Every click fires (Gradio's default drops clicks while one is pending), and after each
+    # answer whatever was drawn meanwhile and not yet taken is sent: no stroke waits unseen.
+    send_btn.click(bind(canvas_actions, ctx), [payload, parts, state], views,
+                   js="(p, n, s) => [window.casCanvas.take(), n, s]", trigger_mode="multiple",
+                   concurrency_id="inference", concurrency_limit=1, api_name=False,
+                   show_progress="hidden").then(None, None, None, js="() => window.casCanvas.flush()")
+    accept_btn.click(bind(accept_object, ctx), state, [*views, sign], api_name="accept_object", **api)
+    undo_click_btn.click(lambda s: object_step(ctx, "undo", s), state, views, **edit)
+    cancel_btn.click(lambda s: object_step(ctx, "cancel", s), state, views, **edit)
+    undo_btn.click(lambda s: undo_redo(ctx, "undo", s), state, views, api_name="undo", **api)
+    redo_btn.click(lambda s: undo_redo(ctx, "redo", s), state, views, **edit)
+    import_btn.click(bind(import_mask, ctx), [mask_file, binary, state], views, **edit)
     export_btn.click(export, state, exported, api_name="export", **api)
     return {"state": state, "folder": folder, "model": model_name, "sliders": dict(zip(SLIDERS, sliders)),
             "method": method, "granularity": granularity}

@@ -154,8 +154,9 @@ CANVAS_JS = """
   S.reset = () => { S.zoom = 1; S.px = 0; S.py = 0; applyView(); };
   function send(action) {
     S.queue.push(action);
-    const b = document.getElementById('canvas-send'); if (b) b.click();
+    S.flush();
   }
+  S.flush = () => { if (!S.queue.length) return; const b = document.getElementById('canvas-send'); if (b) b.click(); };
   const inside = (e) => { const h = host(); if (!h || !img()) return false;
     if (e.target.closest && e.target.closest('.icon-button-wrapper')) return false;
     const r = h.querySelector('.image-container').getBoundingClientRect();

@@ -2,49 +2,42 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import gradio as gr
 
 from .. import annotate as ann
 from ..data import read_target, resolve
-from ..finetune import FinetuneOptions, RunInProgress, RunManager, estimate, format_seconds, kept_weights, list_runs
+from ..finetune import FinetuneOptions, RunInProgress, estimate, format_seconds, kept_weights, list_runs
 from ..infer import predict_regions
 from ..io import read_image
 from ..tasks import TRAINABLE
 from ..weights import load_model
-from . import settings
-from .models import extra_models, model_choices
-
-MANAGER = RunManager()
+from .context import AppContext
 
 
-def _options(base, task, epochs, lr, alpha, size, batch, freeze) -> FinetuneOptions:
+def _options(ctx: AppContext, base, task, epochs, lr, alpha, size, batch, freeze) -> FinetuneOptions:
     if not base:
         raise gr.Error("Choose a base model.")
-    return FinetuneOptions(base=base if base not in extra_models else str(extra_models[base]), task=task,
+    return FinetuneOptions(base=str(ctx.models.extra.get(base, base)), task=task,
                            epochs=int(epochs), lr=float(lr), alpha=float(alpha), size=int(size),
                            batch=int(batch), freeze_backbone=bool(freeze))
 
 
-def register_runs(project: str, runs: list | None = None) -> None:
+def register_runs(ctx: AppContext, project: str, runs: list | None = None) -> None:
     """Make every finished run of a project that beat its base selectable as a model (Segment and
     Annotate tabs); a run that lost is never offered."""
-    root = _root(project)
-    for run, status in list_runs(root, MANAGER) if runs is None else runs:
+    root = _root(ctx, project)
+    for run, status in list_runs(root, ctx.runs) if runs is None else runs:
         weights = kept_weights(run, status)
         if weights is not None and status.get("state") in ("finished", "stopped"):
-            extra_models[run_label(root, run.name)] = weights
+            ctx.models.register(ctx.run_label(root, run.name), weights)
 
 
-def run_label(root: Path, run_name: str) -> str:
-    """A run's name in the model lists: its project's path inside the projects folder, then the run."""
-    return f"{settings.label_of(root)}/{run_name}"
-
-
-def _root(project: str | Path) -> Path:
+def _root(ctx: AppContext, project: str | Path) -> Path:
     try:
-        return settings.project_path(str(project))
+        return ctx.project_path(str(project))
     except ValueError as err:
         raise gr.Error(str(err)) from None
 
@@ -56,23 +49,23 @@ def _refused(what: str, why: object) -> str:
     return f"**{what}:** {why}"
 
 
-def show_estimate(project, base, task, epochs, lr, alpha, size, batch, freeze) -> str:
+def show_estimate(ctx: AppContext, project, base, task, epochs, lr, alpha, size, batch, freeze) -> str:
     """Expected run time on this machine, measured from a few real training steps."""
     if not project:
         return _refused("No estimate", "choose a project folder.")
     try:
-        est = estimate(_root(project), _options(base, task, epochs, lr, alpha, size, batch, freeze))
+        est = estimate(_root(ctx, project), _options(ctx, base, task, epochs, lr, alpha, size, batch, freeze))
     except (ValueError, FileNotFoundError, gr.Error) as err:
         return _refused("No estimate", err)
     return f"Estimated time: {est.sentence()}."
 
 
-def start(project, base, task, epochs, lr, alpha, size, batch, freeze) -> str:
+def start(ctx: AppContext, project, base, task, epochs, lr, alpha, size, batch, freeze) -> str:
     """Start a background run for the project."""
     if not project:
         return _refused("Not started", "choose a project folder.")
     try:
-        run = MANAGER.start(_root(project), _options(base, task, epochs, lr, alpha, size, batch, freeze))
+        run = ctx.runs.start(_root(ctx, project), _options(ctx, base, task, epochs, lr, alpha, size, batch, freeze))
     except (RunInProgress, ValueError, FileNotFoundError, OSError, gr.Error) as err:
         return _refused("Not started", err)
     held = len(resolve(run.config.val)) if run.config.val else 0
@@ -80,9 +73,9 @@ def start(project, base, task, epochs, lr, alpha, size, batch, freeze) -> str:
             f"images, {held} held out to check it on).")
 
 
-def stop(project) -> str:
+def stop(ctx: AppContext, project) -> str:
     """Ask the running run to stop after its current step."""
-    if MANAGER.stop(_root(project)):
+    if ctx.runs.stop(_root(ctx, project)):
         return "Stopping after the current step; the last checkpoint is kept."
     return "No run is in progress for this project."
 
@@ -109,13 +102,13 @@ def _plot(run):
     return fig
 
 
-def status(project: str):
+def status(ctx: AppContext, project: str):
     """Progress text, curves, the runs table and refreshed model lists (Segment and Annotate tabs)."""
     try:
-        root = settings.project_path(project) if project else None
+        root = ctx.project_path(project) if project else None
     except ValueError:
         root = None
-    run = MANAGER.active(root) if root else None
+    run = ctx.runs.active(root) if root else None
     if run is None:
         text = "No run started in this session."
     else:
@@ -130,35 +123,32 @@ def status(project: str):
             text += f"\n\n**Error:** {run.error or state.get('message')}"
         elif state["state"] in ("finished", "stopped"):
             text += f". {state.get('message', '')}"
-    found = list_runs(root, MANAGER) if root and root.is_dir() else []  # read once per tick
+    found = list_runs(root, ctx.runs) if root and root.is_dir() else []  # read once per tick
     if found:
-        register_runs(str(root), found)
+        register_runs(ctx, str(root), found)
     runs = [[r.name, s.get("state"), s.get("message", "")] for r, s in found]
     pct = int(round(100 * run.fraction())) if run else 0
     bar = f'<progress id="ft-bar" value="{pct}" max="100" style="width:100%"></progress><span id="ft-pct">{pct}%</span>'
-    models = gr.update(choices=model_choices())
-    return text, bar, _cached_plot(run), runs or [["-", "-", "no runs yet"]], models, models
+    models = gr.update(choices=ctx.models.choices())
+    return text, bar, _cached_plot(ctx, run), runs or [["-", "-", "no runs yet"]], models, models
 
 
-_plots: dict[tuple, object] = {}
-
-
-def _cached_plot(run):
+def _cached_plot(ctx: AppContext, run):
     """The curves figure, drawn again only when the run has reported something new (the timer
     polls every second, and matplotlib rendering is the costly part)."""
     key = (id(run), len(run.losses), len(run.rows)) if run is not None else None
-    if key not in _plots:
-        _plots.clear()
-        _plots[key] = _plot(run)
-    return _plots[key]
+    if key not in ctx.plots:
+        ctx.plots.clear()
+        ctx.plots[key] = _plot(run)
+    return ctx.plots[key]
 
 
-def before_after(project: str):
+def before_after(ctx: AppContext, project: str):
     """The base model and the newest finished run side by side on the held-out image, each region
     coloured as the annotated region it overlaps most: alike colours mean alike regions."""
-    root = _root(project)
+    root = _root(ctx, project)
     held = resolve(f"{root}@holdout") if root.is_dir() else []
-    finished = [(r, s) for r, s in list_runs(root, MANAGER) if s.get("state") in ("finished", "stopped")]
+    finished = [(r, s) for r, s in list_runs(root, ctx.runs) if s.get("state") in ("finished", "stopped")]
     if not held or not finished:
         raise gr.Error("Needs a finished run and at least two confirmed images (some are held out).")
     run, status = finished[0]
@@ -176,12 +166,14 @@ def before_after(project: str):
     return views[0], views[1]
 
 
-def build(default_folder: str, model_lists: list[gr.Dropdown]) -> dict:
-    """Lay out the tab; ``model_lists`` are the other tabs' model dropdowns (Segment, Annotate),
-    refreshed as runs finish."""
+def build(ctx: AppContext, default_folder: str, model_lists: list[gr.Dropdown]) -> dict:
+    """Lay out the tab, its handlers bound to ``ctx``; ``model_lists`` are the other tabs' model
+    dropdowns (Segment, Annotate), refreshed as runs finish."""
+    bind = functools.partial
+    choices = ctx.models.choices()
     with gr.Row():
         folder = gr.Textbox(default_folder, label="Annotation project", scale=3, elem_id="ft-project")
-        base = gr.Dropdown(model_choices(), value="regions" if "regions" in model_choices() else None,
+        base = gr.Dropdown(choices, value="regions" if "regions" in choices else None,
                            label="Base model", scale=2, elem_id="ft-base")
         task = gr.Radio(list(TRAINABLE), value="regions", label="Task", scale=2)
     with gr.Row():
@@ -206,14 +198,14 @@ def build(default_folder: str, model_lists: list[gr.Dropdown]) -> dict:
         before = gr.Image(label="base model", interactive=False, format="png")
         after = gr.Image(label="fine-tuned", interactive=False, format="png")
     params = [folder, base, task, epochs, lr, alpha, size, batch, freeze]
-    est_btn.click(show_estimate, params, message, api_name=False)
-    start_btn.click(start, params, message, api_name="finetune_start", concurrency_id="finetune", concurrency_limit=2)
-    stop_btn.click(stop, folder, message, api_name="finetune_stop")
+    est_btn.click(bind(show_estimate, ctx), params, message, api_name=False)
+    start_btn.click(bind(start, ctx), params, message, api_name="finetune_start", concurrency_id="finetune", concurrency_limit=2)
+    stop_btn.click(bind(stop, ctx), folder, message, api_name="finetune_stop")
     timer = gr.Timer(1.0)
     outputs = [text, progress, curves, runs, *model_lists]
-    timer.tick(status, folder, outputs, api_name=False, show_progress="hidden")
-    gr.on([folder.submit], status, folder, outputs, api_name="finetune_status")
-    show.click(before_after, folder, [before, after], api_name="before_after")
+    timer.tick(bind(status, ctx), folder, outputs, api_name=False, show_progress="hidden")
+    gr.on([folder.submit], bind(status, ctx), folder, outputs, api_name="finetune_status")
+    show.click(bind(before_after, ctx), folder, [before, after], api_name="before_after")
     # Another project: nothing said about the previous one stays on screen.
     folder.change(lambda: ("", None, None), None, [message, before, after], api_name=False, show_progress="hidden")
     return {"folder": folder}

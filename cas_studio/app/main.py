@@ -10,7 +10,7 @@ import gradio as gr
 
 from ..io import write_image
 from . import annotate_tab, canvas, finetune_tab, segment_tab, settings
-from .models import model_choices
+from .context import AppContext
 
 EXAMPLES = ("astronaut", "coffee", "chelsea", "rocket", "coins", "camera")
 
@@ -31,18 +31,22 @@ def example_images(folder: Path | None = None) -> list[str]:
 
 
 def build_app(*, project_folder: str = "my-project", projects_dir: str | Path = "projects") -> gr.Blocks:
-    """Build the Blocks app (not launched); projects are confined to ``projects_dir``."""
-    settings.projects_dir = Path(projects_dir).expanduser().resolve()
-    settings.projects_dir.mkdir(parents=True, exist_ok=True)
+    """Build the Blocks app (not launched); projects are confined to ``projects_dir``.
+
+    The app's own state (projects folder, models, runs) is one :class:`AppContext`, kept as the
+    returned Blocks' ``cas_context``: two apps in one process share nothing.
+    """
+    ctx = AppContext(Path(projects_dir))
+    ctx.projects_dir.mkdir(parents=True, exist_ok=True)
     # Gradio's own cache of uploads and outputs is cleared hourly of files older than an hour.
     with gr.Blocks(title="CAS Studio", delete_cache=(settings.SCRATCH_TTL_S, settings.SCRATCH_TTL_S)) as demo:
         gr.Markdown("# CAS Studio\nClass-agnostic segmentation: regions are ids, never class names.")
         with gr.Tab("Segment"):
-            seg = segment_tab.build(example_images())
+            seg = segment_tab.build(ctx, example_images())
         with gr.Tab("Annotate"):
-            annot = annotate_tab.build(project_folder)
+            annot = annotate_tab.build(ctx, project_folder)
         with gr.Tab("Fine-tune"):
-            tune = finetune_tab.build(project_folder, [seg["model"], annot["model"]])
+            tune = finetune_tab.build(ctx, project_folder, [seg["model"], annot["model"]])
         # One project across the tabs: the one open in Annotate is the one Fine-tune uses, until
         # the user types another there.
         annot["folder"].change(lambda folder: folder, annot["folder"], tune["folder"], api_name=False,
@@ -50,10 +54,11 @@ def build_app(*, project_folder: str = "my-project", projects_dir: str | Path = 
         demo.load(None, None, None, js=annotate_tab.SHORTCUTS_JS)  # keyboard shortcuts (Annotate tab)
         demo.load(None, None, None, js=canvas.CANVAS_JS)  # drawing, zoom and pan on the Annotate canvas
         # Model lists refresh on page load, so models added since start-up appear.
-        demo.load(lambda: (gr.update(choices=model_choices()),) * 2, None, [seg["model"], annot["model"]],
+        demo.load(lambda: (gr.update(choices=ctx.models.choices()),) * 2, None, [seg["model"], annot["model"]],
                   api_name=False)
     # Bounded queue: inference runs one at a time, edits a few at a time; memory stays bounded.
     demo.queue(default_concurrency_limit=2, max_size=64)
+    demo.cas_context = ctx
     return demo
 
 
@@ -100,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
               "serve without a password)", file=sys.stderr)
         return 2
     demo = build_app(project_folder=args.project, projects_dir=args.projects_dir)
-    finetune_tab.register_runs(args.project)  # earlier runs' models are selectable at once
+    finetune_tab.register_runs(demo.cas_context, args.project)  # earlier runs' models are selectable at once
     # show_error=False: unexpected exceptions (and the server paths in them) stay in the server log;
     # our own messages (gr.Error) still reach the user.
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=False,

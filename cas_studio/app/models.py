@@ -1,4 +1,4 @@
-"""Which models the app offers, loaded once and shared by all sessions."""
+"""Which models an app offers, loaded once and shared by all its sessions."""
 
 from __future__ import annotations
 
@@ -9,39 +9,57 @@ from pathlib import Path
 from ..tasks import get_task
 from ..weights import available_weights, load_model, read_info, resolve_weights
 
-_lock = threading.Lock()
-_cache: OrderedDict[str, object] = OrderedDict()
-_CACHE_SIZE = 4
-#: Extra weights files registered at run time (e.g. finished fine-tuning runs): label -> path.
-extra_models: dict[str, Path] = {}
+#: Loaded models kept per app (the least recently used go first).
+CACHE_SIZE = 4
 
 
-def model_choices() -> list[str]:
-    """Labels for the model dropdowns: shipped names first, then registered runs. Models of tasks
-    the dropdowns do not serve (the click model, which the click-object mode uses by itself) are
-    left out."""
-    def offered(name: str) -> bool:
-        try:
-            return get_task(read_info(name).task).trainable
-        except (ValueError, FileNotFoundError):
-            return True  # listed, so choosing it shows what is wrong with the file
-    return [n for n in available_weights() if offered(n)] + sorted(extra_models)
+class ModelStore:
+    """The shipped models plus the runs registered at run time (finished fine-tunes), loaded on
+    first use and cached."""
 
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[str, object] = OrderedDict()
+        #: Extra weights files: dropdown label -> path.
+        self.extra: dict[str, Path] = {}
 
-def get_model(label: str):
-    """The loaded model for a dropdown label (cached, CPU or CUDA as available)."""
-    if not label:
-        raise ValueError("no model selected, and no model is installed: train one with `cas-studio train` "
-                         "or put a .safetensors file in weights/")
-    path = extra_models.get(label) or resolve_weights(label)
-    key = str(Path(path).resolve())
-    with _lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    model = load_model(path)
-    with _lock:
-        _cache[key] = model
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return model
+    def __deepcopy__(self, memo: dict) -> ModelStore:
+        # Shared by every session of the app: a session's state (deep-copied by Gradio from the
+        # initial value) refers to the one store, never to a copy of its cache and lock.
+        return self
+
+    def register(self, label: str, path: Path) -> None:
+        """Offer ``path`` in the dropdowns as ``label``."""
+        self.extra[label] = Path(path)
+
+    def path(self, label: str) -> Path:
+        """The weights file of a dropdown label."""
+        return self.extra.get(label) or resolve_weights(label)
+
+    def choices(self) -> list[str]:
+        """Labels for the model dropdowns: shipped names first, then registered runs. Models of
+        tasks the dropdowns do not serve (the click model, which the click-object mode uses by
+        itself) are left out."""
+        def offered(name: str) -> bool:
+            try:
+                return get_task(read_info(name).task).trainable
+            except (ValueError, FileNotFoundError):
+                return True  # listed, so choosing it shows what is wrong with the file
+        return [n for n in available_weights() if offered(n)] + sorted(self.extra)
+
+    def get(self, label: str):
+        """The loaded model for a dropdown label (cached, CPU or CUDA as available)."""
+        if not label:
+            raise ValueError("no model selected, and no model is installed: train one with `cas-studio train` "
+                             "or put a .safetensors file in weights/")
+        key = str(Path(self.path(label)).resolve())
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        model = load_model(key)
+        with self._lock:
+            self._cache[key] = model
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from ..infer import adaptive_threshold, binarize, decode_regions, predict_probab
 from ..io import ImageError, read_image, write_image
 from ..tasks import TRAINABLE, get_task
 from .components import ImageUpload
-from .models import get_model, model_choices
+from .context import AppContext
 from .settings import SESSION_TTL_S, scratch
 
 
@@ -33,8 +34,8 @@ def _mask_views(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, str]:
     return overlay, str(out)
 
 
-def _default_model(task: str) -> str | None:
-    choices = model_choices()
+def _default_model(ctx: AppContext, task: str) -> str | None:
+    choices = ctx.models.choices()
     return task if task in choices else (choices[0] if choices else None)
 
 
@@ -59,20 +60,21 @@ class _Refused(Exception):
     """A request segment() answers with a message instead of a result."""
 
 
-def segment(image_path: str | None, task: str, model: str | None, threshold: float = 0.5, auto: bool = True):
+def segment(ctx: AppContext, image_path: str | None, task: str, model: str | None, threshold: float = 0.5,
+            auto: bool = True):
     """Run one model on one image; returns (result, overlay, channels, cut-out file, summary,
     saliency state, threshold slider). Saliency uses the automatic threshold when ``auto``, else
     ``threshold``; the slider then shows the threshold used. A refused request clears the previous
     result and says why in the summary (and a warning), so no output is left showing an error badge
     or another image's result."""
     try:
-        return _segment(image_path, task, model, threshold, auto)
+        return _segment(ctx, image_path, task, model, threshold, auto)
     except _Refused as err:
         gr.Warning(str(err))
         return None, None, [], None, f"**Not segmented:** {err}", None, gr.skip()
 
 
-def _segment(image_path: str | None, task: str, model: str | None, threshold: float, auto: bool):
+def _segment(ctx: AppContext, image_path: str | None, task: str, model: str | None, threshold: float, auto: bool):
     t_start = time.perf_counter()
     if not image_path:
         raise _Refused("Upload an image or pick an example first.")
@@ -80,18 +82,18 @@ def _segment(image_path: str | None, task: str, model: str | None, threshold: fl
         raise _Refused(f"Unknown task {task!r}; choose one of {', '.join(TRAINABLE)}.")
     try:
         image = read_image(image_path)
-        net = get_model(model or _default_model(task) or "")
+        net = ctx.models.get(model or _default_model(ctx, task) or "")
     except (ImageError, ValueError, FileNotFoundError) as err:
         raise _Refused(str(err)) from None
     if net.info.task != task:  # a model answers only the task it was trained for
-        raise _Refused(f"{model or _default_model(task)} is a {net.info.task} model; choose a {task} model for "
+        raise _Refused(f"{model or _default_model(ctx, task)} is a {net.info.task} model; choose a {task} model for "
                        f"the {task} task.")
     t0 = time.perf_counter()
     probs = predict_probabilities(net, image)
     elapsed = (time.perf_counter() - t0) * 1000
     channels = [(_heat(p), f"channel {c}: mean {p.mean():.2f}") for c, p in enumerate(probs)]
     info = getattr(net, "info", None)
-    name = model or _default_model(task)
+    name = model or _default_model(ctx, task)
     if get_task(task).saliency_map:
         sal = probs[saliency_channel(net)]
         t = adaptive_threshold(sal) if auto else float(threshold)
@@ -134,14 +136,15 @@ def use_automatic(image_path: str | None, state: dict | None, auto: bool):
     return overlay, out, summary, round(t, 3)
 
 
-def build(examples: list[str]) -> dict:
-    """Lay out the tab inside the current Blocks; return its components by name."""
+def build(ctx: AppContext, examples: list[str]) -> dict:
+    """Lay out the tab inside the current Blocks, its handlers bound to ``ctx``; return its
+    components by name."""
     with gr.Row():
         with gr.Column(scale=1):
             image = ImageUpload(type="filepath", label="Image", sources=["upload", "clipboard"], height=360,
                                 format="png", elem_id="segment-image")
             task = gr.Radio(list(TRAINABLE), value=TRAINABLE[0], label="Task")
-            model = gr.Dropdown(model_choices(), value=_default_model("saliency"), label="Model",
+            model = gr.Dropdown(ctx.models.choices(), value=_default_model(ctx, "saliency"), label="Model",
                                 allow_custom_value=False)
             run = gr.Button("Segment", variant="primary", elem_id="segment-run")
             with gr.Row():
@@ -159,10 +162,10 @@ def build(examples: list[str]) -> dict:
             cutout = gr.File(label="Cut-out (PNG with alpha)")
             channels = gr.Gallery(label="Softmax channels (the CAS code of each pixel)", columns=4, height=220)
     sal_state = gr.State(None, time_to_live=SESSION_TTL_S)
-    run.click(segment, [image, task, model, threshold, auto], [result, overlay, channels, cutout, summary, sal_state,
+    run.click(functools.partial(segment, ctx), [image, task, model, threshold, auto], [result, overlay, channels, cutout, summary, sal_state,
                                                                threshold],
               api_name="segment", concurrency_id="inference", concurrency_limit=1)
-    task.change(lambda t: gr.update(value=_default_model(t)), task, model, api_name=False)
+    task.change(lambda t: gr.update(value=_default_model(ctx, t)), task, model, api_name=False)
     # .input fires on the user's own changes (dragging or typing), never on the value segment() sets.
     threshold.input(rethreshold, [image, sal_state, threshold], [overlay, cutout, summary, auto], api_name="threshold",
                     trigger_mode="always_last", show_progress="hidden")

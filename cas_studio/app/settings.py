@@ -1,4 +1,7 @@
-"""What one app process is configured with: where projects may live, and its scratch space."""
+"""Process-wide app settings: how long files and sessions are kept, and the scratch space.
+
+Where projects may live, and which models and runs an app has, belong to each app
+(:class:`cas_studio.app.context.AppContext`), not to the process."""
 
 from __future__ import annotations
 
@@ -7,29 +10,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..data.project import confine
-
-#: Projects may only be created or opened inside this folder (``--projects-dir``).
-projects_dir: Path = Path("projects").resolve()
 #: How long cut-outs, exports and Gradio's cache are kept, in seconds.
 SCRATCH_TTL_S = 3600
 #: How long a closed tab's session state (its undo history, its last saliency map) is kept, in seconds.
 SESSION_TTL_S = 3600
 _scratch_root: Path | None = None
-
-
-def project_path(typed: str) -> Path:
-    """The project folder a client typed, confined to :data:`projects_dir` (a relative path is
-    taken inside it); ``ValueError`` for anything outside it, symbolic links included."""
-    return confine(projects_dir, typed)
-
-
-def label_of(folder: Path) -> str:
-    """How a project is named in model lists: its path inside the projects folder (unique)."""
-    try:
-        return folder.resolve().relative_to(projects_dir).as_posix()
-    except ValueError:
-        return folder.name
 
 
 def scratch(prefix: str) -> Path:

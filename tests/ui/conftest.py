@@ -30,7 +30,8 @@ def weights_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def app_url(weights_dir, tmp_path_factory):
+def live_app(weights_dir, tmp_path_factory):
+    """The running app (its ``cas_context`` says where its projects live); see :func:`app_url`."""
     mp = pytest.MonkeyPatch()
     mp.setenv(WEIGHTS_DIR_ENV, str(weights_dir))
     # Hide the shipped folder but keep honouring $CAS_STUDIO_WEIGHTS, as the real function does: a
@@ -43,6 +44,12 @@ def app_url(weights_dir, tmp_path_factory):
     demo = build_app(project_folder="p", projects_dir=tmp_path_factory.getbasetemp())
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, show_error=True)
-    yield f"http://127.0.0.1:{port}/"
+    demo.cas_url = f"http://127.0.0.1:{port}/"
+    yield demo
     demo.close()
     mp.undo()
+
+
+@pytest.fixture(scope="session")
+def app_url(live_app):
+    return live_app.cas_url

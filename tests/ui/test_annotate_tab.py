@@ -11,25 +11,30 @@ import pytest
 from skimage import data
 
 from cas_studio.app import annotate_tab as tab
-from cas_studio.app import settings
+from cas_studio.app.context import AppContext
 from cas_studio.io import write_image
 
 
 @pytest.fixture
-def session(tmp_path, monkeypatch):
-    monkeypatch.setattr(settings, "projects_dir", tmp_path.resolve())
-    s, *_ = tab.open_or_create("proj", tab._new_session())
-    s, *_ = tab.add_images([str(write_image(tmp_path / "cat.png", data.chelsea()[::4, ::4]))], s)
+def ctx(tmp_path):
+    return AppContext(tmp_path)
+
+
+@pytest.fixture
+def session(ctx, tmp_path):
+    s, *_ = tab.open_or_create(ctx, "proj", tab._new_session(ctx))
+    s, *_ = tab.add_images(ctx, [str(write_image(tmp_path / "cat.png", data.chelsea()[::4, ::4]))], s)
     defaults = [tab.ann.DEFAULTS[m][n] for m, n in tab.SLIDERS]
-    s, *_ = tab.run_oversegment("felzenszwalb", None, False, 0.5, s, *defaults)
+    s, *_ = tab.run_oversegment(ctx, "felzenszwalb", None, False, 0.5, s, *defaults)
     return s
 
 
 def click_at(s, region: int, mode: str = tab.MODES[0]):
+    ctx = AppContext(s.project.root.parent)
     """A click on the canvas, as the browser's canvas script sends it."""
     ys, xs = np.nonzero(s.history.current == region)
     action = {"kind": "click", "x": int(xs[0]), "y": int(ys[0]), "mode": mode, "negative": False}
-    return tab.canvas_actions(json.dumps([action]), 2, s)
+    return tab.canvas_actions(ctx, json.dumps([action]), 2, s)
 
 
 def test_selection_is_predictable(session):
@@ -42,7 +47,7 @@ def test_selection_is_predictable(session):
     s, *_ = click_at(s, b)
     s, *_ = click_at(s, c)  # later clicks keep merging into the selected region
     assert s.selected == [a] and not np.isin([b, c], s.history.current).any()
-    s, *_ = tab.deselect(s)
+    s, *_ = tab.deselect(AppContext(s.project.root.parent), s)
     assert s.selected == []
 
 
@@ -54,7 +59,7 @@ def test_merged_regions_are_confirmed_and_survive_a_new_granularity(session):
     s, *_ = click_at(s, b)
     assert a not in s.proposed()
     merged = s.history.current == a
-    s, *_ = tab.set_granularity(0.2, s)
+    s, *_ = tab.set_granularity(AppContext(s.project.root.parent), 0.2, s)
     assert (s.history.current[merged] == s.history.current[merged][0]).all()
     assert (s.history.current == s.history.current[merged][0]).sum() == merged.sum()
     c = s.proposed()[0]
@@ -64,7 +69,7 @@ def test_merged_regions_are_confirmed_and_survive_a_new_granularity(session):
 
 def test_an_edit_after_another_session_saved_is_refused_with_a_message(session):
     s = session
-    other = tab._new_session(s.project)
+    other = tab._new_session(AppContext(s.project.root.parent), s.project)
     ids = np.unique(other.history.current)
     other.history.push(tab.ann.merge(other.history.current, ids[:2].tolist()))
     other.save()  # the other session saves first
@@ -74,21 +79,21 @@ def test_an_edit_after_another_session_saved_is_refused_with_a_message(session):
     assert (s.project.load_labels(s.current()) == other.history.current).all()
 
 
-def test_clicks_and_strokes_on_a_downscaled_canvas_land_at_full_size(session, monkeypatch):
+def test_clicks_and_strokes_on_a_downscaled_canvas_land_at_full_size(ctx, session, monkeypatch):
     s = session
     h, w = s.image.shape[:2]
     monkeypatch.setattr(tab, "DISPLAY_PIXELS", h * w // 4)  # the canvas shows half the width and height
-    picture, _ = tab._view(s)
+    picture, _ = tab._view(ctx, s)
     assert abs(picture.shape[0] - h / 2) <= 1 and abs(picture.shape[1] - w / 2) <= 1
     target = int(np.unique(s.history.current)[5])
     ys, xs = np.nonzero(s.history.current == target)
     shown = {"kind": "click", "x": int(xs[0]) // 2, "y": int(ys[0]) // 2, "mode": tab.MODES[0], "negative": False}
-    s, *_ = tab.canvas_actions(json.dumps([shown]), 2, s)
+    s, *_ = tab.canvas_actions(ctx, json.dumps([shown]), 2, s)
     picked = s.selected[0]
     # The shown pixel covers a 2x2 block of the image: the click lands inside it.
     x0, y0 = 2 * shown["x"], 2 * shown["y"]
     assert picked in np.unique(s.history.current[y0:y0 + 2, x0:x0 + 2])
     stroke = {"kind": "stroke", "action": "merge", "radius": 2, "points": [[5, h // 4], [w // 2 - 5, h // 4]]}
-    s, *_ = tab.canvas_actions(json.dumps([stroke]), 2, s)
+    s, *_ = tab.canvas_actions(ctx, json.dumps([stroke]), 2, s)
     row = s.history.current[h // 2, 12:w - 12]  # the stroke across the shown picture spans the image
     assert len(np.unique(row)) == 1

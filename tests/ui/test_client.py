@@ -100,7 +100,7 @@ def test_annotation_round_trip(app_url, image_file, tmp_path):
         assert {"project.json", "images/coffee.png", "labels/coffee.png.png", "labels/coffee.png.json"} <= set(z.namelist())
 
 
-def test_finetune_start_progress_finish_then_selectable(app_url, tmp_path):
+def test_finetune_start_progress_finish_then_selectable(app_url, live_app, tmp_path):
     import time
 
     from ..helpers import make_project
@@ -122,9 +122,7 @@ def test_finetune_start_progress_finish_then_selectable(app_url, tmp_path):
         time.sleep(0.5)
     assert "**finished**" in seen[-1], seen[-3:]
     run_name = seen[-1].split("(")[1].split(")")[0]
-    from cas_studio.app.finetune_tab import run_label
-
-    candidate = run_label(project.root, run_name)
+    candidate = live_app.cas_context.run_label(project.root, run_name)
     # The run ends in one plain sentence; only a run that beat its base is offered as a model.
     verdicts = ("improved held-out covering", "no clear change", "did not beat the base model")
     assert sum(v in seen[-1] for v in verdicts) == 1, seen[-1]

@@ -39,8 +39,8 @@ def test_the_app_refuses_a_project_outside_the_root(client_url_and_root):
 
 
 @pytest.fixture
-def client_url_and_root(app_url):
-    return app_url, settings.projects_dir
+def client_url_and_root(live_app):
+    return live_app.cas_url, live_app.cas_context.projects_dir
 
 
 @pytest.mark.parametrize("argv", [["--share"], ["--host", "0.0.0.0"]])
@@ -54,7 +54,6 @@ def test_exposing_without_auth_is_refused(argv, capsys, monkeypatch):
 def test_auth_is_passed_and_errors_do_not_show_server_paths(tmp_path, monkeypatch):
     launched = []
     monkeypatch.setattr("gradio.Blocks.launch", lambda self, **kw: launched.append(kw))
-    monkeypatch.setattr(settings, "projects_dir", settings.projects_dir)  # restored for the live app
     monkeypatch.chdir(tmp_path)
     (tmp_path / "users.txt").write_text("# team\nann:secret1\nbob:secret2\n")
     assert app_main.main(["--host", "0.0.0.0", "--auth", "@users.txt"]) == 0
@@ -76,11 +75,11 @@ def test_scratch_files_are_private_and_expire(tmp_path, monkeypatch):
     assert all(Path(p).parent.parent.name.startswith("cas-studio-scratch-") for p in examples)
 
 
-def test_run_labels_of_same_named_projects_differ(tmp_path, monkeypatch):
-    from cas_studio.app.finetune_tab import run_label
+def test_run_labels_of_same_named_projects_differ(tmp_path):
+    from cas_studio.app.context import AppContext
 
-    monkeypatch.setattr(settings, "projects_dir", tmp_path.resolve())
-    assert run_label(tmp_path / "a" / "mine", "r1") != run_label(tmp_path / "b" / "mine", "r1")
+    ctx = AppContext(tmp_path)
+    assert ctx.run_label(tmp_path / "a" / "mine", "r1") != ctx.run_label(tmp_path / "b" / "mine", "r1")
 
 
 def test_weights_metadata_ranges_are_checked_before_allocation():

@@ -7,7 +7,9 @@ import pytest
 import torch
 from skimage import data
 
-from cas_studio.app import models, segment_tab
+from cas_studio.app import segment_tab
+from cas_studio.app.context import AppContext
+from cas_studio.app.models import ModelStore
 from cas_studio.io import write_image
 from cas_studio.models import build_model
 from cas_studio.weights import WEIGHTS_DIR_ENV, WeightsInfo, save_weights
@@ -27,13 +29,26 @@ def weights_here(tmp_path, monkeypatch):
 
 
 def test_dropdowns_leave_out_the_click_model(weights_here):
-    choices = models.model_choices()
+    choices = ModelStore().choices()
     assert "regions" in choices and "my-clicks" not in choices
 
 
 def test_segment_refuses_a_model_trained_for_another_task(weights_here, tmp_path):
     image = write_image(tmp_path / "coffee.png", data.coffee()[::8, ::8])
-    result, overlay, channels, cutout, summary, state, _ = segment_tab.segment(str(image), "saliency", "regions")
+    result, overlay, channels, cutout, summary, state, _ = segment_tab.segment(AppContext(tmp_path),
+                                                                                str(image), "saliency", "regions")
     # No result (nor a stale one) shown: the summary says why.
     assert (result, overlay, channels, cutout, state) == (None, None, [], None, None)
     assert "Not segmented:" in summary and "regions is a regions model; choose a saliency model" in summary
+
+
+def test_two_apps_in_one_process_share_no_projects_folder_or_models(tmp_path):
+    from cas_studio.app import build_app
+
+    a = build_app(projects_dir=tmp_path / "a").cas_context
+    b = build_app(projects_dir=tmp_path / "b").cas_context
+    a.models.register("a-run", tmp_path / "a.safetensors")
+    assert a.projects_dir != b.projects_dir and "a-run" not in b.models.choices()
+    assert a.project_path("p") == (tmp_path / "a" / "p").resolve()
+    with pytest.raises(ValueError, match="inside the projects folder"):
+        b.project_path(str(tmp_path / "a" / "p"))
