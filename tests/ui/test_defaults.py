@@ -10,9 +10,11 @@ from cas_studio.app import annotate_tab
 
 
 @pytest.fixture(scope="module")
-def tab():
+def tab(tmp_path_factory):
+    from cas_studio.app.context import AppContext
+
     with gr.Blocks():
-        return annotate_tab.build("projects/x")
+        return annotate_tab.build(AppContext(tmp_path_factory.mktemp("projects")), "x")
 
 
 def test_every_over_segmentation_slider_starts_at_the_library_default(tab):
