@@ -195,6 +195,26 @@ class Trainer:
 
     #: (M,) softmax usage summed over the epoch's batches, for ``split_dead`` runs (else None).
     usage: torch.Tensor | None = None
+    # What setup() makes (process group, data, model, optimiser): declared here so the class says
+    # what a set-up trainer holds; used only after setup().
+    device: torch.device
+    distributed: bool
+    rank: int
+    world: int
+    datasets: list
+    sampler: DistributedSampler | None
+    loader: DataLoader
+    decoder: dict | None
+    model: torch.nn.Module
+    net: torch.nn.Module
+    opt: torch.optim.Optimizer
+    steps: int
+    sched: torch.optim.lr_scheduler.LRScheduler
+    amp: bool
+    scaler: torch.amp.GradScaler
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    key: str
+    higher: bool
 
     def __init__(self, cfg: TrainConfig, *, recipe: str = "", on_step: Callable[[StepEvent], None] | None = None,
                  on_epoch: Callable[[EpochEvent], None] | None = None, should_stop: Callable[[], bool] | None = None,
