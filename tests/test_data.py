@@ -207,3 +207,21 @@ def test_frame_crop_keeps_the_whole_image_and_its_aspect():
     square = Augment(flip=False, scale=(1.0, 1.0), jitter=0.0)
     seen = {int(augment_pair(image, labels, 32, square, np.random.default_rng(s))[1].any()) for s in range(8)}
     assert 0 in seen  # a square crop of the short side can miss the band entirely
+
+
+def test_the_new_layout_texture_set_is_made_once_from_textures_held_out_of_training(tmp_path, monkeypatch):
+    from cas_studio.data.mosaics import TRAIN_MOSAICS, VAL_MOSAICS, layout_set
+
+    assert not set(TRAIN_MOSAICS) & set(VAL_MOSAICS)
+    rng = np.random.default_rng(0)
+    textures = [rng.integers(0, 255, (40, 40, 3), dtype=np.uint8) for _ in range(6)]
+    folder = layout_set(tmp_path / "layouts", textures, n=4, size=64)
+    first = sorted((folder / "labels").iterdir())
+    stamp = [p.stat().st_mtime_ns for p in first]
+    again = layout_set(tmp_path / "layouts", textures, n=4, size=64)  # the same arguments: not rewritten
+    assert [p.stat().st_mtime_ns for p in sorted((again / "labels").iterdir())] == stamp
+    from cas_studio.io import read_label_map
+
+    for p in first:
+        ids = np.unique(read_label_map(p))
+        assert ids.min() == 1 and 2 <= len(ids) <= 5  # every region an id from 1: none read as unlabelled

@@ -55,17 +55,19 @@ def make_dataset(source: str, *, size: int, label_noise: float = 0.0, seed: int 
     ``mosaics`` composes texture mosaics from the Outex regions and crops of the BSDS500 training
     images, all in gray because the Outex mosaics it is validated on are gray (a model that
     separates by colour learns nothing about texture); ``outex-mosaics`` from the Outex regions
-    only; ``mosaics:FOLDER`` composes them from crops of the images in FOLDER, in colour;
+    only (``outex-mosaics:train`` from those of mosaics 000-039, leaving 040-049 to ``outex-layouts``); ``mosaics:FOLDER`` composes them from crops of the images in FOLDER, in colour;
     ``composites:SOURCE`` pastes the objects of a figure-ground SOURCE onto its other images.
     """
     from .composites import CompositeDataset
-    from .mosaics import MosaicDataset, folder_textures, outex_textures, to_gray
+    from .mosaics import TRAIN_MOSAICS, MosaicDataset, folder_textures, outex_textures, to_gray
     from .sources import data_root, resolve
 
     if source.startswith("composites:"):
         return CompositeDataset(resolve(source.partition(":")[2]), size=size, seed=seed)
     if source == "outex-mosaics":
         return MosaicDataset(outex_textures(data_root() / "outex"), size=size, seed=seed)
+    if source == "outex-mosaics:train":  # the textures of mosaics 000-039: outex-layouts keeps 040-049
+        return MosaicDataset(outex_textures(data_root() / "outex", mosaics=TRAIN_MOSAICS), size=size, seed=seed)
     if source == "mosaics" or source.startswith("mosaics:"):
         folder = source.partition(":")[2]
         if folder:

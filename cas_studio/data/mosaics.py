@@ -130,3 +130,29 @@ class MosaicDataset(Dataset):
         rng = np.random.default_rng((self.seed, self.epoch, i))
         image, labels = compose_mosaic(self.textures, self.size, rng, regions=self.regions)
         return to_tensor(image), torch.from_numpy(labels)
+
+
+#: Outex mosaics whose textures are kept for validation (``outex-layouts``); training draws from the rest.
+VAL_MOSAICS = range(40, 50)
+TRAIN_MOSAICS = range(0, 40)
+
+
+def layout_set(folder: str | os.PathLike, textures: Sequence[np.ndarray], *, n: int = 50, size: int = 512,
+               regions: tuple[int, int] = (2, 5), seed: int = 2026) -> Path:
+    """Write ``n`` mosaics of new random layouts (``regions`` cells, warped Voronoi) to ``folder``
+    (``images/NNN.png`` and ``labels/NNN.png``, ids 1..N), once: the same files for the same
+    arguments. Returns ``folder``."""
+    from ..io import write_image, write_label_map
+
+    folder = Path(folder)
+    done = folder / "done.txt"
+    stamp = f"n={n} size={size} regions={regions} seed={seed} textures={len(textures)}"
+    if done.is_file() and done.read_text() == stamp:
+        return folder
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        image, labels = compose_mosaic(textures, size, rng, regions=regions)
+        write_image(folder / "images" / f"{i:03d}.png", to_gray([image])[0])
+        write_label_map(folder / "labels" / f"{i:03d}.png", labels + 1)
+    done.write_text(stamp)
+    return folder

@@ -140,7 +140,24 @@ def bsds_ids(split: str, root: Path | None = None) -> set[str]:
 
 
 NAMED = ("sod", "sod:train", "sod:val", "horses", "davis", "bsds500:train", "bsds500:val", "outex",
-         "duts_tr", "duts_te_val")
+         "outex-layouts", "duts_tr", "duts_te_val")
+
+
+def cache_root() -> Path:
+    """Where generated data sets are kept: ``$CAS_CACHE``, else ``~/.cache/cas-studio`` (never the
+    shared data folder, which is read-only here)."""
+    return Path(os.environ.get("CAS_CACHE") or Path.home() / ".cache" / "cas-studio")
+
+
+def outex_layout_items() -> list[Item]:
+    """``outex-layouts``: 50 Outex mosaics in new random layouts (2-5 regions), composed once from
+    the textures of mosaics 040-049 only, for validating texture models where the suite's one
+    shared layout cannot be learnt."""
+    from .mosaics import VAL_MOSAICS, layout_set, outex_textures
+
+    textures = outex_textures(data_root() / "outex", mosaics=VAL_MOSAICS)
+    folder = layout_set(cache_root() / "outex-layouts-v1", textures)
+    return _pair(folder / "images", folder / "labels", "label_map", (".png",))
 
 
 def outex_items(root: str | os.PathLike) -> list[Item]:
@@ -171,6 +188,8 @@ def resolve(source: str | os.PathLike) -> list[Item]:
             return bsds_items(root / "bsds500", split)
         if name == "outex":
             return outex_items(root / "outex")
+        if name == "outex-layouts":
+            return outex_layout_items()
         items = folder_items(root / name)
         if name == "sod" and split:
             keep = bsds_ids(split, root)
