@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -215,6 +215,8 @@ class Trainer:
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     key: str
     higher: bool
+    #: The metadata of the weights the run started from (``init``), else None.
+    init_info: WeightsInfo | None = None
 
     def __init__(self, cfg: TrainConfig, *, recipe: str = "", on_step: Callable[[StepEvent], None] | None = None,
                  on_epoch: Callable[[EpochEvent], None] | None = None, should_stop: Callable[[], bool] | None = None,
@@ -272,6 +274,7 @@ class Trainer:
         if cfg.init:
             # A different channel count keeps the trunk and starts the output layers afresh.
             model = load_model(cfg.init, device="cpu", out_channels=cfg.out_channels).train()
+            self.init_info = getattr(model, "info", None)
             # A fine-tuned model decodes its regions as its base did (and is scored that way).
             self.decoder = getattr(getattr(model, "info", None), "decoder", None) or None
             if model.arch != cfg.arch:
@@ -365,8 +368,21 @@ class Trainer:
                                        generator=generator))
 
     def weights_info(self, row: dict) -> WeightsInfo:
-        """The metadata each checkpoint of this run records (its config, metrics and decoder)."""
-        return _weights_info(self.cfg, row, self.recipe, self.decoder)
+        """The metadata each checkpoint of this run records (its config, metrics and decoder).
+
+        A run that starts from other weights of the same task (a fine-tune) keeps how they run:
+        their flip averaging, temperature, saliency channel (when this run's validation chose none)
+        and, unless ``val_size`` says otherwise, their input size; a fine-tuned model then runs as
+        its base did, and comparing the two compares the weights, not the test-time settings.
+        """
+        info = _weights_info(self.cfg, row, self.recipe, self.decoder)
+        base = self.init_info
+        if base is None or base.task != info.task or base.out_channels != info.out_channels:
+            return info
+        return replace(info, flip_average=base.flip_average, temperature=base.temperature,
+                       saliency_channel=info.saliency_channel if info.saliency_channel is not None
+                       else base.saliency_channel,
+                       input_size=info.input_size if self.cfg.val_size else base.input_size)
 
     def end_epoch(self, epoch: int, mean_loss: float, seconds: float) -> dict:
         """BatchNorm recalibration, validation, metrics, checkpoints, resume state and status."""

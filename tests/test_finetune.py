@@ -331,3 +331,20 @@ def test_a_killed_writers_temporary_files_are_removed_when_runs_are_listed(tmp_p
     leftover.write_bytes(b"half a png")
     ((_, status),) = list_runs(project.root, RunManager())
     assert status["state"] == "interrupted" and not leftover.exists()
+
+
+def test_a_fine_tune_runs_as_its_base_did(tmp_path):
+    from cas_studio.data.synthetic import make_annotated_project
+
+    torch.manual_seed(0)
+    info = WeightsInfo(arch="lraspp_mobilenet_v3_large", out_channels=2, task="saliency", input_size=96,
+                       saliency_channel=0, flip_average=True, temperature=1.5)
+    base = save_weights(build_model(info.arch, 2), tmp_path / "base.safetensors", info)
+    project = make_annotated_project(tmp_path / "p", n=3, size=48)
+    cfg = make_config(project.root, FinetuneOptions(base=str(base), task="saliency", epochs=1, size=48, batch=2),
+                      tmp_path / "run")
+    from cas_studio.trainer import Trainer
+
+    Trainer(cfg, show_progress=False).fit()
+    tuned = load_model(Run(cfg.out_dir).weights(), device="cpu").info
+    assert (tuned.flip_average, tuned.temperature, tuned.saliency_channel, tuned.input_size) == (True, 1.5, 0, 96)
