@@ -292,8 +292,11 @@ class Trainer:
         self.opt = (torch.optim.AdamW(groups, weight_decay=cfg.weight_decay) if cfg.optimizer == "adamw"
                     else torch.optim.SGD(groups, momentum=0.9, weight_decay=cfg.weight_decay))
         self.steps = cfg.steps_per_epoch or len(self.loader)
+        total = cfg.epochs * self.steps
+        # A warm-up of at least two steps: with 10% of a short run (a fine-tune of 10 steps) the
+        # one-cycle schedule's first phase would be empty and it divides by zero.
         self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=[g["lr"] for g in groups],
-                                                         total_steps=cfg.epochs * self.steps, pct_start=0.1)
+                                                         total_steps=total, pct_start=max(0.1, min(0.5, 2.5 / total)))
         self.amp = device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
 

@@ -129,3 +129,10 @@ def test_an_outcome_within_the_epoch_to_epoch_swing_is_no_clear_change():
     assert noisy.sentence().startswith("no clear change on 1 held-out image: covering 0.40 -> 0.43")
     clear = Outcome("covering", 0.40, 0.58, 2, True, 0.58, holdout=3, noise=0.05)
     assert clear.clear and clear.sentence() == "improved held-out covering 0.40 -> 0.58 on 3 held-out images (epoch 2)"
+
+
+def test_a_run_of_a_few_steps_trains(figure_ground, tmp_path):
+    """Ten optimiser steps in all (a short fine-tune): the schedule must not divide by zero."""
+    cfg = config(figure_ground, tmp_path / "short", epochs=5, batch=4, steps_per_epoch=2, val=None)
+    Trainer(cfg, show_progress=False).fit()
+    assert Run(cfg.out_dir).status()["state"] == "finished"
