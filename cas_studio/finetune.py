@@ -92,6 +92,9 @@ def make_config(project_root: str | Path, options: FinetuneOptions, out_dir: str
         out_dir=str(out_dir), arch=info.arch, loss="cas", alpha=options.alpha, cas_average=average,
         out_channels=info.out_channels, size=options.size, batch=min(options.batch, len(train_items)),
         epochs=options.epochs, lr=options.lr, device=options.device, freeze_backbone=options.freeze_backbone,
+        # Measured on davis frames (bench finetune --frames): re-estimating BatchNorm statistics
+        # from a few annotated images wrecks a trained model (adaptive F-beta 0.656 -> 0.398).
+        freeze_bn=True,
         init=options.base, keep_start=validate_on is not None,
     )
 

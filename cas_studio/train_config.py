@@ -71,6 +71,9 @@ class TrainConfig:
     crop: str = option("square", "training crops: squares of the shorter side, or scaled copies of the whole frame "
                                  "(keeps the image's aspect; for saliency)", choices=("square", "frame"))
     freeze_backbone: bool = option(False, "train the decoder only")
+    freeze_bn: bool = option(False, "keep every BatchNorm's statistics as the --init weights have them (no "
+                                    "update, no recalibration): a fine-tune on a handful of images must not "
+                                    "re-estimate them from those images")
     init: str | None = option(None, "weights to start from (a shipped name or a path); with another channel count "
                                     "its trunk is kept and its output layers start afresh")
     val_limit: int | None = option(None, "validate on the first N images only")

@@ -293,10 +293,11 @@ class Trainer:
                     else torch.optim.SGD(groups, momentum=0.9, weight_decay=cfg.weight_decay))
         self.steps = cfg.steps_per_epoch or len(self.loader)
         total = cfg.epochs * self.steps
-        # A warm-up of at least two steps: with 10% of a short run (a fine-tune of 10 steps) the
-        # one-cycle schedule's first phase would be empty and it divides by zero.
+        # The one-cycle schedule divides by its warm-up's length, pct_start * total - 1 steps: at
+        # exactly 10 steps (a short fine-tune) 10% makes it 0. Half a step more avoids that.
+        pct = 0.1 if abs(0.1 * total - 1) > 1e-9 else 0.1 + 0.5 / total
         self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=[g["lr"] for g in groups],
-                                                         total_steps=total, pct_start=max(0.1, min(0.5, 2.5 / total)))
+                                                         total_steps=total, pct_start=pct)
         self.amp = device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
 
@@ -393,7 +394,8 @@ class Trainer:
         row = {"epoch": epoch + 1, "loss": mean_loss, "lr": self.sched.get_last_lr()[0], "time_s": round(seconds, 1)}
         if self.usage is not None:
             row["dead_channels"] = len(dead_channels(self.usage.cpu()))
-        recalibrate_batchnorm(self.model, self.loader, self.device)
+        if not cfg.freeze_bn:
+            recalibrate_batchnorm(self.model, self.loader, self.device)
         if cfg.val:
             row.update(validate(self.model, cfg.task, cfg.val, size=cfg.val_size or cfg.size, limit=cfg.val_limit,
                                 decoder=self.decoder))
@@ -433,6 +435,10 @@ class Trainer:
         if self.sampler is not None:
             self.sampler.set_epoch(epoch)
         self.net.train()
+        if self.cfg.freeze_bn:  # statistics stay the base's; the affine parameters still learn
+            for m in self.model.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         t0, seen, total = time.perf_counter(), 0, 0.0
         bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", dynamic_ncols=True, leave=False,
                    disable=not (self.show_progress and _is_main()))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from cas_studio.models import build_model
 from cas_studio.runs import Run
 from cas_studio.train import TrainConfig
 from cas_studio.trainer import EpochEvent, Outcome, StepEvent, Trainer
@@ -136,3 +137,23 @@ def test_a_run_of_a_few_steps_trains(figure_ground, tmp_path):
     cfg = config(figure_ground, tmp_path / "short", epochs=5, batch=4, steps_per_epoch=2, val=None)
     Trainer(cfg, show_progress=False).fit()
     assert Run(cfg.out_dir).status()["state"] == "finished"
+
+
+def test_freeze_bn_keeps_the_starting_statistics(figure_ground, tmp_path):
+    """A fine-tune with freeze_bn trains the weights but leaves every BatchNorm's statistics as
+    its start had them (no update in training, no recalibration after)."""
+    from cas_studio.weights import WeightsInfo, load_model, save_weights
+
+    torch.manual_seed(0)
+    info = WeightsInfo(arch="lraspp_mobilenet_v3_large", out_channels=2, task="saliency", input_size=32,
+                       saliency_channel=1)
+    start = save_weights(build_model(info.arch, 2, pretrained=False), tmp_path / "start.safetensors", info)
+    stats = lambda m: torch.cat([b.running_mean for b in m.modules()  # noqa: E731
+                                 if isinstance(b, torch.nn.modules.batchnorm._BatchNorm)])
+    for frozen in (True, False):
+        cfg = config(figure_ground, tmp_path / f"run{frozen}", epochs=1, val=None, init=str(start), freeze_bn=frozen)
+        Trainer(cfg, show_progress=False).fit()
+        before, after = load_model(start, device="cpu"), load_model(Run(cfg.out_dir).weights(), device="cpu")
+        assert torch.equal(stats(before), stats(after)) == frozen
+        changed = any(not torch.equal(p, q) for p, q in zip(before.parameters(), after.parameters()))
+        assert changed  # the weights themselves trained either way
