@@ -43,3 +43,12 @@ def test_only_region_tasks_record_a_decoder():
     WeightsInfo(arch="efficientnet_lite0_fpn", out_channels=8, task="regions", decoder={"method": "merge"})
     with pytest.raises(ValueError, match="a saliency model has no region decoder"):
         WeightsInfo(arch="efficientnet_lite0_fpn", out_channels=2, task="saliency", decoder={"method": "merge"})
+
+
+def test_each_task_has_fine_tune_settings_and_saliency_starts_gentler():
+    from cas_studio.tasks import TRAINABLE, get_task
+
+    for name in TRAINABLE:
+        lr, epochs = get_task(name).finetune
+        assert 0 < lr <= 1e-2 and epochs >= 1
+    assert get_task("saliency").finetune[0] < get_task("regions").finetune[0]

@@ -12,7 +12,7 @@ from ..data import read_target, resolve
 from ..finetune import FinetuneOptions, RunInProgress, estimate, format_seconds, kept_weights, list_runs
 from ..infer import predict_regions
 from ..io import read_image
-from ..tasks import TRAINABLE
+from ..tasks import TRAINABLE, get_task
 from ..weights import load_model
 from .context import AppContext
 
@@ -177,8 +177,9 @@ def build(ctx: AppContext, default_folder: str, model_lists: list[gr.Dropdown]) 
                            label="Base model", scale=2, elem_id="ft-base")
         task = gr.Radio(list(TRAINABLE), value="regions", label="Task", scale=2)
     with gr.Row():
-        epochs = gr.Slider(1, 100, value=20, step=1, label="epochs")
-        lr = gr.Number(5e-4, label="learning rate")
+        start_lr, start_epochs = get_task("regions").finetune
+        epochs = gr.Slider(1, 100, value=start_epochs, step=1, label="epochs")
+        lr = gr.Number(start_lr, label="learning rate")
         alpha = gr.Slider(0, 1, value=0.5, step=0.05, label="alpha (uniformer weight)")
         size = gr.Slider(64, 512, value=256, step=32, label="image size")
         batch = gr.Slider(1, 16, value=4, step=1, label="batch")
@@ -206,6 +207,8 @@ def build(ctx: AppContext, default_folder: str, model_lists: list[gr.Dropdown]) 
     timer.tick(bind(status, ctx), folder, outputs, api_name=False, show_progress="hidden")
     gr.on([folder.submit], bind(status, ctx), folder, outputs, api_name="finetune_status")
     show.click(bind(before_after, ctx), folder, [before, after], api_name="before_after")
+    # Each task starts at its measured fine-tune settings (tasks.Task.finetune).
+    task.change(lambda t: get_task(t).finetune, task, [lr, epochs], api_name=False, show_progress="hidden")
     # Another project: nothing said about the previous one stays on screen.
     folder.change(lambda: ("", None, None), None, [message, before, after], api_name=False, show_progress="hidden")
     return {"folder": folder}
