@@ -59,7 +59,7 @@ class DistillTrainer(Trainer):
         self.teacher = load_model(self.teacher_name, device=self.device).eval()
         for p in self.teacher.parameters():
             p.requires_grad_(False)
-        info = getattr(self.model, "info", None)
+        info = self.model.info
         if info is not None:  # validated (and later used) as it will run: one pass at T
             self.model.info = replace(info, flip_average=False, temperature=self.temperature)
 

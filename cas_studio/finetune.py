@@ -156,7 +156,8 @@ def estimate(project_root: str | Path, options: FinetuneOptions, *, steps: int =
         if cfg.val:
             trainer.score_start()
         per_score = time.perf_counter() - t0
-        bn = 10 * per_step / 3  # BatchNorm recalibration: about 10 forward passes a epoch
+        # BatchNorm recalibration, about 10 forward passes an epoch, unless the run keeps the base's.
+        bn = 0.0 if cfg.freeze_bn else 10 * per_step / 3
         total = cfg.epochs * (trainer.steps * per_step + bn + per_score) + per_score
         return Estimate(total, len(resolve(cfg.train[0])), len(holdout), trainer.device.type)
 

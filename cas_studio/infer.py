@@ -25,6 +25,7 @@ from .weights import IMAGENET_MEAN, IMAGENET_STD, check_flip_average, check_temp
 
 
 def _info(model: nn.Module):
+    # A SegmentationNet declares ``info``; a bare nn.Module (a test's stand-in) runs at the defaults.
     return getattr(model, "info", None)
 
 

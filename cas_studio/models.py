@@ -105,7 +105,14 @@ DEFAULT_ARCH = "efficientnet_lite0_fpn"
 
 
 class SegmentationNet(nn.Module):
-    """A segmentation network that returns (B, M, H, W) logits as a plain tensor."""
+    """A segmentation network that returns (B, M, H, W) logits as a plain tensor.
+
+    ``info`` is the weights metadata it was loaded with (a ``cas_studio.weights.WeightsInfo``:
+    task, input size, saliency channel, decoder, test-time options), set by ``load_model``; None
+    for a network built fresh, which then runs at the library's defaults.
+    """
+
+    info = None  # WeightsInfo | None; not an annotation that would import the weights layer here
 
     def __init__(self, arch: str, out_channels: int, *, pretrained: bool = False) -> None:
         super().__init__()

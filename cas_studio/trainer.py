@@ -274,9 +274,9 @@ class Trainer:
         if cfg.init:
             # A different channel count keeps the trunk and starts the output layers afresh.
             model = load_model(cfg.init, device="cpu", out_channels=cfg.out_channels).train()
-            self.init_info = getattr(model, "info", None)
+            self.init_info = model.info
             # A fine-tuned model decodes its regions as its base did (and is scored that way).
-            self.decoder = getattr(getattr(model, "info", None), "decoder", None) or None
+            self.decoder = (model.info.decoder if model.info is not None else None) or None
             if model.arch != cfg.arch:
                 raise ValueError(f"--init {cfg.init} is a {model.arch} but the run asks for {cfg.arch}; "
                                  f"pass --arch {model.arch}")

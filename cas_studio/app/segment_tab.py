@@ -92,7 +92,7 @@ def _segment(ctx: AppContext, image_path: str | None, task: str, model: str | No
     probs = predict_probabilities(net, image)
     elapsed = (time.perf_counter() - t0) * 1000
     channels = [(_heat(p), f"channel {c}: mean {p.mean():.2f}") for c, p in enumerate(probs)]
-    info = getattr(net, "info", None)
+    info = net.info
     name = model or _default_model(ctx, task)
     if get_task(task).saliency_map:
         sal = probs[saliency_channel(net)]

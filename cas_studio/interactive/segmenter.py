@@ -76,7 +76,7 @@ class ClickSegmenter:
                  input_size: int | None = None, zoom: bool = True) -> None:
         # A loaded model may be shared by several segmenters (one per app session).
         self.model = weights if isinstance(weights, torch.nn.Module) else load_model(weights, device)
-        info = getattr(self.model, "info", None)
+        info = getattr(self.model, "info", None)  # a module passed in need not be a SegmentationNet
         if info is None:
             raise ValueError("the model has no weights metadata: load it with cas_studio.weights.load_model")
         if info.task != "clicks" or self.model.extra_inputs != 3:
