@@ -147,6 +147,7 @@ CANVAS_JS = """
   }
   function applyView() {
     const f = frame(); if (!f) return;
+    f.style.touchAction = 'none';  // a finger or pen draws on the picture instead of scrolling the page
     f.style.transformOrigin = '0 0';
     f.style.transform = `translate(${S.px}px, ${S.py}px) scale(${S.zoom})`;
     redraw();
