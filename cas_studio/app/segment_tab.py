@@ -145,6 +145,7 @@ def build(ctx: AppContext, examples: list[str]) -> dict:
                                 format="png", elem_id="segment-image")
             task = gr.Radio(list(TRAINABLE), value=TRAINABLE[0], label="Task")
             model = gr.Dropdown(ctx.models.choices(), value=_default_model(ctx, "saliency"), label="Model",
+                                elem_id="segment-model",
                                 allow_custom_value=False)
             run = gr.Button("Segment", variant="primary", elem_id="segment-run")
             with gr.Row():

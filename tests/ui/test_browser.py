@@ -102,6 +102,30 @@ def test_segment_then_annotate_and_merge(page, tmp_path):
     page.screenshot(path=str(tmp_path / "annotate.png"))
 
 
+def test_a_refused_segment_shows_why_without_error_badges_and_the_next_run_clears_it(page, tmp_path):
+    from playwright.sync_api import expect
+
+    def choose(name: str) -> None:
+        dropdown = page.locator("#segment-model input").first
+        dropdown.click()
+        dropdown.fill(name)
+        page.get_by_role("option", name=name, exact=True).click()
+
+    page.get_by_role("tab", name="Segment").click()
+    image_file = write_image(tmp_path / "rocket.png", data.rocket()[::2, ::2])
+    page.locator("#segment-image input[type=file]").set_input_files(str(image_file))
+    summary = page.locator("#segment-summary")
+    choose("regions")  # a regions model for the saliency task: refused
+    page.locator("#segment-run").click()
+    expect(summary).to_contain_text("Not segmented: regions is a regions model")
+    panel = page.get_by_role("tabpanel")
+    expect(panel.get_by_text("Error", exact=True)).to_have_count(0)  # no output is left in an error state
+    choose("saliency")
+    page.locator("#segment-run").click()
+    expect(summary).to_contain_text("saliency with")
+    expect(summary).not_to_contain_text("Not segmented")
+
+
 def test_finetune_start_progress_completion(page, tmp_path):
     from playwright.sync_api import expect
 
