@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 
 import gradio as gr
-import numpy as np
 
 from .. import annotate as ann
 from ..annotation import MODES, AnnotationError, SaveConflict, Session
