@@ -256,6 +256,16 @@ def region_at(labels: np.ndarray, x: int, y: int) -> int:
     return int(labels[y, x])
 
 
+def regions_inside(labels: np.ndarray, outline: np.ndarray) -> np.ndarray:
+    """Ids of the regions (never :data:`UNLABELLED`) at least half inside the closed polygon
+    ``outline`` ((N, 2) int (x, y) points): what a lasso merges."""
+    from .grouping import coverage
+
+    inside = cv2.fillPoly(np.zeros(labels.shape, np.uint8), [np.asarray(outline, np.int32).reshape(-1, 2)], 1)
+    ids = np.flatnonzero(coverage(inside, labels) >= 0.5)
+    return ids[ids != UNLABELLED]
+
+
 def merge(labels: np.ndarray, ids: Sequence[int]) -> np.ndarray:
     """Merge the regions ``ids`` into the first of them; 0 (unlabelled) cannot be merged."""
     ids = [int(i) for i in ids]

@@ -506,8 +506,6 @@ class Session:
 
     def lasso_preview(self, outline: Sequence[tuple[int, int]]) -> list[int]:
         """Regions at least half inside the closed ``outline`` ((x, y) points): what :meth:`lasso` merges."""
-        import cv2
-
         labels = self.labels()
         pts = np.asarray(outline, np.int64).reshape(-1, 2)
         if len(pts) < 3:
@@ -515,10 +513,7 @@ class Session:
         h, w = labels.shape
         if (pts[:, 0] < 0).any() or (pts[:, 1] < 0).any() or (pts[:, 0] >= w).any() or (pts[:, 1] >= h).any():
             raise AnnotationError(f"The outline leaves the {w}x{h} image.")
-        inside = np.zeros(labels.shape, np.uint8)
-        cv2.fillPoly(inside, [pts.astype(np.int32)], 1)
-        share = coverage(inside, labels)
-        return [int(i) for i in np.flatnonzero(share >= 0.5) if i != ann.UNLABELLED]
+        return [int(i) for i in ann.regions_inside(labels, pts)]
 
     def lasso(self, outline: Sequence[tuple[int, int]]) -> None:
         """Merge every region at least half inside the closed ``outline`` into one (one action)."""

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from .data import read_target, resolve
-from .data.project import open_project, sha256
+from .data.project import file_sha256, open_project
 from .io import atomic_path
 from .runs import Run
 from .train_config import TrainConfig
@@ -135,8 +136,6 @@ def estimate(project_root: str | Path, options: FinetuneOptions, *, steps: int =
         trainer = Trainer(cfg, show_progress=False)
         trainer.setup()
         # The timed steps may outnumber a short run's: its one-cycle schedule would refuse them.
-        import torch
-
         trainer.sched = torch.optim.lr_scheduler.ConstantLR(trainer.opt, factor=1.0, total_iters=0)
         batches = iter(trainer.loader)
         timed = []
@@ -348,7 +347,7 @@ def record_run(run: Run) -> None:
     path = _record_path(run)
     with FileLock(str(path) + ".lock"):
         record = _read_record(path)
-        record[run.name] = sha256(weights)
+        record[run.name] = file_sha256(weights)
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(record, indent=1))
 
@@ -365,7 +364,8 @@ def recorded(run: Run) -> bool:
     """Whether this app made ``run`` and its weights are the ones it recorded."""
     weights = run.weights()
     expected = _read_record(_record_path(run)).get(run.name)
-    return weights is not None and expected is not None and sha256(weights) == expected
+    # The Fine-tune tab asks every second for every run: the hash is taken once per weights file.
+    return weights is not None and expected is not None and file_sha256(weights) == expected
 
 
 def kept_weights(run: Run | str | os.PathLike, status: dict | None = None) -> Path | None:

@@ -9,6 +9,7 @@ granularity slider moves through nested segmentations in milliseconds.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -19,6 +20,64 @@ from .io import to_rgb8
 
 #: Weight of the CAS code against CIELAB colour (L, a, b / 100) in the model-guided hierarchy.
 CODE_WEIGHT = 2.0
+
+
+class _MergeTree:
+    """The merge order as a binary tree whose every node's superpixels are one interval of a leaf
+    order (``lo``..``hi`` into ``order``), so containment is two comparisons."""
+
+    def __init__(self, n: int, merges: np.ndarray) -> None:
+        top = np.arange(n)  # the tree node of each union-find root
+        parent = np.arange(n + len(merges))
+        root = np.arange(n)
+        children: list[tuple[int, int]] = []
+
+        def find(i: int) -> int:
+            while root[i] != i:
+                root[i] = root[root[i]]
+                i = root[i]
+            return i
+
+        for k, (a, b, _) in enumerate(merges):
+            ra, rb = find(int(a)), find(int(b))
+            parent[top[ra]] = parent[top[rb]] = n + k
+            children.append((top[ra], top[rb]))
+            root[rb] = ra
+            top[ra] = n + k
+        total = n + len(children)
+        lo, hi = np.zeros(total, np.int64), np.zeros(total, np.int64)
+        order: list[int] = []
+        stack = [(r, False) for r in range(total) if parent[r] == r]
+        while stack:  # iterative depth-first walk: every node's leaves end up contiguous
+            node, done = stack.pop()
+            if node < n:
+                lo[node], hi[node] = len(order), len(order) + 1
+                order.append(node)
+            elif done:
+                c1, c2 = children[node - n]
+                lo[node], hi[node] = min(lo[c1], lo[c2]), max(hi[c1], hi[c2])
+            else:
+                stack.append((node, True))
+                stack.extend((c, False) for c in children[node - n])
+        self.parent, self.lo, self.hi = parent, lo, hi
+        self.order = np.asarray(order, np.int64)
+        self.position = np.empty(n, np.int64)
+        self.position[self.order] = np.arange(n)
+
+    def leaves(self, node: int) -> np.ndarray:
+        """The superpixels of ``node``."""
+        return self.order[self.lo[node]: self.hi[node]]
+
+    def ancestor(self, members: np.ndarray) -> int | None:
+        """The smallest node strictly containing the (unique) superpixels ``members``, or None."""
+        pos = self.position[members]
+        first, last = pos.min(), pos.max()
+        node = int(members[0])
+        while not (self.lo[node] <= first and last < self.hi[node]) or self.hi[node] - self.lo[node] <= len(members):
+            if self.parent[node] == node:
+                return None
+            node = int(self.parent[node])
+        return node
 
 
 @dataclass(frozen=True)
@@ -68,30 +127,14 @@ class Hierarchy:
         members = np.unique(np.asarray(members, np.int64))
         if members.size == 0:
             raise ValueError("no superpixels given")
-        parent = np.arange(self.finest)
-        inside = np.zeros(self.finest, np.int64)
-        inside[members] = 1
-        size = np.ones(self.finest, np.int64)
+        node = self._tree.ancestor(members)
+        return None if node is None else np.sort(self._tree.leaves(node))
 
-        def root(i: int) -> int:
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = parent[i]
-            return i
-
-        # Union-find along the merge order: the first union that holds every member and
-        # something more is the node.
-        for a, b, _ in self.merges:
-            ra, rb = root(int(a)), root(int(b))
-            if ra == rb:
-                continue
-            parent[rb] = ra
-            inside[ra] += inside[rb]
-            size[ra] += size[rb]
-            if inside[ra] == members.size and size[ra] > members.size:
-                roots = np.array([root(i) for i in range(self.finest)])
-                return np.flatnonzero(roots == ra)
-        return None
+    @functools.cached_property
+    def _tree(self) -> _MergeTree:
+        # Built once per hierarchy: each grow (a key press, or the simulated annotator's many
+        # candidates) then climbs the tree instead of replaying every merge.
+        return _MergeTree(self.finest, self.merges)
 
     def regions_at(self, granularity: float) -> int:
         """Region count of a granularity in [0, 1]: 0 the coarsest cut, 1 the superpixels,

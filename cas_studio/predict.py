@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             if get_task(args.task).saliency_map:
                 sal = probs[saliency_channel(model)]
                 write_image(out / f"{f.stem}.png", np.clip(np.round(sal * 255), 0, 255).astype(np.uint8))
-                mask = binarize(sal)
+                mask = binarize(sal) if args.mask or args.cutout else None
                 if args.mask:
                     write_image(out / f"{f.stem}_mask.png", mask.astype(np.uint8) * 255)
                 if args.cutout:

@@ -276,7 +276,7 @@ class Trainer:
             model = load_model(cfg.init, device="cpu", out_channels=cfg.out_channels).train()
             self.init_info = model.info
             # A fine-tuned model decodes its regions as its base did (and is scored that way).
-            self.decoder = (model.info.decoder if model.info is not None else None) or None
+            self.decoder = (self.init_info.decoder or None) if self.init_info is not None else None
             if model.arch != cfg.arch:
                 raise ValueError(f"--init {cfg.init} is a {model.arch} but the run asks for {cfg.arch}; "
                                  f"pass --arch {model.arch}")

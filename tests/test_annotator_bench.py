@@ -100,25 +100,6 @@ def test_a_lasso_outline_is_traced_within_its_tolerance_and_merges_regions_half_
     assert actions == 2 < merges
 
 
-def test_the_trees_ancestor_is_the_hierarchys():
-    from skimage import data
-
-    from cas_studio import annotate as ann
-    from cas_studio.hierarchy import build_hierarchy
-
-    image = data.astronaut()[::4, ::4]
-    h = build_hierarchy(image, ann.oversegment(image, "felzenszwalb", **ann.DEFAULTS["felzenszwalb"]))
-    tree = sim._Tree(h)
-    rng = np.random.default_rng(0)
-    for _ in range(15):
-        a = h.assignment(int(rng.integers(h.coarsest, h.finest)))
-        members = np.unique(np.r_[np.flatnonzero(a == rng.integers(a.max() + 1)), rng.integers(h.finest, size=1)])
-        expected, node = h.ancestor(members), tree.ancestor(members)
-        assert (expected is None) == (node is None)
-        if node is not None:
-            assert np.array_equal(np.sort(tree.leaves(node)), expected)
-
-
 def test_grow_costs_the_select_click_and_each_press():
     from cas_studio.hierarchy import Hierarchy
 

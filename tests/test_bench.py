@@ -96,3 +96,25 @@ def test_train_benchmark_line(capsys):
     m = re.fullmatch(r"train efficientnet_lite0_fpn 32x32 batch 2 \(cpu\): " + NUMBER + r" img/s, " + NUMBER
                      + r" of target, " + NUMBER + r"x lraspp_mobilenet_v3_large \(" + NUMBER + r" img/s\)", line)
     assert m and float(m.group(1)) > 0 and float(m.group(4)) > 0, line
+
+
+def test_large_photo_benchmark_lines():
+    """`bench annotate --large` on a photo just over the 1 MP working size: one line per size."""
+    (line,) = bench_annotate.large((1.2,))
+    m = re.fullmatch(r"large 1.2MP \((\d+)x(\d+)\): oversegment and save " + NUMBER + r" s, canvas (\d+)x(\d+) in "
+                     + NUMBER + r" ms, select \+ merge \+ save " + NUMBER + r" ms, (\d+) regions, peak RSS "
+                     + NUMBER + " MB", line)
+    assert m, line
+    assert int(m.group(4)) * int(m.group(5)) <= int(m.group(1)) * int(m.group(2)) and int(m.group(8)) > 1
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_frames_benchmark_scores_base_and_fine_tuned_on_other_sequences(data_dir, capsys):
+    assert bench_finetune.main(["--frames", "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    m = re.search(r"fine-tuned saliency on 10 frames of (.+) \(8 training, 1 epochs.*scored on (\d+) frames of the "
+                  r"other 27 sequences", out)
+    assert m and int(m.group(2)) > 100, out
+    assert len(re.findall(r"  (base|fine-tuned): adaptive F-beta " + NUMBER, out)) == 2
+    assert re.search(r"frames verdict: (improved|no clear change|worse): adaptive F-beta", out), out

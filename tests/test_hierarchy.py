@@ -116,3 +116,43 @@ def test_ancestor_is_the_smallest_node_strictly_containing_the_members():
     bigger = h.ancestor(node)
     assert bigger is None or (set(node) < set(bigger.tolist()))
     assert h.ancestor(np.arange(h.finest)) is None
+
+
+def _ancestor_by_replay(h, members):
+    """The reference: replay the merges with a union-find until one set holds every member and more."""
+    members = np.unique(members)
+    parent, inside, size = np.arange(h.finest), np.zeros(h.finest, int), np.ones(h.finest, int)
+    inside[members] = 1
+
+    def root(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for a, b, _ in h.merges:
+        ra, rb = root(int(a)), root(int(b))
+        if ra == rb:
+            continue
+        parent[rb] = ra
+        inside[ra] += inside[rb]
+        size[ra] += size[rb]
+        if inside[ra] == members.size and size[ra] > members.size:
+            return np.flatnonzero([root(i) == ra for i in range(h.finest)])
+    return None
+
+
+def test_the_merge_trees_ancestor_is_the_replayed_one():
+    from skimage import data
+
+    from cas_studio import annotate as ann
+
+    image = data.astronaut()[::4, ::4]
+    h = build_hierarchy(image, ann.oversegment(image, "felzenszwalb", **ann.DEFAULTS["felzenszwalb"]))
+    rng = np.random.default_rng(0)
+    for _ in range(15):
+        a = h.assignment(int(rng.integers(h.coarsest, h.finest)))
+        members = np.unique(np.r_[np.flatnonzero(a == rng.integers(a.max() + 1)), rng.integers(h.finest, size=1)])
+        expected, node = _ancestor_by_replay(h, members), h.ancestor(members)
+        assert (expected is None) == (node is None)
+        if node is not None:
+            assert np.array_equal(node, expected)

@@ -88,9 +88,8 @@ def _edits(megapixels: int, repeat: int) -> list[str]:
     here = int(labels[side // 2, side // 2])
     sp = hierarchy.superpixels
 
-    def lasso() -> np.ndarray:  # as Session.lasso: regions at least half inside the outline join
-        inside = cv2.fillPoly(np.zeros(labels.shape, np.uint8), [outline], 1)
-        return ann.merge(labels, np.flatnonzero(coverage(inside, labels) >= 0.5))
+    def lasso() -> np.ndarray:  # as Session.lasso
+        return ann.merge(labels, ann.regions_inside(labels, outline))
 
     def grow() -> np.ndarray:  # as Session.grow: the region takes its next ancestor in the hierarchy
         node = hierarchy.ancestor(np.flatnonzero(coverage(labels == here, sp, hierarchy.finest) > 0.5))

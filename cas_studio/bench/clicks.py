@@ -198,71 +198,6 @@ def lasso_outlines(gt: np.ndarray, *, tolerance: float = LASSO_TOLERANCE,
     return out
 
 
-class _Tree:
-    """The hierarchy's merge tree with each node's superpixels as one interval of a leaf order.
-
-    Lets grow find the smallest node strictly containing a region without replaying the merges.
-    """
-
-    def __init__(self, h: Hierarchy) -> None:
-        n = h.finest
-        top = np.arange(n)  # the current node of each cluster root
-        parent = np.arange(n + len(h.merges))
-        children: list[tuple[int, int]] = []
-        root = np.arange(n)
-
-        def find(i: int) -> int:
-            while root[i] != i:
-                root[i] = root[root[i]]
-                i = root[i]
-            return i
-
-        for k, (a, b, _) in enumerate(h.merges):
-            ra, rb = find(int(a)), find(int(b))
-            node = n + k
-            parent[top[ra]] = parent[top[rb]] = node
-            children.append((top[ra], top[rb]))
-            root[rb] = ra
-            top[ra] = node
-        self.parent = parent
-        total = n + len(children)
-        lo, hi = np.zeros(total, np.int64), np.zeros(total, np.int64)
-        order: list[int] = []
-        roots = [i for i in range(total) if parent[i] == i]
-        stack = [(r, False) for r in roots]
-        while stack:  # iterative DFS: leaves of every node are contiguous in ``order``
-            node, done = stack.pop()
-            if node < n:
-                lo[node] = len(order)
-                order.append(node)
-                hi[node] = len(order)
-            elif done:
-                c1, c2 = children[node - n]
-                lo[node], hi[node] = min(lo[c1], lo[c2]), max(hi[c1], hi[c2])
-            else:
-                stack.append((node, True))
-                stack.extend((c, False) for c in children[node - n])
-        self.order = np.asarray(order)
-        self.position = np.empty(n, np.int64)
-        self.position[self.order] = np.arange(n)
-        self.lo, self.hi = lo, hi
-
-    def leaves(self, node: int) -> np.ndarray:
-        """The superpixels of ``node``."""
-        return self.order[self.lo[node]: self.hi[node]]
-
-    def ancestor(self, members: np.ndarray) -> int | None:
-        """The smallest node strictly containing ``members`` (as :meth:`Hierarchy.ancestor`), or None."""
-        pos = self.position[members]
-        first, last = pos.min(), pos.max()
-        node = int(members[0])
-        while not (self.lo[node] <= first and last < self.hi[node]) or self.hi[node] - self.lo[node] <= len(members):
-            if self.parent[node] == node:
-                return None
-            node = int(self.parent[node])
-        return node
-
-
 def stroke_paths(gt: np.ndarray, *, radius: int = BRUSH_RADIUS) -> list[tuple[np.ndarray, float]]:
     """The strokes a person would draw inside each human region: (brush footprint mask, path length).
 
@@ -332,7 +267,6 @@ def simulate(counts: np.ndarray, pairs: np.ndarray, assign: np.ndarray, *, kinds
     actions, drawn = 0, 0.0
     used_objects: set[int] = set()
     levels = [hierarchy.assignment(hierarchy.regions_at(g)) for g in LEVELS] if hierarchy is not None else []
-    tree = _Tree(hierarchy) if hierarchy is not None and "grow" in kinds else None
     while True:
         n_regions = assign.max() + 1
         t = _table(assign, counts, n_regions)
@@ -380,16 +314,13 @@ def simulate(counts: np.ndarray, pairs: np.ndarray, assign: np.ndarray, *, kinds
             score = float((cols * np.maximum(iou_t[others].max(0) if others.any() else 0.0, new)).sum() / cols.sum())
             if score - current > best:
                 best, choice = score - current, (label, group, 1, length)
-        if "grow" in kinds and tree is not None:
-            sp_size = counts.sum(1)
-            area = np.bincount(assign, weights=sp_size, minlength=n_regions)
-            for r in np.flatnonzero(area >= MIN_GROW * sp_size.sum()):
+        if "grow" in kinds and hierarchy is not None:
+            for r in np.flatnonzero(rows >= MIN_GROW * cols.sum()):  # rows: pixels per region
                 members = np.flatnonzero(assign == r)
                 for presses in range(1, MAX_GROW + 1):
-                    node = tree.ancestor(members)
-                    if node is None:
+                    members = hierarchy.ancestor(members)
+                    if members is None:
                         break
-                    members = tree.leaves(node)
                     new_assign = assign.copy()
                     new_assign[members] = r
                     gain = (_covering(_table(new_assign, counts, n_regions)) - current) / (presses + 1)  # the select click and the presses

@@ -168,7 +168,7 @@ def _frames(args: argparse.Namespace) -> int:
     base, after = scores["base"], scores["fine-tuned"]
     gain = after["adp_fbeta"] - base["adp_fbeta"]
     print(f"frames: fine-tuned {args.base} on {len(picked)} frames of {', '.join(chosen)} "
-          f"({len(cfg.train and resolve(cfg.train[0]))} training, {args.epochs} epochs at 320, {train_s:.0f} s on "
+          f"({len(resolve(cfg.train[0]))} training, {args.epochs} epochs at 320, {train_s:.0f} s on "
           f"{trainer.device.type}); scored on {len(held)} frames of the other {len(sequences) - 3} sequences")
     for name, m in scores.items():
         print(f"  {name}: adaptive F-beta {m['adp_fbeta']:.3f}, max F-beta {m['max_fbeta']:.3f}, MAE {m['mae']:.3f}, "
