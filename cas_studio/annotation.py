@@ -165,6 +165,10 @@ class Session:
             return image
         labels = shown(self.history.current) if self.history is not None else np.zeros(image.shape[:2], np.int32)
         out = ann.overlay(image, labels, highlight=self.selected, muted=self.proposed())
+        preview = self._grow_preview_if_cheap()
+        if preview is not None:  # what G would add to the selection, tinted before it is applied
+            tint = cv2.addWeighted(image, 0.6, np.full_like(image, (255, 160, 0)), 0.4, 0.0)
+            np.copyto(out, tint, where=shown(preview).astype(bool)[..., None])
         if self.pending.mask is not None:
             cyan = cv2.addWeighted(image, 0.45, np.full_like(image, (0, 220, 255)), 0.55, 0.0)
             np.copyto(out, cyan, where=shown(self.pending.mask).astype(bool)[..., None])
@@ -495,6 +499,16 @@ class Session:
         if node is None:
             raise AnnotationError(f"Region {region} already holds its whole part of the image; nothing to grow into.")
         return np.isin(sp, node) & ~mask & self._free(labels)
+
+    def _grow_preview_if_cheap(self) -> np.ndarray | None:
+        """:meth:`grow_preview` when the hierarchy is at hand (never rebuilt just to draw), else None."""
+        if not self.selected or self.hierarchy is None or self.history is None:
+            return None
+        try:
+            add = self.grow_preview()
+        except AnnotationError:
+            return None
+        return add if add.any() else None
 
     def grow(self) -> None:
         """Merge the selected region with its next ancestor in the region hierarchy (one action;

@@ -348,3 +348,20 @@ def test_a_large_photo_is_over_segmented_at_a_bounded_size_and_shown_downscaled(
     x, y = 450, 300
     s.click_region("select / merge", x, y)
     assert s.selected == [labels[y, x]]
+
+
+def test_the_canvas_previews_what_grow_would_add(session):
+    s = session
+    s.oversegment("felzenszwalb", granularity=1.0)
+    labels = s.labels()
+    region = int(np.unique(labels)[len(np.unique(labels)) // 2])
+    ys, xs = np.nonzero(labels == region)
+    s.click_region("select / merge", int(xs[0]), int(ys[0]))
+    add = s.grow_preview()
+    plain = ann.overlay(s.image, labels, highlight=s.selected, muted=s.proposed())
+    shown = s.picture()
+    inside = add & ~ann.boundaries(labels)
+    assert inside.any() and (shown[inside] != plain[inside]).any(axis=1).all()  # tinted
+    assert (shown[~add] == plain[~add]).all()  # nothing else changes
+    s.grow()
+    assert (s.labels()[add] == region).all()  # and grow takes exactly what was shown
