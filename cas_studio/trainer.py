@@ -83,20 +83,29 @@ class Outcome:
             return False
         return self.noise is None or abs(self.best - self.start) > self.noise
 
-    def sentence(self) -> str:
-        """One plain sentence for the user, e.g. "improved held-out covering 0.41 -> 0.58"."""
-        name = self.key.replace("adp_fbeta", "adaptive F-beta")
+    @property
+    def verdict(self) -> str:
+        """``"improved"``, ``"no clear change"`` (a gain within the noise), ``"not improved"`` or
+        ``"unscored"`` (the start was not scored)."""
         if self.start is None or self.best is None:
-            return f"best {name} {self.best:.3f} (epoch {self.best_epoch})" if self.best is not None else "no scores"
-        on = f" on {self.holdout} held-out image{'s' * (self.holdout != 1)}" if self.holdout else ""
-        if self.improved and not self.clear:
-            return (f"no clear change{on}: {name} {self.start:.2f} -> {self.best:.2f} (epoch {self.best_epoch}) is "
-                    f"within the epoch-to-epoch swing of {self.noise:.2f}; annotate more images for a clear verdict")
-        if self.improved:
-            return f"improved held-out {name} {self.start:.2f} -> {self.best:.2f}{on} (epoch {self.best_epoch})"
-        reached = self.best_trained if self.best_trained is not None else self.best
-        return (f"did not beat the base model ({self.start:.2f} -> {reached:.2f}); the base stays selected. "
-                f"Annotate more images, or confirm more regions.")
+            return "unscored"
+        if not self.improved:
+            return "not improved"
+        return "improved" if self.clear else "no clear change"
+
+    def summary(self) -> str:
+        """The facts in one line for logs and the CLI, e.g.
+        ``"improved: held-out covering 0.410 -> 0.580 on 3 images (epoch 2)"``; user-facing wording
+        (what to do next) belongs to the app."""
+        if self.best is None:
+            return "no scores"
+        if self.start is None:
+            return f"best {self.key} {self.best:.3f} (epoch {self.best_epoch})"
+        on = f" on {self.holdout} image{'s' * (self.holdout != 1)}" if self.holdout else ""
+        reached = self.best if self.improved else (self.best_trained if self.best_trained is not None else self.best)
+        noise = f", epoch-to-epoch swing {self.noise:.3f}" if self.noise is not None else ""
+        epoch = f" (epoch {self.best_epoch})" if self.improved else ""
+        return f"{self.verdict}: held-out {self.key} {self.start:.3f} -> {reached:.3f}{on}{epoch}{noise}"
 
 
 def _is_main() -> bool:
@@ -500,6 +509,6 @@ class Trainer:
             trained = sum(1 for r in self.rows if r.get("epoch", 0) > 0)
             summary = message or f"{trained} epochs"
             if outcome.start is not None:
-                summary += "; " + outcome.sentence()
+                summary += "; " + outcome.summary()
             self.run.set_status(state, summary, epoch=trained, outcome=asdict(outcome))
         return self.rows[-1] if self.rows else {}

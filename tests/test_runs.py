@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ast
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 import torch
 
+from cas_studio.app.wording import outcome_sentence, run_message
 from cas_studio.models import build_model
 from cas_studio.runs import Run
 from cas_studio.train import TrainConfig
@@ -99,16 +101,35 @@ def test_keep_start_scores_the_start_and_keeps_it_when_nothing_beats_it(figure_g
     run = Run(tmp_path / "b")
     assert not run.best_path.is_file() and run.last_path.is_file()
     assert run.status()["outcome"]["improved"] is False
-    assert "did not beat the base model" in run.status()["message"]
+    assert "; not improved: held-out " in run.status()["message"]
     assert [r["epoch"] for r in run.rows()] == [0, 1, 2]
     with pytest.raises(ValueError, match="keep_start needs a validation set"):
         config(figure_ground, tmp_path / "c", val=None, keep_start=True)
 
 
 def test_outcome_sentences():
-    assert Outcome("covering", 0.41, 0.58, 3, True).sentence().startswith("improved held-out covering 0.41 -> 0.58")
-    lost = Outcome("covering", 0.41, 0.41, 0, False).sentence()
+    assert outcome_sentence(Outcome("covering", 0.41, 0.58, 3, True)).startswith("improved held-out covering 0.41 -> 0.58")
+    lost = outcome_sentence(Outcome("covering", 0.41, 0.41, 0, False))
     assert lost.startswith("did not beat the base model (0.41 -> 0.41); the base stays selected")
+
+
+def test_outcome_verdicts_and_the_library_summary():
+    assert Outcome("covering", 0.41, 0.58, 3, True).verdict == "improved"
+    assert Outcome("covering", 0.41, 0.41, 0, False, 0.39).verdict == "not improved"
+    assert Outcome("covering", None, 0.5, 2, None).verdict == "unscored"
+    summary = Outcome("covering", 0.41, 0.41, 0, False, 0.39, holdout=1).summary()
+    assert summary == "not improved: held-out covering 0.410 -> 0.390 on 1 image"
+    assert "annotate" not in summary.lower()  # advice is the app's
+
+
+def test_the_app_replaces_the_library_summary_with_its_sentence():
+    outcome = Outcome("covering", 0.40, 0.58, 2, True, 0.58, holdout=3, noise=0.05)
+    status = {"state": "finished", "message": f"stopped by the user; last checkpoint kept; {outcome.summary()}",
+              "outcome": asdict(outcome)}
+    assert run_message(status) == ("stopped by the user; last checkpoint kept; improved held-out covering 0.40 -> 0.58 "
+                                   "on 3 held-out images (epoch 2)")
+    assert run_message({"state": "failed", "message": "NaN loss"}) == "NaN loss"
+    assert run_message({"state": "finished", "message": "2 epochs", "outcome": {"unknown": 1}}) == "2 epochs"
 
 
 def test_resume_keeps_the_best_epoch(figure_ground, tmp_path):
@@ -127,9 +148,9 @@ def test_resume_keeps_the_best_epoch(figure_ground, tmp_path):
 def test_an_outcome_within_the_epoch_to_epoch_swing_is_no_clear_change():
     noisy = Outcome("covering", 0.40, 0.43, 2, True, 0.43, holdout=1, noise=0.05)
     assert not noisy.clear
-    assert noisy.sentence().startswith("no clear change on 1 held-out image: covering 0.40 -> 0.43")
+    assert outcome_sentence(noisy).startswith("no clear change on 1 held-out image: covering 0.40 -> 0.43")
     clear = Outcome("covering", 0.40, 0.58, 2, True, 0.58, holdout=3, noise=0.05)
-    assert clear.clear and clear.sentence() == "improved held-out covering 0.40 -> 0.58 on 3 held-out images (epoch 2)"
+    assert clear.clear and outcome_sentence(clear) == "improved held-out covering 0.40 -> 0.58 on 3 held-out images (epoch 2)"
 
 
 def test_a_run_of_a_few_steps_trains(figure_ground, tmp_path):

@@ -15,6 +15,7 @@ from ..io import read_image
 from ..tasks import TRAINABLE, get_task
 from ..weights import load_model
 from .context import AppContext
+from .wording import run_message
 
 
 def _options(ctx: AppContext, base, task, epochs, lr, alpha, size, batch, freeze) -> FinetuneOptions:
@@ -122,11 +123,11 @@ def status(ctx: AppContext, project: str):
         if run.error or state["state"] == "failed":
             text += f"\n\n**Error:** {run.error or state.get('message')}"
         elif state["state"] in ("finished", "stopped"):
-            text += f". {state.get('message', '')}"
+            text += f". {run_message(state)}"
     found = list_runs(root, ctx.runs) if root and root.is_dir() else []  # read once per tick
     if found:
         register_runs(ctx, str(root), found)
-    runs = [[r.name, s.get("state"), s.get("message", "")] for r, s in found]
+    runs = [[r.name, s.get("state"), run_message(s)] for r, s in found]
     pct = int(round(100 * run.fraction())) if run else 0
     bar = f'<progress id="ft-bar" value="{pct}" max="100" style="width:100%"></progress><span id="ft-pct">{pct}%</span>'
     models = gr.update(choices=ctx.models.choices())

@@ -132,8 +132,7 @@ def _realistic(args: argparse.Namespace) -> int:
         outcome = trainer.outcome()
         kept = kept_weights(cfg.out_dir)
         after_val = full_val(kept) if kept is not None else base_val
-        print(f"proposed={mode}: {outcome.sentence()}; held-out covering {outcome.start:.3f} -> "
-              f"{outcome.best:.3f}; BSDS500 val covering {base_val:.3f} -> {after_val:.3f} "
+        print(f"proposed={mode}: {outcome.summary()}; BSDS500 val covering {base_val:.3f} -> {after_val:.3f} "
               f"({'fine-tuned' if kept is not None else 'base kept'}); {time.perf_counter() - t0:.0f} s")
     return 0
 
