@@ -141,6 +141,50 @@ def test_float32_close_to_float64_on_large_regions():
                                atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_two_channels_equal_loop_values_and_gradients(from_logits):
+    # Two channels from logits take the one-map (sigmoid) kernel; probabilities the general one.
+    x, t = random_case(3, 2, 12, 10, 3, ids=[4, 9, 200], ignore_frac=0.2, seed=21)
+    t[2] = -1
+    if not from_logits:
+        x = torch.rand_like(x)
+    a = x.clone().requires_grad_(True)
+    b = x.clone().requires_grad_(True)
+    got = cas_loss(a, t, alpha=0.3, from_logits=from_logits, reduction="none")
+    ref = cas_loss_reference(b, t, alpha=0.3, from_logits=from_logits)
+    torch.testing.assert_close(got, ref)
+    got.sum().backward()
+    ref.sum().backward()
+    torch.testing.assert_close(a.grad, b.grad)
+    assert float(a.grad[2].abs().max()) == 0.0  # an image with no labelled pixel gets no gradient
+    small = t[:2, :5, :4]
+    assert torch.autograd.gradcheck(lambda v: cas_loss(v, small, alpha=0.6, from_logits=from_logits),
+                                    (x[:2, :, :5, :4].clone().requires_grad_(True),))
+
+
+def test_region_sums_by_lanes_equal_the_sorted_accumulation():
+    from cas_studio.losses._regions import RegionBins, region_bins
+
+    _, t = random_case(3, 2, 16, 24, 5, ignore_frac=0.1, seed=22)
+    bins = region_bins(t, -1, name="test")
+    assert bins.lanes is not None  # CPU: the 8-lane scatter
+    sorted_path = RegionBins(bins.key, bins.bins)  # without lanes: the deterministic index_put used on CUDA
+    values = torch.rand(3, 4, t[0].numel(), dtype=torch.float64)
+    torch.testing.assert_close(bins.sum(values), sorted_path.sum(values))
+    counts = bins.count(torch.float64)[:, 0]
+    torch.testing.assert_close(counts, sorted_path.count(torch.float64)[:, 0])
+    assert counts[:, :-1].sum().item() == int((t >= 0).sum()) and counts[:, -1].sum().item() == int((t < 0).sum())
+
+
+def test_channels_last_input_gives_the_same_loss_and_gradient():
+    x, t = random_case(2, 4, 9, 11, 4, seed=23)
+    a = x.clone().requires_grad_(True)
+    b = x.clone().contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    cas_loss(a, t).backward()
+    cas_loss(b, t).backward()
+    torch.testing.assert_close(a.grad, b.grad)
+
+
 def test_deterministic():
     x, t = random_case(2, 4, 64, 64, 10, seed=10)
     x = x.float().requires_grad_(True)

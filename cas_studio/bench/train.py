@@ -13,6 +13,7 @@ import time
 
 import torch
 
+from ..allocator import keep_freed_memory
 from ..losses import cas_loss
 from ..models import DEFAULT_ARCH, build_model
 from ..weights import resolve_device
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
+    kept = keep_freed_memory()  # as Trainer.setup does
     dev = resolve_device(args.device).type
     rate = images_per_second(args.arch, size=args.size, batch=args.batch, steps=args.steps, device=args.device)
     line = (f"train {args.arch} {args.size}x{args.size} batch {args.batch} ({dev}): {rate:.1f} img/s, "
@@ -65,5 +67,5 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline != "none":
         base = images_per_second(args.baseline, size=args.size, batch=args.batch, steps=args.steps, device=args.device)
         line += f", {rate / base:.2f}x {args.baseline} ({base:.1f} img/s)"
-    print(line)
+    print(line + ("" if kept else "; freed memory returned to the OS (CAS_STUDIO_MALLOC=default or not glibc)"))
     return 0

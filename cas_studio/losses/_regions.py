@@ -176,6 +176,84 @@ class RegionIndex:
         return padded.gather(2, self.pixel_slot.unsqueeze(1).expand(b, c, self.pixel_slot.shape[1]))
 
 
+#: Accumulator copies per bin in CPU scatters (see :class:`RegionBins`).
+_LANES = 8
+
+
+@dataclass(frozen=True)
+class RegionBins:
+    """Each pixel's accumulation bin, for losses that only need per-region sums.
+
+    Bin ``k < bins - 1`` of an image holds one region (its id itself when ids are small, else a
+    compact slot); the last bin collects ignored pixels and is dropped after accumulation. Empty
+    bins are harmless: their sums and counts are 0.
+
+    Attributes:
+        key: (B, H*W) int64 bin of each pixel.
+        bins: bins per image, the spare one included.
+        lanes: (B, H*W) int64, ``key + (pixel % 8) * bins`` on CPU (None on CUDA): a scatter-add
+            adds each pixel to one of 8 copies of its bin.
+    """
+
+    key: torch.Tensor
+    bins: int
+    lanes: torch.Tensor | None = None
+
+    def sum(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-bin sums of ``values`` (B, C, H*W): (B, C, bins), the spare bin last.
+
+        Neighbouring pixels mostly share a region, so a plain CPU scatter-add waits on the previous
+        add to the same address for nearly every pixel; spreading neighbours over 8 copies of each
+        bin (summed at the end) breaks that chain, 4x faster for 2 regions at 256x256
+        (``cas-studio bench loss``). On CUDA float atomics would make sums vary from run to run,
+        so ``index_put_(accumulate=True)`` sorts and stays deterministic.
+        """
+        b, c, p = values.shape
+        if values.is_cuda or self.lanes is None:
+            flat = self.key + torch.arange(b, device=values.device).unsqueeze(1) * self.bins
+            rows = values.permute(0, 2, 1).expand(b, p, c).reshape(b * p, c)
+            out = values.new_zeros(b * self.bins, c).index_put((flat.reshape(-1),), rows, accumulate=True)
+            return out.reshape(b, self.bins, c).permute(0, 2, 1)
+        out = values.new_zeros(b, c, _LANES * self.bins)
+        out.scatter_add_(2, self.lanes.unsqueeze(1).expand(b, c, p), values)
+        return out.view(b, c, _LANES, self.bins).sum(2)
+
+    def count(self, dtype: torch.dtype) -> torch.Tensor:
+        """Pixels per bin: (B, 1, bins) of ``dtype`` (float counts are exact below 2^24 pixels per image)."""
+        b, p = self.key.shape
+        return self.sum(torch.ones((), dtype=dtype, device=self.key.device).expand(b, 1, p))
+
+    def spread(self, table: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-bin values (B, C, bins) back to the pixels: (B, C, H*W), written into ``out`` if given."""
+        b, c, _ = table.shape
+        return torch.gather(table, 2, self.key.unsqueeze(1).expand(b, c, self.key.shape[1]), out=out)
+
+
+def region_bins(target: torch.Tensor, ignore_index: int, *, name: str) -> RegionBins:
+    """Bins of the regions of each image: the ids themselves when they are few enough to index a
+    table directly (no renumbering pass), else the compact slots of :func:`index_regions`."""
+    b = target.shape[0]
+    flat = target.reshape(b, -1).to(torch.int64)
+    lo, hi = (int(v) for v in torch.aminmax(flat))
+    if lo > ignore_index or hi < ignore_index:  # nothing to ignore
+        ignored = None
+    else:
+        ignored = flat == ignore_index
+        lo, hi = (int(v) for v in torch.aminmax(torch.where(ignored, 0, flat)))
+    if lo < 0 or hi > MAX_REGION_ID:
+        raise ValueError(f"{name}: region ids must lie in [0, {MAX_REGION_ID}] (or equal "
+                         f"ignore_index={ignore_index}), found {lo if lo < 0 else hi}")
+    if hi + 1 > max(256, flat.shape[1] // 4):  # sparse ids: per-bin tables would outweigh the pixels
+        index = index_regions(target, ignore_index, name=name)
+        key, bins = index.pixel_slot, index.kmax + 1
+    else:
+        key, bins = (flat if ignored is None else torch.where(ignored, hi + 1, flat)), hi + 2
+    if key.is_cuda:
+        return RegionBins(key, bins)
+    lane = torch.arange(key.shape[1], device=key.device) % _LANES * bins
+    return RegionBins(key, bins, key + lane)
+
+
 def index_regions(target: torch.Tensor, ignore_index: int, *, name: str) -> RegionIndex:
     """Number the regions of each image compactly, in one pass over the pixels."""
     b = target.shape[0]

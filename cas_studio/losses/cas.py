@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from ._regions import (
     LossModule,
-    RegionIndex,
+    RegionBins,
     accumulation_dtype,
     check_choice,
     check_inputs,
-    index_regions,
     pair_distance_sum,
     reduce,
+    region_bins,
 )
 
 
@@ -35,40 +36,110 @@ class CASTerms(NamedTuple):
     num_regions: torch.Tensor
 
 
-class _CASTerms(torch.autograd.Function):
-    """Uniformer and discriminator from (B, M, P) probabilities, with an analytic backward.
+def _tables(sums: torch.Tensor, sq_count: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Region statistics from per-bin sums (B, C, bins) and per-bin [squared norm, count] sums.
 
-    Autograd through the scatter would save and replay several (B, M, P) intermediates; the
-    closed-form gradient needs one gather:
-    dU/ds(x) = 2 (s(x) - m_k) / n_k and dD/ds(x) = 4 (K m_k - sum_j m_j) / n_k for x in r_k.
+    Returns the means (B, C, K), sizes (B, K) clamped to 1, region counts (B,) and the sum of the
+    means (B, C), with K = bins - 1 (the spare bin of ignored pixels dropped), plus the uniformer
+    and the discriminator.
+    """
+    n = sq_count[:, 1, :-1].clamp_min(1)  # empty bins: every sum is 0, so their means are 0
+    k = (sq_count[:, 1, :-1] > 0).sum(1).to(sums.dtype)
+    mean = sums[..., :-1] / n.unsqueeze(1)
+    mean_sq = (mean * mean).sum(2).sum(1)  # summed in the order of ||total||^2 below: one region gives D = 0 exactly
+    total = mean.sum(2)
+    # sum_i mean_{x in r_i} ||s(x) - m_i||^2 = sum_i (sum_{x in r_i} ||s(x)||^2) / |r_i| - sum_i ||m_i||^2
+    uniformer = ((sq_count[:, 0, :-1] / n).sum(1) - mean_sq).clamp_min(0.0)
+    discriminator = pair_distance_sum(k, mean_sq, total).clamp_min(0.0)
+    return mean, n, k, total, uniformer, discriminator
+
+
+def _per_region_grad(mean: torch.Tensor, n: torch.Tensor, k: torch.Tensor, total: torch.Tensor,
+                     grad_u: torch.Tensor, grad_d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gradient on s(x) is ``a_k + c_k s(x)`` for x in region k: a (B, C, bins) and c (B, 1, bins),
+    0 in the spare bin so that ignored pixels get none.
+
+    dU/ds(x) = 2 (s(x) - m_k) / n_k and dD/ds(x) = 4 (K m_k - sum_j m_j) / n_k.
+    """
+    gu, gd = grad_u.view(-1, 1, 1), grad_d.view(-1, 1, 1)
+    nn = n.unsqueeze(1)
+    a = (4 * gd * (k.view(-1, 1, 1) * mean - total.unsqueeze(2)) - 2 * gu * mean) / nn
+    c = 2 * gu / nn
+    return F.pad(a, (0, 1)), F.pad(c, (0, 1))
+
+
+class _CASTerms(torch.autograd.Function):
+    """Uniformer and discriminator from (B, M, P) logits or probabilities, with a closed-form backward.
+
+    On a CPU the cost is in scatters, gathers, the channel-wise softmax and fresh (B, M, P)
+    buffers (each one page-faulted in), not in arithmetic, so the kernel keeps all four few: one
+    scatter of the M channels and two one-channel ones (squared norms, sizes), one gather of the
+    per-region gradient table straight into the output buffer, and the softmax's Jacobian applied
+    in closed form, ``s * (g - <g, s>)``, in place, instead of autograd's saved graph.
     """
 
     @staticmethod
-    def forward(ctx, s: torch.Tensor, index: RegionIndex) -> tuple[torch.Tensor, torch.Tensor]:
-        n = index.region_size.to(s.dtype).clamp_min(1).unsqueeze(1)  # absent slots: sums are 0
-        mean = index.region_sum(s) / n  # (B, M, K)
-        mean_sq = (mean * mean).sum(1)  # (B, K)
-        weight = index.pixel_weight(s.dtype)  # (B, P): 1 / |r(x)|
-        # sum_i mean_{x in r_i} ||s(x) - m_i||^2 = sum_x ||s(x)||^2 / |r(x)| - sum_i ||m_i||^2
-        power = (torch.linalg.vecdot(s, s, dim=1) * weight).sum(1)
-        uniformer = (power - mean_sq.sum(1)).clamp_min(0.0)
-        k = index.regions_per_image.to(s.dtype)
-        total = mean.sum(2)  # (B, M)
-        discriminator = pair_distance_sum(k, mean_sq.sum(1), total).clamp_min(0.0)
-        ctx.index = index
-        ctx.save_for_backward(s, mean, weight, k, total)
-        return uniformer, discriminator
+    def forward(ctx, x: torch.Tensor, bins: RegionBins, from_logits: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        s = torch.softmax(x, dim=1) if from_logits else x
+        sq = _channel_dot(s, s)
+        sq_count = torch.cat([bins.sum(sq.unsqueeze(1)), bins.count(s.dtype)], 1)
+        del sq
+        mean, n, k, total, uniformer, discriminator = _tables(bins.sum(s), sq_count)
+        ctx.bins, ctx.from_logits = bins, from_logits
+        ctx.save_for_backward(s, mean, n, k, total)
+        return uniformer, discriminator, k.to(torch.int64)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_u: torch.Tensor, grad_d: torch.Tensor) -> tuple[torch.Tensor, None]:
-        s, mean, weight, k, total = ctx.saved_tensors
-        index: RegionIndex = ctx.index
-        gu, gd = grad_u.view(-1, 1, 1), grad_d.view(-1, 1, 1)
-        n = index.region_size.to(s.dtype).clamp_min(1).unsqueeze(1)
-        per_region = (2 * gu * mean - 4 * gd * (k.view(-1, 1, 1) * mean - total.unsqueeze(2))) / n
-        grad = index.gather(per_region.neg_())  # the one (B, M, P) buffer, then updated in place
-        return grad.addcmul_(s, (2 * gu.squeeze(2) * weight).unsqueeze(1)), None
+    def backward(ctx, grad_u: torch.Tensor, grad_d: torch.Tensor, _grad_k) -> tuple[torch.Tensor, None, None]:
+        s, mean, n, k, total = ctx.saved_tensors
+        a, c = _per_region_grad(mean, n, k, total, grad_u, grad_d)
+        grad = ctx.bins.spread(a, out=torch.empty_like(s))
+        grad.addcmul_(s, ctx.bins.spread(c))  # dL/ds
+        if not ctx.from_logits:
+            return grad, None, None
+        return grad.sub_(_channel_dot(grad, s).unsqueeze(1)).mul_(s), None, None
+
+
+def _channel_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(B, M, P) x (B, M, P) -> (B, P) sum over channels: one pass per channel, faster on a CPU than
+    ``vecdot``'s strided reduction over dim 1."""
+    out = a[:, 0] * b[:, 0]
+    for m in range(1, a.shape[1]):
+        out.addcmul_(a[:, m], b[:, m])
+    return out
+
+
+class _CASTermsBinary(torch.autograd.Function):
+    """The same from (B, 2, P) logits: with two channels the softmax is ``s_0 = sigmoid(x_0 - x_1)``,
+    ``s_1 = 1 - s_0``, so every term is a function of the one map s_0 and each pass touches half the
+    values. ||s - m||^2 = 2 (s_0 - m_0)^2, so U and D are twice their one-channel values, and
+    dL/dx_0 = -dL/dx_1 = s_0 s_1 dL/ds_0."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, bins: RegionBins) -> tuple[torch.Tensor, torch.Tensor]:
+        s0 = torch.sub(x[:, 0:1], x[:, 1:2]).sigmoid_()  # (B, 1, P)
+        sq_count = torch.cat([bins.sum(s0 * s0), bins.count(s0.dtype)], 1)
+        mean, n, k, total, uniformer, discriminator = _tables(bins.sum(s0), sq_count)
+        ctx.bins = bins
+        ctx.save_for_backward(s0, mean, n, k, total)
+        return 2 * uniformer, 2 * discriminator, k.to(torch.int64)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_u: torch.Tensor, grad_d: torch.Tensor, _grad_k) -> tuple[torch.Tensor, None]:
+        s0, mean, n, k, total = ctx.saved_tensors
+        a, c = _per_region_grad(mean, n, k, total, 2 * grad_u, 2 * grad_d)
+        # One (B, 2, P) buffer: c_k spread into the second channel, then dL/dx_0 = (a_k + c_k s_0) s_0 (1 - s_0)
+        # built in the first, and its negation over the second.
+        out = s0.new_empty(s0.shape[0], 2, s0.shape[2])
+        g, other = out[:, 0:1], out[:, 1:2]
+        ctx.bins.spread(a, out=g)
+        ctx.bins.spread(c, out=other)
+        g.addcmul_(other, s0).mul_(s0)
+        g.addcmul_(g, s0, value=-1.0)
+        torch.neg(g, out=other)
+        return out, None
 
 
 def _check_alpha(alpha: float) -> None:
@@ -102,11 +173,13 @@ def cas_terms(
         (torch.Size([2]), True)
     """
     check_inputs(input, target, name="cas_loss")
-    index = index_regions(target, ignore_index, name="cas_loss")
-    x = input.to(accumulation_dtype(input))
-    s = torch.softmax(x, dim=1) if from_logits else x
-    uniformer, discriminator = _CASTerms.apply(s.flatten(2), index)
-    return CASTerms(uniformer, discriminator, index.regions_per_image)
+    bins = region_bins(target, ignore_index, name="cas_loss")
+    x = input.to(accumulation_dtype(input)).flatten(2)
+    if from_logits and x.shape[1] == 2:
+        uniformer, discriminator, count = _CASTermsBinary.apply(x, bins)
+    else:
+        uniformer, discriminator, count = _CASTerms.apply(x, bins, from_logits)
+    return CASTerms(uniformer, discriminator, count)
 
 
 def cas_loss(
