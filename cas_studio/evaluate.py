@@ -228,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--merge-scale", type=float, default=None, help="--decoder merge: superpixel (Felzenszwalb) scale")
     p.add_argument("--merge-color-weight", type=float, default=None,
                    help="--decoder merge: weight of the mean CIELAB colour beside the CAS code")
+    p.add_argument("--merge-min-area", type=float, default=None,
+                   help="--decoder merge: regions below this share of the image join their closest neighbour")
     p.add_argument("--cluster-threshold", type=float, default=None,
                    help="--decoder cluster: feature distance to merge clusters below")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
@@ -251,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.decoder:
                 # Options left out take the decoder's defaults.
                 given = ({"scale": args.merge_scale, "threshold": args.merge_threshold,
-                          "color_weight": args.merge_color_weight} if args.decoder == "merge"
+                          "color_weight": args.merge_color_weight, "min_area": args.merge_min_area}
+                         if args.decoder == "merge"
                          else {"threshold": args.cluster_threshold} if args.decoder == "cluster" else {})
                 decoder = {**default_decoder(args.decoder), **{k: v for k, v in given.items() if v is not None}}
             name, predict = args.weights, model_predictor(args.weights, args.task, items, size=args.size,

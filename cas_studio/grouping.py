@@ -21,7 +21,7 @@ from .io import to_rgb8
 
 #: Settings of :func:`regions_from_code` when none are given: the best of the sweep on BSDS500 val
 #: recorded in ``weights/README.md`` (what the shipped ``regions`` model records too).
-DEFAULTS = {"scale": 400.0, "threshold": 0.275, "min_size": 200, "color_weight": 1.5}
+DEFAULTS = {"scale": 400.0, "threshold": 0.275, "min_size": 200, "color_weight": 1.5, "min_area": 0.0}
 
 
 def adjacent_pairs(labels: np.ndarray) -> np.ndarray:
@@ -188,6 +188,53 @@ def apply_merges(labels: np.ndarray, merges: np.ndarray) -> np.ndarray:
     return compact.astype(np.int32)[lab]
 
 
+def absorb_small(labels: np.ndarray, features: np.ndarray, *, min_area: int) -> np.ndarray:
+    """Merge every region smaller than ``min_area`` pixels into its closest neighbour, smallest first.
+
+    Tiny regions are what variation of information punishes most and what a person never draws;
+    each one joins the neighbour with the nearest mean feature (the merge rule of
+    :func:`merge_sequence`), and a region that grows past ``min_area`` stays.
+
+    Returns
+    -------
+    (H, W) int32 array
+        Region ids 0..K-1; unchanged when no region is below ``min_area`` or none has a neighbour.
+    """
+    lab = np.asarray(labels, np.int64)
+    n = int(lab.max()) + 1
+    area = np.bincount(lab.ravel(), minlength=n).astype(np.float64)
+    if min_area <= 0 or area.min() >= min_area:
+        return lab.astype(np.int32)
+    feats = np.asarray(features, np.float64).reshape(features.shape[0], -1)
+    sums = np.stack([np.bincount(lab.ravel(), weights=f, minlength=n) for f in feats], 1)
+    neighbours: dict[int, set[int]] = {i: set() for i in range(n)}
+    for a, b in adjacent_pairs(lab):
+        neighbours[int(a)].add(int(b))
+        neighbours[int(b)].add(int(a))
+    merges = []
+    heap = [(area[i], i) for i in range(n) if area[i] < min_area]
+    heapq.heapify(heap)
+    while heap:
+        size, b = heapq.heappop(heap)
+        if size != area[b] or not neighbours.get(b):
+            continue  # stale (it has grown or was absorbed) or isolated
+        others = np.fromiter(neighbours[b], np.int64, len(neighbours[b]))
+        gaps = np.linalg.norm(sums[others] / area[others, None] - sums[b] / area[b], axis=1)
+        a = int(others[np.argmin(gaps)])
+        merges.append((a, b, float(gaps.min())))
+        sums[a] += sums[b]
+        area[a] += area[b]
+        area[b] = 0
+        for c in neighbours.pop(b):
+            neighbours[c].discard(b)
+            if c != a:
+                neighbours[c].add(a)
+                neighbours[a].add(c)
+        if area[a] < min_area:
+            heapq.heappush(heap, (area[a], a))
+    return apply_merges(lab, np.asarray(merges, np.float64).reshape(-1, 3))
+
+
 def merge_regions(labels: np.ndarray, features: np.ndarray, *, threshold: float) -> np.ndarray:
     """Merge adjacent regions, the closest mean features first, while their distance < ``threshold``.
 
@@ -202,7 +249,8 @@ def merge_regions(labels: np.ndarray, features: np.ndarray, *, threshold: float)
 
 def regions_from_code(probs: np.ndarray, image: np.ndarray, *, scale: float = DEFAULTS["scale"],
                       threshold: float = DEFAULTS["threshold"], min_size: int = DEFAULTS["min_size"],
-                      color_weight: float = DEFAULTS["color_weight"]) -> np.ndarray:
+                      color_weight: float = DEFAULTS["color_weight"],
+                      min_area: float = DEFAULTS["min_area"]) -> np.ndarray:
     """Regions of ``image`` from a CAS model's (M, H, W) softmax output ``probs``.
 
     Parameters
@@ -219,6 +267,9 @@ def regions_from_code(probs: np.ndarray, image: np.ndarray, *, scale: float = DE
     color_weight : float
         Weight of the mean CIELAB colour (L, a, b divided by 100) appended to the code; 0 merges by
         the code alone.
+    min_area : float
+        Regions left smaller than this share of the image join their closest neighbour
+        (:func:`absorb_small`); 0 keeps them.
 
     Returns
     -------
@@ -233,4 +284,5 @@ def regions_from_code(probs: np.ndarray, image: np.ndarray, *, scale: float = DE
     if color_weight:
         lab = color.rgb2lab(rgb).transpose(2, 0, 1) / 100.0
         features = np.concatenate([probs, float(color_weight) * lab])
-    return merge_regions(superpixels, features, threshold=float(threshold))
+    merged = merge_regions(superpixels, features, threshold=float(threshold))
+    return absorb_small(merged, features, min_area=int(round(float(min_area) * merged.size)))

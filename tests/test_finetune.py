@@ -37,7 +37,10 @@ def test_project_split_holds_out_the_last_image(tmp_path):
 
 def test_finetuning_improves_the_held_out_image(tmp_path, base_model):
     project = make_project(tmp_path / "p", n=6)
-    options = FinetuneOptions(base=str(base_model), task="regions", epochs=12, lr=3e-3, size=64, batch=4)
+    # An untrained base with frozen BatchNorm statistics barely moves at 3e-3 (its loss stays near 0
+    # and only a one-epoch spike crossed the bar); at 1e-2 held-out covering climbs steadily, to
+    # 0.74-0.79 for base seeds 0-2 against 0.51 before.
+    options = FinetuneOptions(base=str(base_model), task="regions", epochs=12, lr=1e-2, size=64, batch=4)
     cfg = make_config(project.root, options, tmp_path / "run")
     before = validate(load_model(base_model, device="cpu"), "regions", cfg.val, size=64)
     train(cfg, show_progress=False)

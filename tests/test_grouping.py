@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cas_studio.grouping import adjacent_pairs, merge_regions, regions_from_code
+from cas_studio.grouping import absorb_small, adjacent_pairs, merge_regions, regions_from_code
 from cas_studio.metrics import region_metrics
 
 
@@ -62,3 +62,33 @@ def test_regions_from_code_merges_felzenszwalb_superpixels_and_checks_shapes():
     assert superpixels.max() + 1 > 10 and labels.max() + 1 < superpixels.max() + 1
     with pytest.raises(ValueError, match="probabilities are"):
         regions_from_code(code[:, :30], image)
+
+
+def test_absorb_small_merges_tiny_regions_into_their_closest_neighbour():
+    labels = np.zeros((20, 20), np.int64)
+    labels[:, 10:] = 1
+    labels[5:7, 8:10] = 2  # 4 px inside region 0's side, touching 0 only
+    labels[12:14, 9:11] = 3  # 4 px on the border of 0 and 1
+    features = np.zeros((1, 20, 20))
+    features[0, :, 10:] = 1.0
+    features[0, 12:14, 9:11] = 0.9  # closer to region 1's code
+    out = absorb_small(labels, features, min_area=10)
+    assert len(np.unique(out)) == 2
+    assert out[5, 8] == out[0, 0] and out[12, 9] == out[0, 19]
+    # Nothing below the bound: the labels come back unchanged (renumbered only).
+    np.testing.assert_array_equal(absorb_small(labels, features, min_area=4), labels)
+    np.testing.assert_array_equal(absorb_small(labels, features, min_area=0), labels)
+
+
+def test_min_area_leaves_no_region_below_it():
+    rng = np.random.default_rng(3)
+    image = (rng.random((60, 80, 3)) * 255).astype(np.uint8)
+    probs = rng.random((4, 60, 80)).astype(np.float32)
+    probs /= probs.sum(0)
+    plain = regions_from_code(probs, image, scale=50, min_size=5, threshold=0.05)
+    cleaned = regions_from_code(probs, image, scale=50, min_size=5, threshold=0.05, min_area=0.02)
+    sizes = np.bincount(cleaned.ravel())
+    assert sizes.min() >= 0.02 * cleaned.size and len(sizes) < len(np.unique(plain))
+    # Every cleaned region is a union of the plain ones.
+    for r in np.unique(plain):
+        assert len(np.unique(cleaned[plain == r])) == 1
