@@ -6,6 +6,8 @@ import argparse
 import importlib
 import sys
 
+from .allocator import keep_freed_memory
+
 # subcommand -> (module with a main(argv) function, one-line help). Modules load lazily so that
 # `cas-studio bench loss` does not pay for importing gradio.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -43,6 +45,7 @@ def _dispatch(table: dict[str, tuple[str, str]], prog: str, argv: list[str]) -> 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cas-studio`` console script."""
     argv = sys.argv[1:] if argv is None else argv
+    keep_freed_memory()  # every command here is a batch job: throughput over returning memory
     table = {**COMMANDS, "bench": ("cas_studio.cli", "benchmarks: " + ", ".join(BENCHMARKS))}
     if argv[:1] == ["bench"]:
         return _dispatch(BENCHMARKS, "cas-studio bench", argv[1:])

@@ -95,11 +95,15 @@ def predict_probabilities(model: nn.Module, image: np.ndarray | Sequence[np.ndar
         for start in range(0, len(idx), batch_size):
             chunk = idx[start:start + batch_size]
             x = torch.stack([prepared[i][0] for i in chunk]).to(device)
-            logits = model(x).float()
             if flip:
                 # Logits, not probabilities, are averaged: the mean of two softmaxes is blurrier
                 # and lowered adaptive F-beta on DUTS-TE val, where the mean of logits raised it.
-                logits = 0.5 * (logits + model(x.flip(-1)).float().flip(-1))
+                # The mirror images ride in the same batch: one call of 2n images costs 0.65x two
+                # calls of n on a CPU (cas-studio bench infer).
+                both = model(torch.cat([x, x.flip(-1)])).float()
+                logits = 0.5 * (both[: len(chunk)] + both[len(chunk):].flip(-1))
+            else:
+                logits = model(x).float()
             probs = torch.softmax(logits / temperature, dim=1)
             for k, i in enumerate(chunk):
                 p = F.interpolate(probs[k:k + 1], size=prepared[i][1], mode="bilinear", align_corners=False)
