@@ -30,6 +30,7 @@ import numpy as np
 from ..data.synthetic import make_annotated_project
 from ..finetune import FinetuneOptions, estimate, kept_weights, make_config, record_run
 from ..runs import Run
+from ..tasks import get_task
 from ..trainer import EpochEvent, Trainer
 from ..weights import available_weights, resolve_device
 
@@ -184,15 +185,21 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="cas-studio bench finetune", description=__doc__.splitlines()[0])
     p.add_argument("--base", default=None,
                    help="the model to fine-tune (a shipped name or a path; default regions, saliency with --frames)")
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=None,
+                   help="default: 20, or with --frames the app's saliency fine-tune (the task registry's)")
     p.add_argument("--images", type=int, default=10, help="training images of the speed benchmark")
     p.add_argument("--realistic", action="store_true", help="the BSDS500 human-in-the-loop round (see above)")
     p.add_argument("--frames", action="store_true", help="the davis round: fine-tune on 10 frames, score the other sequences")
-    p.add_argument("--lr", type=float, default=5e-4, help="--frames: the fine-tune's learning rate (the tab's default)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="--frames: the fine-tune's learning rate (default: the Fine-tune tab's for saliency)")
     p.add_argument("--seed", type=int, default=0, help="--frames: which 3 sequences are annotated")
     p.add_argument("--val-images", type=int, default=100, help="BSDS500 val images scored in --realistic")
     args = p.parse_args(argv)
     args.base = args.base or ("saliency" if args.frames else "regions")
+    if args.frames:  # what the Fine-tune tab starts a saliency run with
+        lr, epochs = get_task("saliency").finetune
+        args.lr, args.epochs = args.lr or lr, args.epochs or epochs
+    args.epochs = args.epochs or 20
     if args.base not in available_weights() and not Path(args.base).is_file():
         print(f"error: no model {args.base!r} to fine-tune; available: {available_weights() or 'none'}")
         return 2
