@@ -538,3 +538,15 @@ def test_make_loss_refuses_an_option_no_loss_takes():
     assert type(make_loss("ce", alpha=0.3)).__name__ == "CELoss"  # another loss's option: left out
     with pytest.raises(ValueError, match=r"unknown loss option\(s\) \['alhpa'\]"):
         make_loss("cas", alhpa=0.3)
+
+
+def test_region_counts_stay_exact_past_float32_integers():
+    from cas_studio.losses._regions import RegionBins, region_bins
+
+    target = torch.zeros(1, 4097, 4097, dtype=torch.int64)  # 16.8 M pixels, one region: above 2^24
+    target[0, 0, 0] = 1
+    bins = region_bins(target, -1, name="test")
+    # The 8-lane CPU scatter, and the one-accumulator path CUDA takes, which float32 alone would stop at 2^24.
+    for path in (bins, RegionBins(bins.key, bins.bins)):
+        counts = path.count(torch.float32)[0, 0]
+        assert counts.dtype == torch.float32 and counts[:2].tolist() == [4097 * 4097 - 1, 1]

@@ -219,9 +219,11 @@ class RegionBins:
         return out.view(b, c, _LANES, self.bins).sum(2)
 
     def count(self, dtype: torch.dtype) -> torch.Tensor:
-        """Pixels per bin: (B, 1, bins) of ``dtype`` (float counts are exact below 2^24 pixels per image)."""
+        """Pixels per bin: (B, 1, bins) of ``dtype``."""
         b, p = self.key.shape
-        return self.sum(torch.ones((), dtype=dtype, device=self.key.device).expand(b, 1, p))
+        # float32 stops counting at 2^24 (adding 1 no longer changes the sum): count in float64 there.
+        acc = torch.float64 if p >= 1 << 24 and dtype != torch.float64 else dtype
+        return self.sum(torch.ones((), dtype=acc, device=self.key.device).expand(b, 1, p)).to(dtype)
 
     def spread(self, table: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
         """Per-bin values (B, C, bins) back to the pixels: (B, C, H*W), written into ``out`` if given."""
