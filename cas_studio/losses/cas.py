@@ -62,9 +62,9 @@ def _per_region_grad(mean: torch.Tensor, n: torch.Tensor, k: torch.Tensor, total
     dU/ds(x) = 2 (s(x) - m_k) / n_k and dD/ds(x) = 4 (K m_k - sum_j m_j) / n_k.
     """
     gu, gd = grad_u.view(-1, 1, 1), grad_d.view(-1, 1, 1)
-    nn = n.unsqueeze(1)
-    a = (4 * gd * (k.view(-1, 1, 1) * mean - total.unsqueeze(2)) - 2 * gu * mean) / nn
-    c = 2 * gu / nn
+    sizes = n.unsqueeze(1)
+    a = (4 * gd * (k.view(-1, 1, 1) * mean - total.unsqueeze(2)) - 2 * gu * mean) / sizes
+    c = 2 * gu / sizes
     return F.pad(a, (0, 1)), F.pad(c, (0, 1))
 
 
