@@ -25,7 +25,8 @@ _applied: bool | None = None
 def keep_freed_memory() -> bool:
     """Ask glibc to keep freed buffers for reuse (see the module docstring); True when in effect.
 
-    Called by training (``Trainer.setup``) and the training and loss benchmarks; once per process.
+    Called by training (``Trainer.setup``), the ``cas-studio`` command, the app and the benchmarks
+    that time models; it acts once per process.
     ``CAS_STUDIO_MALLOC=default`` leaves the C library as it is.
     """
     global _applied

@@ -47,7 +47,8 @@ def coverage(mask: np.ndarray, labels: np.ndarray, n: int | None = None) -> np.n
     return inside / np.maximum(np.bincount(flat, minlength=n), 1)
 
 
-def merge_sequence(labels: np.ndarray, features: np.ndarray, *, threshold: float = np.inf) -> np.ndarray:
+def merge_sequence(labels: np.ndarray, features: np.ndarray, *, threshold: float = np.inf,
+                   min_area: int = 0) -> np.ndarray:
     """The merges of adjacent regions, closest mean features first, while their distance < ``threshold``.
 
     Parameters
@@ -59,6 +60,9 @@ def merge_sequence(labels: np.ndarray, features: np.ndarray, *, threshold: float
     threshold : float
         Euclidean distance between mean features below which neighbours merge (``inf``: merge
         until each connected part of the image is one region, i.e. the whole hierarchy).
+    min_area : int
+        Then every region still smaller than this many pixels joins its closest neighbour, smallest
+        first (one that grows past it stays); 0 leaves them.
 
     Returns
     -------
@@ -77,20 +81,16 @@ def merge_sequence(labels: np.ndarray, features: np.ndarray, *, threshold: float
         neighbours[int(a)].add(int(b))
         neighbours[int(b)].add(int(a))
     version = np.zeros(n, np.int64)  # an edge in the heap is stale once either end has changed
+    merges = []
 
     def dist(a: int, b: int) -> float:
         return float(np.linalg.norm(sums[a] / area[a] - sums[b] / area[b]))
 
-    heap = [(dist(a, b), a, b, 0, 0) for a in neighbours for b in neighbours[a] if a < b]
-    heapq.heapify(heap)
-    merges = []
-    while heap:
-        d, a, b, va, vb = heapq.heappop(heap)
-        if d >= threshold:
-            break
-        if not (alive[a] and alive[b]) or version[a] != va or version[b] != vb:
-            continue
-        # b joins a: pool its statistics and its neighbours.
+    def gaps(a: int) -> tuple[np.ndarray, np.ndarray]:
+        others = np.fromiter(neighbours[a], np.int64, len(neighbours[a]))
+        return others, np.linalg.norm(sums[others] / area[others, None] - sums[a] / area[a], axis=1)
+
+    def join(a: int, b: int, d: float) -> None:  # b joins a: pool its statistics and its neighbours
         merges.append((a, b, d))
         alive[b] = False
         sums[a] += sums[b]
@@ -102,11 +102,31 @@ def merge_sequence(labels: np.ndarray, features: np.ndarray, *, threshold: float
                 neighbours[c].add(a)
                 neighbours[a].add(c)
         neighbours[a].discard(a)
-        others = np.fromiter(neighbours[a], np.int64, len(neighbours[a]))
-        gaps = np.linalg.norm(sums[others] / area[others, None] - sums[a] / area[a], axis=1)
-        for c, g in zip(others.tolist(), gaps.tolist()):
+
+    heap = [(dist(a, b), a, b, 0, 0) for a in neighbours for b in neighbours[a] if a < b]
+    heapq.heapify(heap)
+    while heap:
+        d, a, b, va, vb = heapq.heappop(heap)
+        if d >= threshold:
+            break
+        if not (alive[a] and alive[b]) or version[a] != va or version[b] != vb:
+            continue
+        join(a, b, d)
+        for c, g in zip(*(x.tolist() for x in gaps(a))):
             lo, hi = min(a, c), max(a, c)
             heapq.heappush(heap, (g, lo, hi, int(version[lo]), int(version[hi])))
+    # Tiny regions are what variation of information punishes most and what a person never draws.
+    small = [(area[i], i) for i in np.flatnonzero(alive & (area < min_area)).tolist()]
+    heapq.heapify(small)
+    while small:
+        size, b = heapq.heappop(small)
+        if not alive[b] or size != area[b] or not neighbours[b]:
+            continue  # absorbed, grown since, or isolated
+        others, g = gaps(b)
+        a = int(others[np.argmin(g)])
+        join(a, b, float(g.min()))
+        if area[a] < min_area:
+            heapq.heappush(small, (area[a], a))
     return np.asarray(merges, np.float64).reshape(-1, 3)
 
 
@@ -189,53 +209,18 @@ def apply_merges(labels: np.ndarray, merges: np.ndarray) -> np.ndarray:
 
 
 def absorb_small(labels: np.ndarray, features: np.ndarray, *, min_area: int) -> np.ndarray:
-    """Merge every region smaller than ``min_area`` pixels into its closest neighbour, smallest first.
-
-    Tiny regions are what variation of information punishes most and what a person never draws;
-    each one joins the neighbour with the nearest mean feature (the merge rule of
-    :func:`merge_sequence`), and a region that grows past ``min_area`` stays.
+    """Merge every region smaller than ``min_area`` pixels into its closest neighbour (mean
+    feature), smallest first; a region that grows past ``min_area`` stays (see :func:`merge_sequence`).
 
     Returns
     -------
     (H, W) int32 array
         Region ids 0..K-1; unchanged when no region is below ``min_area`` or none has a neighbour.
     """
-    lab = np.asarray(labels, np.int64)
-    n = int(lab.max()) + 1
-    area = np.bincount(lab.ravel(), minlength=n).astype(np.float64)
-    if min_area <= 0 or area.min() >= min_area:
-        return lab.astype(np.int32)
-    feats = np.asarray(features, np.float64).reshape(features.shape[0], -1)
-    sums = np.stack([np.bincount(lab.ravel(), weights=f, minlength=n) for f in feats], 1)
-    neighbours: dict[int, set[int]] = {i: set() for i in range(n)}
-    for a, b in adjacent_pairs(lab):
-        neighbours[int(a)].add(int(b))
-        neighbours[int(b)].add(int(a))
-    merges = []
-    heap = [(area[i], i) for i in range(n) if area[i] < min_area]
-    heapq.heapify(heap)
-    while heap:
-        size, b = heapq.heappop(heap)
-        if size != area[b] or not neighbours.get(b):
-            continue  # stale (it has grown or was absorbed) or isolated
-        others = np.fromiter(neighbours[b], np.int64, len(neighbours[b]))
-        gaps = np.linalg.norm(sums[others] / area[others, None] - sums[b] / area[b], axis=1)
-        a = int(others[np.argmin(gaps)])
-        merges.append((a, b, float(gaps.min())))
-        sums[a] += sums[b]
-        area[a] += area[b]
-        area[b] = 0
-        for c in neighbours.pop(b):
-            neighbours[c].discard(b)
-            if c != a:
-                neighbours[c].add(a)
-                neighbours[a].add(c)
-        if area[a] < min_area:
-            heapq.heappush(heap, (area[a], a))
-    return apply_merges(lab, np.asarray(merges, np.float64).reshape(-1, 3))
+    return apply_merges(labels, merge_sequence(labels, features, threshold=0.0, min_area=min_area))
 
 
-def merge_regions(labels: np.ndarray, features: np.ndarray, *, threshold: float) -> np.ndarray:
+def merge_regions(labels: np.ndarray, features: np.ndarray, *, threshold: float, min_area: int = 0) -> np.ndarray:
     """Merge adjacent regions, the closest mean features first, while their distance < ``threshold``.
 
     Returns
@@ -244,7 +229,7 @@ def merge_regions(labels: np.ndarray, features: np.ndarray, *, threshold: float)
         Region ids 0..K-1, K <= N; every output region is a union of input regions (see
         :func:`merge_sequence` for the parameters).
     """
-    return apply_merges(labels, merge_sequence(labels, features, threshold=threshold))
+    return apply_merges(labels, merge_sequence(labels, features, threshold=threshold, min_area=min_area))
 
 
 def regions_from_code(probs: np.ndarray, image: np.ndarray, *, scale: float = DEFAULTS["scale"],
@@ -284,5 +269,5 @@ def regions_from_code(probs: np.ndarray, image: np.ndarray, *, scale: float = DE
     if color_weight:
         lab = color.rgb2lab(rgb).transpose(2, 0, 1) / 100.0
         features = np.concatenate([probs, float(color_weight) * lab])
-    merged = merge_regions(superpixels, features, threshold=float(threshold))
-    return absorb_small(merged, features, min_area=int(round(float(min_area) * merged.size)))
+    return merge_regions(superpixels, features, threshold=float(threshold),
+                         min_area=int(round(float(min_area) * superpixels.size)))

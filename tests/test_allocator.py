@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -12,8 +13,6 @@ SNIPPET = "from cas_studio.allocator import keep_freed_memory as k; a = k(); pri
 
 
 def _run(env_value: str | None) -> str:
-    import os
-
     env = dict(os.environ)
     env.pop("CAS_STUDIO_MALLOC", None)
     if env_value is not None:

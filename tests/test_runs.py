@@ -129,6 +129,8 @@ def test_the_app_replaces_the_library_summary_with_its_sentence():
     assert run_message(status) == ("stopped by the user; last checkpoint kept; improved held-out covering 0.40 -> 0.58 "
                                    "on 3 held-out images (epoch 2)")
     assert run_message({"state": "failed", "message": "NaN loss"}) == "NaN loss"
+    # A message another version wrote (not ending in this summary) is shown as it is.
+    assert run_message({**status, "message": "2 epochs; improved by the old words"}) == "2 epochs; improved by the old words"
     assert run_message({"state": "finished", "message": "2 epochs", "outcome": {"unknown": 1}}) == "2 epochs"
 
 

@@ -41,6 +41,9 @@ def run_message(status: dict) -> str:
     outcome = outcome_from_status(status)
     if outcome is None or outcome.start is None or status.get("state") not in ("finished", "stopped"):
         return message
-    # The library's summary is the message's last "; " part (it holds none itself): the app's words replace it.
-    head = message.rsplit("; ", 1)[0]
-    return f"{head}; {outcome_sentence(outcome)}"
+    # The trainer ends its message with the outcome's summary; the app's words take its place. A
+    # message that does not (a run written by another version) is shown as it is.
+    if not message.endswith(outcome.summary()):
+        return message
+    head = message.removesuffix(outcome.summary()).removesuffix("; ")
+    return f"{head}; {outcome_sentence(outcome)}" if head else outcome_sentence(outcome)

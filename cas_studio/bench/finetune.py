@@ -198,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     args.base = args.base or ("saliency" if args.frames else "regions")
     if args.frames:  # what the Fine-tune tab starts a saliency run with
         lr, epochs = get_task("saliency").finetune
-        args.lr, args.epochs = args.lr or lr, args.epochs or epochs
-    args.epochs = args.epochs or 20
+        args.lr = lr if args.lr is None else args.lr
+        args.epochs = epochs if args.epochs is None else args.epochs
+    args.epochs = 20 if args.epochs is None else args.epochs
     if args.base not in available_weights() and not Path(args.base).is_file():
         print(f"error: no model {args.base!r} to fine-tune; available: {available_weights() or 'none'}")
         return 2

@@ -8,11 +8,13 @@ unrelated regions.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 MAX_REGION_ID = 65535
@@ -145,35 +147,18 @@ class RegionIndex:
     regions_per_image: torch.Tensor
     kmax: int
 
-    def pixel_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """(B, H*W): 1 / size of each pixel's region, 0 for ignored pixels."""
-        inv = 1.0 / self.region_size.clamp_min(1).to(dtype)
-        inv = torch.cat([inv * self.present, inv.new_zeros(inv.shape[0], 1)], dim=1)
-        return inv.gather(1, self.pixel_slot)
+    @functools.cached_property
+    def bins(self) -> RegionBins:
+        """The slots as accumulation bins (the spare slot last), for sums and gathers."""
+        return RegionBins.of(self.pixel_slot, self.kmax + 1)
 
     def region_sum(self, values: torch.Tensor) -> torch.Tensor:
-        """Sum per-pixel ``values`` (B, C, H*W) over each region: (B, C, Kmax).
-
-        On CPU a scatter-add along the pixel axis is the fastest reduction. On CUDA float atomics
-        would make the sums vary from run to run, so there we use ``index_put_`` with
-        ``accumulate=True``, which sorts and is deterministic.
-        """
-        b, c, p = values.shape
-        slots = self.kmax + 1
-        if values.is_cuda:
-            flat = (self.pixel_slot + torch.arange(b, device=values.device).unsqueeze(1) * slots)
-            rows = values.permute(0, 2, 1).reshape(b * p, c)
-            out = values.new_zeros(b * slots, c).index_put((flat.reshape(-1),), rows, accumulate=True)
-            return out.reshape(b, slots, c).permute(0, 2, 1)[..., :-1]
-        out = values.new_zeros(b, c, slots)
-        out = out.scatter_add(2, self.pixel_slot.unsqueeze(1).expand(b, c, p), values)
-        return out[..., :-1]
+        """Sum per-pixel ``values`` (B, C, H*W) over each region: (B, C, Kmax) (see :meth:`RegionBins.sum`)."""
+        return self.bins.sum(values)[..., :-1]
 
     def gather(self, grid: torch.Tensor) -> torch.Tensor:
         """Spread per-region values (B, C, Kmax) back to the pixels: (B, C, H*W); 0 if ignored."""
-        b, c, _ = grid.shape
-        padded = torch.cat([grid, grid.new_zeros(b, c, 1)], dim=2)
-        return padded.gather(2, self.pixel_slot.unsqueeze(1).expand(b, c, self.pixel_slot.shape[1]))
+        return self.bins.spread(F.pad(grid, (0, 1)))
 
 
 #: Accumulator copies per bin in CPU scatters (see :class:`RegionBins`).
@@ -198,6 +183,13 @@ class RegionBins:
     key: torch.Tensor
     bins: int
     lanes: torch.Tensor | None = None
+
+    @classmethod
+    def of(cls, key: torch.Tensor, bins: int) -> RegionBins:
+        """Bins ``key`` (B, H*W) in [0, bins), with the 8-lane keys on CPU."""
+        if key.is_cuda:
+            return cls(key, bins)
+        return cls(key, bins, key + torch.arange(key.shape[1], device=key.device) % _LANES * bins)
 
     def sum(self, values: torch.Tensor) -> torch.Tensor:
         """Per-bin sums of ``values`` (B, C, H*W): (B, C, bins), the spare bin last.
@@ -231,43 +223,34 @@ class RegionBins:
         return torch.gather(table, 2, self.key.unsqueeze(1).expand(b, c, self.key.shape[1]), out=out)
 
 
-def region_bins(target: torch.Tensor, ignore_index: int, *, name: str) -> RegionBins:
-    """Bins of the regions of each image: the ids themselves when they are few enough to index a
-    table directly (no renumbering pass), else the compact slots of :func:`index_regions`."""
-    b = target.shape[0]
-    flat = target.reshape(b, -1).to(torch.int64)
+def _flat_ids(target: torch.Tensor, ignore_index: int, name: str) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """(B, H*W) int64 ids, the ignored-pixel mask (None when ``ignore_index`` cannot occur: no
+    masking at all) and the largest id kept; ``ValueError`` for ids outside [0, MAX_REGION_ID]."""
+    flat = target.reshape(target.shape[0], -1).to(torch.int64)
     lo, hi = (int(v) for v in torch.aminmax(flat))
-    if lo > ignore_index or hi < ignore_index:  # nothing to ignore
-        ignored = None
-    else:
-        ignored = flat == ignore_index
+    ignored = None if (lo > ignore_index or hi < ignore_index) else flat == ignore_index
+    if ignored is not None:
         lo, hi = (int(v) for v in torch.aminmax(torch.where(ignored, 0, flat)))
     if lo < 0 or hi > MAX_REGION_ID:
         raise ValueError(f"{name}: region ids must lie in [0, {MAX_REGION_ID}] (or equal "
                          f"ignore_index={ignore_index}), found {lo if lo < 0 else hi}")
+    return flat, ignored, hi
+
+
+def region_bins(target: torch.Tensor, ignore_index: int, *, name: str) -> RegionBins:
+    """Bins of the regions of each image: the ids themselves when they are few enough to index a
+    table directly (no renumbering pass), else the compact slots of :func:`index_regions`."""
+    flat, ignored, hi = _flat_ids(target, ignore_index, name)
     if hi + 1 > max(256, flat.shape[1] // 4):  # sparse ids: per-bin tables would outweigh the pixels
-        index = index_regions(target, ignore_index, name=name)
-        key, bins = index.pixel_slot, index.kmax + 1
-    else:
-        key, bins = (flat if ignored is None else torch.where(ignored, hi + 1, flat)), hi + 2
-    if key.is_cuda:
-        return RegionBins(key, bins)
-    lane = torch.arange(key.shape[1], device=key.device) % _LANES * bins
-    return RegionBins(key, bins, key + lane)
+        return index_regions(target, ignore_index, name=name).bins
+    return RegionBins.of(flat if ignored is None else torch.where(ignored, hi + 1, flat), hi + 2)
 
 
 def index_regions(target: torch.Tensor, ignore_index: int, *, name: str) -> RegionIndex:
     """Number the regions of each image compactly, in one pass over the pixels."""
     b = target.shape[0]
-    flat = target.reshape(b, -1).to(torch.int64)
-    lo, hi = (int(v) for v in torch.aminmax(flat))
-    # Fast path: when ignore_index cannot occur, skip all the masking.
-    valid = None if (lo > ignore_index or hi < ignore_index) else flat != ignore_index
-    if valid is not None:
-        lo, hi = (int(v) for v in torch.aminmax(torch.where(valid, flat, 0)))
-    if lo < 0 or hi > MAX_REGION_ID:
-        raise ValueError(f"{name}: region ids must lie in [0, {MAX_REGION_ID}] (or equal "
-                         f"ignore_index={ignore_index}), found {lo if lo < 0 else hi}")
+    flat, ignored, hi = _flat_ids(target, ignore_index, name)
+    valid = None if ignored is None else ~ignored
     span = hi + 1
     rows = torch.arange(b, device=flat.device).unsqueeze(1)
     if valid is None:
