@@ -35,9 +35,14 @@ class Task:
         decoders: how the CAS code may become regions (region tasks); the first is the default.
         trainable: ``cas-studio train`` trains it and the Segment tab runs it.
         finetune: (learning rate, epochs) a fine-tune in the app starts with. Saliency's gentler
-            pair is measured: ``cas-studio bench finetune --frames`` on two splits of the davis
-            sequences, 5e-4 x 20 epochs lost 0.036 and 0.083 adaptive F-beta on the held-out
-            sequences, 1e-4 x 10 gained 0.042 and 0.011.
+            pair is measured: ``cas-studio bench finetune --frames`` on davis sequences, 5e-4 x 20
+            epochs lost 0.036 and 0.083 adaptive F-beta on the held-out sequences of two splits,
+            1e-4 x 10 gained; 2e-4 x 10 and 1e-4 x 20 swung more from split to split (see the
+            saliency model card).
+        crop: how training crops an image when a run does not say: ``"square"`` (squares of the
+            shorter side) or ``"frame"`` (the whole frame, scaled). What is salient depends on the
+            whole frame: a square crop can cut the object off or leave a background thing the most
+            conspicuous one, so saliency trains, and fine-tunes, on whole frames.
     """
 
     name: str
@@ -49,11 +54,12 @@ class Task:
     decoders: tuple[str, ...] = ()
     trainable: bool = True
     finetune: tuple[float, int] = (5e-4, 20)
+    crop: str = "square"
 
 
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task("saliency", "salient object detection: a saliency map and its binary mask", 2, ("adp_fbeta", True),
-         saliency_map=True, flip_average=True, finetune=(1e-4, 10)),
+         saliency_map=True, flip_average=True, finetune=(1e-4, 10), crop="frame"),
     Task("regions", "general multi-region segmentation (BSDS500-like)", 32, ("covering", True),
          decoders=("merge", *(d for d in DECODERS if d != "merge"))),
     Task("texture", "texture segmentation (Outex-like mosaics)", 8, ("covering", True),

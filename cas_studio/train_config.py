@@ -10,7 +10,7 @@ from .losses.balance import SCOPES as BALANCE_SCOPES
 from .losses.ce import OVERFLOW as CE_OVERFLOW
 from .decoders import DECODERS
 from .models import ARCHITECTURES, DEFAULT_ARCH
-from .tasks import TRAINABLE
+from .tasks import TRAINABLE, get_task
 
 
 def option(default, help: str = "", *, flag: str | None = None, choices=None, cli: bool = True, **kw):
@@ -68,8 +68,9 @@ class TrainConfig:
     seed: int = option(0, "random seed")
     device: str = option("auto", "auto (CUDA when present), cpu or cuda")
     workers: int = option(0, "data-loading worker processes")
-    crop: str = option("square", "training crops: squares of the shorter side, or scaled copies of the whole frame "
-                                 "(keeps the image's aspect; for saliency)", choices=("square", "frame"))
+    crop: str | None = option(None, "training crops: squares of the shorter side, or scaled copies of the whole frame "
+                                    "(keeps the image's aspect); default: the task's (frame for saliency, square "
+                                    "otherwise)", choices=("square", "frame"))
     freeze_backbone: bool = option(False, "train the decoder only")
     freeze_bn: bool = option(False, "keep every BatchNorm's statistics as the --init weights have them (no "
                                     "update, no recalibration): a fine-tune on a handful of images must not "
@@ -106,6 +107,8 @@ class TrainConfig:
             raise ValueError(f"val_size must be positive, got {self.val_size}")
         if self.backbone_lr is not None and self.backbone_lr < 0:
             raise ValueError(f"backbone_lr must be >= 0, got {self.backbone_lr}")
+        if self.crop is None:  # the task's: recipes that name no crop keep meaning what they meant
+            self.crop = get_task(self.task).crop
         if self.crop not in ("square", "frame"):
             raise ValueError(f"crop must be square or frame, got {self.crop!r}")
         if self.keep_start and not self.val:

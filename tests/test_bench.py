@@ -111,10 +111,16 @@ def test_large_photo_benchmark_lines():
 @pytest.mark.slow
 @pytest.mark.data
 def test_frames_benchmark_scores_base_and_fine_tuned_on_other_sequences(data_dir, capsys):
-    assert bench_finetune.main(["--frames", "--epochs", "1"]) == 0
+    assert bench_finetune.main(["--frames", "--epochs", "1", "--splits", "2"]) == 0
     out = capsys.readouterr().out
-    m = re.search(r"fine-tuned saliency on 10 frames of (.+) \(8 training, 1 epochs.*scored on (\d+) frames of the "
-                  r"other 27 sequences", out)
-    assert m and int(m.group(2)) > 100, out
-    assert len(re.findall(r"  (base|fine-tuned): adaptive F-beta " + NUMBER, out)) == 2
-    assert re.search(r"frames verdict: (improved|no clear change|worse): adaptive F-beta", out), out
+    splits = re.findall(r"split (\d): fine-tuned on 10 frames of (.+) \(8 training, 1 epochs at 256, frame crops.*scored "
+                        r"on (\d+) frames of the other 27 sequences", out)
+    assert [s[0] for s in splits] == ["0", "1"], out
+    assert splits[0][1] != splits[1][1] and all(int(s[2]) > 100 for s in splits), out
+    scores = re.findall(r"  (base|fine-tuned): adaptive F-beta " + NUMBER, out)
+    assert [name for name, _ in scores] == ["base", "fine-tuned"] * 2
+    m = re.search(r"frames verdict: (improved|no clear change|worse): adaptive F-beta ([+-]" + NUMBER
+                  + r") on the held-out sequences, the mean of 2 splits", out)
+    assert m, out
+    values = [float(v) for _, v in scores]
+    assert float(m.group(2)) == pytest.approx(((values[1] - values[0]) + (values[3] - values[2])) / 2, abs=2e-3)

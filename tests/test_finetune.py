@@ -352,3 +352,5 @@ def test_a_fine_tune_runs_as_its_base_did(tmp_path):
     Trainer(cfg, show_progress=False).fit()
     tuned = load_model(Run(cfg.out_dir).weights(), device="cpu").info
     assert (tuned.flip_average, tuned.temperature, tuned.saliency_channel, tuned.input_size) == (True, 1.5, 0, 96)
+    # Trained as saliency is trained, on whole frames (a square crop can cut the object off).
+    assert cfg.crop == "frame"

@@ -171,6 +171,14 @@ def test_backbone_lr_gives_the_encoder_its_own_rate(figure_ground, tmp_path):
         config(figure_ground, tmp_path / "h", crop="circle")
 
 
+def test_a_run_that_names_no_crop_gets_its_tasks(figure_ground, tmp_path):
+    """Saliency crops whole frames, region tasks squares; a crop the run names wins."""
+    assert config(figure_ground, tmp_path / "a").crop == "frame"
+    assert config(figure_ground, tmp_path / "b", crop="square").crop == "square"
+    assert TrainConfig(task="regions", train=["x"]).crop == "square"
+    assert TrainConfig(task="texture", train=["x"]).crop == "square"
+
+
 def test_pretrained_encoder_by_default_and_no_pretrained_from_scratch(figure_ground, tmp_path):
     from cas_studio.efficientnet_lite import pretrained_path
 
