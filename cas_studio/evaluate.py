@@ -210,6 +210,38 @@ def _plot_pr(metrics: dict, name: str, path: Path) -> None:
     plt.close(fig)
 
 
+def decoder_from_args(args: argparse.Namespace) -> dict | None:
+    """The decoder spec that ``--decoder`` and its options ask for; None leaves the model's own.
+
+    ``--decoder D`` starts from D's defaults; options without ``--decoder`` change the decoder the
+    weights record (``--merge-min-area 0`` on the shipped ``regions``). Options that belong to
+    another decoder than the one in use are refused rather than ignored.
+
+    Raises:
+        ValueError: an option of a decoder that is not the one in use.
+    """
+    given = {"merge": {"scale": args.merge_scale, "threshold": args.merge_threshold,
+                       "color_weight": args.merge_color_weight, "min_area": args.merge_min_area},
+             "cluster": {"threshold": args.cluster_threshold}}
+    given = {kind: {k: v for k, v in opts.items() if v is not None} for kind, opts in given.items()}
+    asked = [kind for kind, opts in given.items() if opts]
+    if args.decoder:
+        method, base = args.decoder, default_decoder(args.decoder)
+    elif asked:
+        from .weights import read_info
+
+        base = read_info(args.weights).decoder or {}
+        method = base.get("method", "argmax")
+    else:
+        return None
+    wrong = [kind for kind in asked if kind != method]
+    if wrong:
+        flags = ", ".join(f"--{wrong[0]}-{k.replace('_', '-')}" for k in given[wrong[0]])
+        raise ValueError(f"{flags}: option(s) of the {wrong[0]} decoder, but the decoder in use is {method!r}; "
+                         f"add --decoder {wrong[0]} to use it")
+    return {**base, **given.get(method, {})}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``cas-studio eval``."""
     p = argparse.ArgumentParser(prog="cas-studio eval", description=__doc__,
@@ -249,14 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         if not items:
             raise ValueError(f"{args.data}: no images to evaluate")
         if args.weights:
-            decoder = None
-            if args.decoder:
-                # Options left out take the decoder's defaults.
-                given = ({"scale": args.merge_scale, "threshold": args.merge_threshold,
-                          "color_weight": args.merge_color_weight, "min_area": args.merge_min_area}
-                         if args.decoder == "merge"
-                         else {"threshold": args.cluster_threshold} if args.decoder == "cluster" else {})
-                decoder = {**default_decoder(args.decoder), **{k: v for k, v in given.items() if v is not None}}
+            decoder = decoder_from_args(args)
             name, predict = args.weights, model_predictor(args.weights, args.task, items, size=args.size,
                                                           decoder=decoder, flip=args.flip,
                                                           temperature=args.temperature)

@@ -162,6 +162,33 @@ def test_eval_decoder_flag_overrides_the_models_decoder(monkeypatch):
         assert seen[-1] == expected
 
 
+def test_eval_decoder_options_alone_change_the_recorded_decoder(tmp_path):
+    """``--merge-min-area 0`` on a model recording a merge decoder changes that one setting (it
+    used to be ignored without ``--decoder merge``); an option of another decoder is refused."""
+    import argparse
+
+    from cas_studio.evaluate import decoder_from_args
+    from cas_studio.models import build_model
+    from cas_studio.weights import WeightsInfo, save_weights
+
+    recorded = {"method": "merge", "scale": 300.0, "threshold": 0.3, "min_size": 100, "color_weight": 1.0,
+                "min_area": 0.005}
+    info = WeightsInfo(arch="lraspp_mobilenet_v3_large", out_channels=4, task="regions", decoder=recorded)
+    weights = save_weights(build_model(info.arch, 4), tmp_path / "w.safetensors", info)
+
+    def args(**kw):
+        base = dict(weights=str(weights), decoder=None, merge_scale=None, merge_threshold=None,
+                    merge_color_weight=None, merge_min_area=None, cluster_threshold=None)
+        return argparse.Namespace(**{**base, **kw})
+
+    assert decoder_from_args(args()) is None  # the model's own
+    assert decoder_from_args(args(merge_min_area=0.0)) == {**recorded, "min_area": 0.0}
+    with pytest.raises(ValueError, match="--cluster-threshold.*decoder in use is 'merge'"):
+        decoder_from_args(args(cluster_threshold=0.2))
+    with pytest.raises(ValueError, match="--merge-threshold.*decoder in use is 'argmax'"):
+        decoder_from_args(args(decoder="argmax", merge_threshold=0.2))
+
+
 def test_predict_regions_uses_the_decoder_the_weights_record(tmp_path):
     from cas_studio.infer import decode_regions, labels_from_probabilities, predict_probabilities
     from cas_studio.weights import load_model
