@@ -32,6 +32,7 @@ _trimmer: threading.Thread | None = None
 
 
 def _libc():
+    """The C library, or None where there is none to load (its functions are then missing)."""
     try:
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     except OSError:
@@ -91,8 +92,7 @@ def trim_when_idle(*, idle_s: float = 10.0, busy_cpu: float = 0.05) -> threading
         trimmed, last = False, cpu_s()
         while True:
             time.sleep(idle_s)
-            now = cpu_s()
-            idle = now - last < busy_cpu * idle_s
+            idle = cpu_s() - last < busy_cpu * idle_s
             if idle and not trimmed:
                 release_freed_memory()
             trimmed, last = idle, cpu_s()

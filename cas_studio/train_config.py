@@ -107,7 +107,7 @@ class TrainConfig:
             raise ValueError(f"val_size must be positive, got {self.val_size}")
         if self.backbone_lr is not None and self.backbone_lr < 0:
             raise ValueError(f"backbone_lr must be >= 0, got {self.backbone_lr}")
-        if self.crop is None:  # the task's: recipes that name no crop keep meaning what they meant
+        if self.crop is None:  # the task's (tasks.Task.crop): saliency is judged on whole frames
             self.crop = get_task(self.task).crop
         if self.crop not in ("square", "frame"):
             raise ValueError(f"crop must be square or frame, got {self.crop!r}")
