@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import threading
 import time
@@ -31,6 +32,7 @@ _applied: bool | None = None
 _trimmer: threading.Thread | None = None
 
 
+@functools.cache
 def _libc():
     """The C library, or None where there is none to load (its functions are then missing)."""
     try:

@@ -16,19 +16,25 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 
 @dataclass(frozen=True)
 class Decoder:
-    """A named decoder: ``defaults()`` its settings, ``run(model, probs, image, settings, min_size, size)``."""
+    """A named decoder: ``defaults()`` its settings, ``run(model, probs, image, settings, min_size, size)``,
+    and ``options``: the settings a command line may change (name -> help), as ``--NAME-SETTING``."""
 
     name: str
     doc: str
     defaults: Callable[[], dict]
     run: Callable[..., np.ndarray]
+    options: dict[str, str] = field(default_factory=dict)
+
+    def flag(self, setting: str) -> str:
+        """The command-line flag of one of :attr:`options`: ``--merge-min-area`` for ``min_area``."""
+        return f"--{self.name}-{setting.replace('_', '-')}"
 
 
 def _argmax(model, probs: np.ndarray, image: np.ndarray, spec: dict, min_size: int, size: int | None) -> np.ndarray:
@@ -74,9 +80,12 @@ def _cluster_defaults() -> dict:
 
 _REGISTRY: dict[str, Decoder] = {d.name: d for d in (
     Decoder("argmax", "arg-max channel, then one region per connected blob (small ones absorbed)", dict, _argmax),
-    Decoder("merge", "superpixels merged by their mean CAS code (cas_studio.grouping)", _merge_defaults, _merge),
+    Decoder("merge", "superpixels merged by their mean CAS code (cas_studio.grouping)", _merge_defaults, _merge,
+            {"threshold": "code distance to merge below", "scale": "superpixel (Felzenszwalb) scale",
+             "color_weight": "weight of the mean CIELAB colour beside the CAS code",
+             "min_area": "regions below this share of the image join their closest neighbour"}),
     Decoder("cluster", "the encoder's features clustered (cas_studio.clustering; for textures)", _cluster_defaults,
-            _cluster),
+            _cluster, {"threshold": "feature distance to merge clusters below"}),
 )}
 
 #: Every decoder's name.

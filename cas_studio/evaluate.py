@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .data import Item, bsds_segmentations, read_target, resolve
-from .decoders import DECODERS, default_decoder
+from .decoders import DECODERS, default_decoder, get_decoder
 from .io import atomic_path, read_image, read_label_map
 from .metrics import SaliencyMeter, mean_metrics, region_metrics
 from .tasks import TRAINABLE, get_task
@@ -220,10 +220,9 @@ def decoder_from_args(args: argparse.Namespace) -> dict | None:
     Raises:
         ValueError: an option of a decoder that is not the one in use.
     """
-    given = {"merge": {"scale": args.merge_scale, "threshold": args.merge_threshold,
-                       "color_weight": args.merge_color_weight, "min_area": args.merge_min_area},
-             "cluster": {"threshold": args.cluster_threshold}}
-    given = {kind: {k: v for k, v in opts.items() if v is not None} for kind, opts in given.items()}
+    # argparse stores --merge-min-area as merge_min_area.
+    given = {method: {k: getattr(args, f"{method}_{k}") for k in get_decoder(method).options} for method in DECODERS}
+    given = {method: {k: v for k, v in opts.items() if v is not None} for method, opts in given.items()}
     asked = [kind for kind, opts in given.items() if opts]
     if args.decoder:
         method, base = args.decoder, default_decoder(args.decoder)
@@ -236,7 +235,7 @@ def decoder_from_args(args: argparse.Namespace) -> dict | None:
         return None
     wrong = [kind for kind in asked if kind != method]
     if wrong:
-        flags = ", ".join(f"--{wrong[0]}-{k.replace('_', '-')}" for k in given[wrong[0]])
+        flags = ", ".join(map(get_decoder(wrong[0]).flag, given[wrong[0]]))
         raise ValueError(f"{flags}: option(s) of the {wrong[0]} decoder, but the decoder in use is {method!r}; "
                          f"add --decoder {wrong[0]} to use it")
     return {**base, **given.get(method, {})}
@@ -256,14 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--decoder", choices=DECODERS, default=None,
                    help="regions: arg-max + components, superpixels merged by CAS code, or the encoder's "
                         "features clustered (texture) (default: the model's)")
-    p.add_argument("--merge-threshold", type=float, default=None, help="--decoder merge: code distance to merge below")
-    p.add_argument("--merge-scale", type=float, default=None, help="--decoder merge: superpixel (Felzenszwalb) scale")
-    p.add_argument("--merge-color-weight", type=float, default=None,
-                   help="--decoder merge: weight of the mean CIELAB colour beside the CAS code")
-    p.add_argument("--merge-min-area", type=float, default=None,
-                   help="--decoder merge: regions below this share of the image join their closest neighbour")
-    p.add_argument("--cluster-threshold", type=float, default=None,
-                   help="--decoder cluster: feature distance to merge clusters below")
+    for method in DECODERS:  # --merge-threshold, ...: the settings each decoder lets a command line change
+        decoder = get_decoder(method)
+        for setting, text in decoder.options.items():
+            p.add_argument(decoder.flag(setting), type=float, default=None, help=f"--decoder {method}: {text}")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="saliency: average the logits of each image and its mirror image (default: the model's)")
     p.add_argument("--temperature", type=float, default=None,

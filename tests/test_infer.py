@@ -180,3 +180,8 @@ def test_one_registry_owns_the_decoders():
     assert set(get_task("regions").decoders) == set(DECODERS)
     with pytest.raises(ValueError, match="decoder must be a dict with a method among"):
         WeightsInfo(arch="lraspp_mobilenet_v3_large", out_channels=4, task="regions", decoder={"method": "kmeans"})
+    # The command line's decoder options come from it too, each a setting its decoder has.
+    for name in DECODERS:
+        decoder = get_decoder(name)
+        assert set(decoder.options) <= set(decoder.defaults()), name
+    assert get_decoder("merge").flag("min_area") == "--merge-min-area"

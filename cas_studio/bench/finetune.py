@@ -139,16 +139,17 @@ def _realistic(args: argparse.Namespace) -> int:
     return 0
 
 
-def _frames_split(args: argparse.Namespace, seed: int, frames: list, sequences: list[str]) -> dict:
+def _frames_split(args: argparse.Namespace, seed: int, by_sequence: dict[str, list]) -> dict:
     """One split of ``_frames``: fine-tune on 10 frames of 3 sequences, score the rest; returns scores."""
     from ..data import resolve
     from ..data.project import create_project
     from ..evaluate import evaluate_saliency, model_predictor
 
+    sequences = sorted(by_sequence)
     chosen = list(np.random.default_rng(seed).choice(sequences, 3, replace=False))
-    per = {seq: [it for it in frames if it.image.stem.rsplit("_", 1)[0] == seq] for seq in chosen}
+    per = {seq: by_sequence[seq] for seq in chosen}
     picked = [per[seq][k] for k in range(max(map(len, per.values()))) for seq in chosen if k < len(per[seq])][:10]
-    held = [it for it in frames if it.image.stem.rsplit("_", 1)[0] not in chosen]
+    held = [it for seq in sequences if seq not in chosen for it in by_sequence[seq]]
     work = Path(tempfile.mkdtemp(prefix="cas-bench-ft-frames-"))
     project = create_project(work / "project")
     for it in picked:  # what a person makes by importing each frame's mask in the Annotate tab
@@ -177,12 +178,13 @@ def _frames_split(args: argparse.Namespace, seed: int, frames: list, sequences: 
 def _frames(args: argparse.Namespace) -> int:
     from ..data import resolve
 
-    frames = resolve("davis")
-    sequences = sorted({it.image.stem.rsplit("_", 1)[0] for it in frames})
+    by_sequence: dict[str, list] = {}
+    for it in resolve("davis"):  # frames are named SEQUENCE_NNNNN
+        by_sequence.setdefault(it.image.stem.rsplit("_", 1)[0], []).append(it)
     t0 = time.perf_counter()
     # One split's gain swings by several hundredths with which 3 sequences are annotated (and with
     # the run's own noise), so the verdict is the mean over several splits.
-    splits = [_frames_split(args, args.seed + k, frames, sequences) for k in range(args.splits)]
+    splits = [_frames_split(args, args.seed + k, by_sequence) for k in range(args.splits)]
     gains = [s["fine-tuned"]["adp_fbeta"] - s["base"]["adp_fbeta"] for s in splits]
     max_gains = [s["fine-tuned"]["max_fbeta"] - s["base"]["max_fbeta"] for s in splits]
     gain = float(np.mean(gains))
