@@ -145,6 +145,21 @@ class Session:
         h, w = self.image.shape[:2]
         return 1.0 if not max_pixels or h * w <= max_pixels else (h * w / max_pixels) ** 0.5
 
+    def _display_size(self, scale: float) -> tuple[int, int]:
+        h, w = self.image.shape[:2]
+        return max(1, round(w / scale)), max(1, round(h / scale))
+
+    def shown_labels(self, max_pixels: int | None = None) -> np.ndarray:
+        """The label map at :meth:`picture`'s size (``max_pixels``): each shown pixel's region id,
+        nearest-neighbour when the picture is downscaled."""
+        import cv2
+
+        labels = self.labels()
+        scale = self.display_scale(max_pixels)
+        if scale == 1.0:
+            return labels
+        return cv2.resize(labels.astype(np.int32), self._display_size(scale), interpolation=cv2.INTER_NEAREST_EXACT)
+
     def picture(self, max_pixels: int | None = None) -> np.ndarray:
         """The canvas: the image with its regions, the selection, and a pending click object; at
         most ``max_pixels`` (downscaled by :meth:`display_scale`, so a 40 MP photo is drawn and sent
@@ -152,14 +167,15 @@ class Session:
         import cv2
 
         scale = self.display_scale(max_pixels)
-        h, w = self.image.shape[:2]
-        size = (max(1, round(w / scale)), max(1, round(h / scale)))
+        size = self._display_size(scale)
         image = self.image if scale == 1.0 else cv2.resize(self.image, size, interpolation=cv2.INTER_AREA)
 
+        # Pixel centres (NEAREST_EXACT), as the canvas maps a click: a shown pixel is the region under
+        # its centre, the one a click on it selects.
         def shown(mask_or_labels: np.ndarray) -> np.ndarray:
             if scale == 1.0:
                 return mask_or_labels
-            return cv2.resize(mask_or_labels.astype(np.int32), size, interpolation=cv2.INTER_NEAREST)
+            return cv2.resize(mask_or_labels.astype(np.int32), size, interpolation=cv2.INTER_NEAREST_EXACT)
 
         if self.history is None and self.pending.mask is None:
             return image

@@ -348,6 +348,14 @@ def test_a_large_photo_is_over_segmented_at_a_bounded_size_and_shown_downscaled(
     x, y = 450, 300
     s.click_region("select / merge", x, y)
     assert s.selected == [labels[y, x]]
+    # The label map the lasso preview reads is the shown picture's size, each pixel its region.
+    shown = s.shown_labels(54_000)
+    assert shown.shape == picture.shape[:2]
+    hs, ws = shown.shape
+    centres = labels[((np.arange(hs) + 0.5) * 600 / hs).astype(int)][:, ((np.arange(ws) + 0.5) * 900 / ws).astype(int)]
+    assert (shown == centres).mean() > 0.99  # each shown pixel is the region under its centre
+    assert set(np.unique(shown)) <= set(np.unique(labels))
+    assert s.shown_labels() is s.labels()  # full size: the map itself
 
 
 def test_the_canvas_previews_what_grow_would_add(session):

@@ -193,7 +193,8 @@ def _apply(action: dict, parts: int, s: Session) -> str | None:
     k = s.display_scale(DISPLAY_PIXELS)
     points = [(x * k, y * k) for x, y in action.get("points", [])]
     if action["kind"] == "lasso":
-        s.lasso([(int(round(x)), int(round(y))) for x, y in points])
+        # The canvas sends the shown pixels under the outline; each stands for its centre, as a click.
+        s.lasso([(int((x + 0.5) * k), int((y + 0.5) * k)) for x, y in action["points"]])
     elif action["kind"] == "stroke":
         s.stroke(action["action"], points, radius=float(action["radius"]) * k)
     else:
@@ -223,6 +224,16 @@ def canvas_actions(ctx: AppContext, payload: str, parts: float, s: Session):
         if note:
             gr.Warning(note)
     return (s, *_view(ctx, s))
+
+
+def canvas_labels(gen: float | None, s: Session) -> str:
+    """``"gen|data URL"``: the label map as the canvas shows it, for the lasso's preview (no URL when
+    the image has no labels yet); ``gen`` is the browser's picture count, returned so that it can
+    tell an answer for an older picture."""
+    gen = int(gen or 0)
+    if s.project is None or s.history is None:
+        return f"{gen}|"
+    return f"{gen}|{canvas.encode_labels(s.shown_labels(DISPLAY_PIXELS))}"
 
 
 @_guard
@@ -351,6 +362,10 @@ def build(ctx: AppContext, default_folder: str) -> dict:
                                elem_id="canvas", buttons=["download"])
             payload = gr.Textbox(visible="hidden", elem_id="canvas-payload")
             send_btn = gr.Button("send", visible="hidden", elem_id="canvas-send")
+            # The lasso's preview asks for the shown label map once per picture (canvas.CANVAS_JS).
+            labels_gen = gr.Number(visible="hidden", precision=0, elem_id="canvas-labels-gen")
+            labels_map = gr.Textbox(visible="hidden", elem_id="canvas-labels")
+            labels_btn = gr.Button("labels", visible="hidden", elem_id="canvas-labels-fetch")
             with gr.Row():
                 undo_btn = gr.Button("Undo", elem_id="undo")
                 redo_btn = gr.Button("Redo", elem_id="redo")
@@ -395,6 +410,10 @@ def build(ctx: AppContext, default_folder: str) -> dict:
                    js="(p, n, s) => [window.casCanvas.take(), n, s]", trigger_mode="multiple",
                    concurrency_id="inference", concurrency_limit=1, api_name=False,
                    show_progress="hidden").then(None, None, None, js="() => window.casCanvas.flush()")
+    # In the edits' queue, so the map is the one after every action sent before it.
+    labels_btn.click(canvas_labels, [labels_gen, state], labels_map, js="(g, s) => [window.casCanvas.fetching, s]",
+                     trigger_mode="multiple", concurrency_id="inference", concurrency_limit=1, api_name=False,
+                     show_progress="hidden").then(None, labels_map, None, js="(v) => window.casCanvas.setLabels(v)")
     accept_btn.click(bind(accept_object, ctx), state, [*views, sign], api_name="accept_object", **api)
     undo_click_btn.click(lambda s: object_step(ctx, "undo", s), state, views, **edit)
     cancel_btn.click(lambda s: object_step(ctx, "cancel", s), state, views, **edit)

@@ -3,15 +3,21 @@
 The picture stays a plain ``gr.Image``; a small script (:data:`CANVAS_JS`) draws strokes, the lasso
 and the brush cursor on an overlay in the browser as the hand moves (no server round trip per mouse
 move), zooms (wheel) and pans (right or middle drag, or the "pan" tool), and sends the server only
-the finished action as a few numbers in image pixels. Actions drawn while the server is busy queue
+the finished action as a few numbers in image pixels. While a lasso is drawn, the regions it would
+merge are tinted before release: the script asks once per picture for the shown label map
+(:func:`encode_labels`) and applies the session's rule (at least half inside) to it as the hand moves. Actions drawn while the server is busy queue
 in the browser and are sent in order, so none is dropped; each one the session refuses is named in a
 warning, and the canvas still shows the current labels.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+
+import cv2
+import numpy as np
 
 from ..annotation import BRUSH_ACTIONS, MAX_BRUSH_RADIUS, MODES
 
@@ -72,6 +78,33 @@ def parse_actions(payload: str | None) -> list[dict]:
     return actions
 
 
+def encode_labels(labels: np.ndarray) -> str:
+    """A label map as a PNG data URL the canvas script decodes: id = red + 256 * green.
+
+    Parameters
+    ----------
+    labels : (H, W) integer region ids, 0 to 65535 (``annotate.MAX_ID``).
+
+    Returns
+    -------
+    ``"data:image/png;base64,..."``, lossless; ids above 65535 raise ``ValueError``.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"a label map is a 2-D integer array, got {labels.dtype} {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() > 0xFFFF):
+        raise ValueError(f"region ids must lie in 0..65535 to be sent, got {labels.min()}..{labels.max()}")
+    ids = labels.astype(np.uint32)
+    bgr = np.zeros(labels.shape + (3,), np.uint8)
+    bgr[..., 2] = ids & 0xFF
+    bgr[..., 1] = ids >> 8
+    # Level 1: the map is sent once per picture and fast matters more than a few kB.
+    ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise ValueError("could not encode the label map as PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
+
+
 def _check_point(p) -> None:
     if (not isinstance(p, (list, tuple)) or len(p) != 2
             or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in p)):
@@ -92,7 +125,8 @@ def describe(action: dict) -> str:
 CANVAS_JS = """
 () => {
   if (window.casCanvas) return;
-  const S = {queue: [], zoom: 1, px: 0, py: 0, down: null, path: [], pending: [], space: false};
+  const S = {queue: [], zoom: 1, px: 0, py: 0, down: null, path: [], pending: [], space: false,
+             gen: 0, labels: null, fetching: -1, previewIds: null, tint: null, tintKey: null};
   window.casCanvas = S;
   S.take = () => { const q = S.queue.splice(0); S.pending.forEach(p => p.sent = true);
                    return JSON.stringify(q); };
@@ -135,9 +169,86 @@ CANVAS_JS = """
     c.lineCap = c.lineJoin = 'round';
     c.stroke();
   }
+  // The lasso's preview. The label map comes once per picture (gen counts pictures); each move
+  // counts, per region, the pixels the filled outline covers, and tints the regions at least half
+  // inside, as annotate.regions_inside decides on release.
+  const lassoing = () => S.down !== null && !S.down.pan && S.path.length && S.path.at(-1).kind === 'lasso';
+  S.wantLabels = () => {
+    if ((S.labels && S.labels.gen === S.gen) || S.fetching === S.gen) return;
+    const b = document.getElementById('canvas-labels-fetch'); if (!b) return;
+    S.fetching = S.gen; b.click();
+  };
+  // The answer is "gen|data URL", gen being the picture it was asked for.
+  S.setLabels = (answer) => {
+    const cut = (answer || '').indexOf('|'), gen = parseInt(answer.slice(0, cut), 10), url = answer.slice(cut + 1);
+    if (gen === S.fetching) S.fetching = -1;
+    if (cut < 0 || !url) return;
+    const im = new Image();
+    im.onload = () => {
+      // A newer picture arrived while this map travelled: it may be the older map; ask again.
+      if (gen !== S.gen) { if (lassoing() || TOOLS[tool()] === 'lasso') S.wantLabels(); return; }
+      const w = im.naturalWidth, h = im.naturalHeight;
+      const cv = document.createElement('canvas'); cv.width = w; cv.height = h;
+      const x = cv.getContext('2d', {willReadFrequently: true}); x.drawImage(im, 0, 0);
+      const d = x.getImageData(0, 0, w, h).data, ids = new Uint16Array(w * h);
+      let max = 0;
+      for (let i = 0, j = 0; i < ids.length; i++, j += 4) { const v = d[j] | (d[j + 1] << 8); ids[i] = v; if (v > max) max = v; }
+      const area = new Uint32Array(max + 1); for (let i = 0; i < ids.length; i++) area[ids[i]]++;
+      S.labels = {gen, w, h, ids, area, max};
+      schedulePreview();
+    };
+    im.src = url;
+  };
+  let previewQueued = false;
+  function schedulePreview() {
+    if (previewQueued) return; previewQueued = true;
+    requestAnimationFrame(() => { previewQueued = false; computePreview(); redraw(S.cursor); });
+  }
+  function computePreview() {
+    const p = S.path.at(-1), L = S.labels;
+    if (!lassoing() || !L || L.gen !== S.gen || p.points.length < 3) return;
+    const pts = p.points.map(([x, y]) => [Math.floor(x) + 0.5, Math.floor(y) + 0.5]);
+    const xs = pts.map(q => q[0]), ys = pts.map(q => q[1]);
+    const x0 = Math.max(0, Math.floor(Math.min(...xs))), x1 = Math.min(L.w, Math.ceil(Math.max(...xs)) + 1);
+    const y0 = Math.max(0, Math.floor(Math.min(...ys))), y1 = Math.min(L.h, Math.ceil(Math.max(...ys)) + 1);
+    const bw = x1 - x0, bh = y1 - y0;
+    if (bw <= 0 || bh <= 0) return;
+    S.poly = S.poly || document.createElement('canvas');
+    S.poly.width = bw; S.poly.height = bh;
+    const c = S.poly.getContext('2d', {willReadFrequently: true});
+    c.translate(-x0, -y0); c.beginPath();
+    pts.forEach(([x, y], i) => i ? c.lineTo(x, y) : c.moveTo(x, y)); c.closePath();
+    // Filled and outlined: cv2.fillPoly on the server counts the outline's own pixels as inside.
+    c.fillStyle = c.strokeStyle = '#fff'; c.lineWidth = 1; c.fill(); c.stroke();
+    const m = c.getImageData(0, 0, bw, bh).data, inside = new Uint32Array(L.max + 1);
+    for (let y = 0, j = 3; y < bh; y++) {
+      const row = (y + y0) * L.w + x0;
+      for (let x = 0; x < bw; x++, j += 4) if (m[j] >= 128) inside[L.ids[row + x]]++;
+    }
+    const chosen = [];
+    for (let id = 1; id <= L.max; id++) if (inside[id] && 2 * inside[id] >= L.area[id]) chosen.push(id);
+    S.previewIds = chosen;
+    p.tintKey = chosen.length >= 2 ? L.gen + ':' + chosen.join(',') : null;  // fewer than two merge nothing
+    if (p.tintKey && p.tintKey !== S.tintKey) {
+      const sel = new Uint8Array(L.max + 1); chosen.forEach(id => sel[id] = 1);
+      const t = S.tint || (S.tint = document.createElement('canvas'));
+      t.width = L.w; t.height = L.h;
+      const tc = t.getContext('2d'), im = tc.createImageData(L.w, L.h), o = im.data;
+      for (let i = 0, j = 0; i < L.ids.length; i++, j += 4)
+        if (sel[L.ids[i]]) { o[j] = 0; o[j + 1] = 229; o[j + 2] = 255; o[j + 3] = 110; }
+      tc.putImageData(im, 0, 0); S.tintKey = p.tintKey;
+    }
+  }
+  function drawTint(c, g) {
+    const p = [...S.pending, ...S.path].reverse().find(q => q.kind === 'lasso');
+    if (!p || !p.tintKey || p.tintKey !== S.tintKey || !S.labels || S.labels.gen !== S.gen) return;
+    if (S.labels.w !== g.nw || S.labels.h !== g.nh) return;
+    c.drawImage(S.tint, g.left, g.top, g.nw * g.s, g.nh * g.s);
+  }
   function redraw(cursor) {
     const c = ctx(); c.clearRect(0, 0, overlay.width, overlay.height);
     const g = geom(); if (!g) return;
+    drawTint(c, g);
     S.pending.forEach(p => drawPath(c, g, p));
     if (S.path.length) drawPath(c, g, S.path.at(-1));
     if (cursor && TOOLS[tool()] !== 'lasso' && TOOLS[tool()] !== 'pan') {
@@ -173,14 +284,17 @@ CANVAS_JS = """
     S.down = {x: e.clientX, y: e.clientY, pan, moved: false, px: S.px, py: S.py, shift: e.shiftKey};
     const kind = TOOLS[tool()] === 'lasso' ? 'lasso' : 'stroke';
     if (!pan) S.path.push({kind, action: TOOLS[tool()], radius: radius(), points: [toImage(g, e.clientX, e.clientY)]});
+    if (!pan && kind === 'lasso') { S.previewIds = null; S.wantLabels(); }
   }, true);
   document.addEventListener('pointermove', (e) => {
-    if (S.down === null) { if (inside(e)) redraw([e.clientX, e.clientY]); else if (overlay) redraw(); return; }
+    S.cursor = inside(e) ? [e.clientX, e.clientY] : null;
+    if (S.down === null) { if (S.cursor) redraw(S.cursor); else if (overlay) redraw(); return; }
     const d = S.down;
     if (Math.hypot(e.clientX - d.x, e.clientY - d.y) > 4) d.moved = true;
     if (d.pan) { S.px = d.px + e.clientX - d.x; S.py = d.py + e.clientY - d.y; applyView(); return; }
     const g = geom(); if (!g) return;
     S.path.at(-1).points.push(toImage(g, e.clientX, e.clientY));
+    if (S.path.at(-1).kind === 'lasso') schedulePreview();
     redraw([e.clientX, e.clientY]);
   }, true);
   document.addEventListener('pointerup', (e) => {
@@ -194,7 +308,8 @@ CANVAS_JS = """
       send({kind: 'click', x: Math.floor(x), y: Math.floor(y), mode: checked('click-mode'),
             negative: d.shift || (checked('click-sign') || '').startsWith('negative')});
     } else if (p.kind === 'lasso') {
-      S.pending.push(p); send({kind: 'lasso', points: p.points.map(round)});
+      // The shown pixel under each point, as for a click: the preview counted the same pixels.
+      S.pending.push(p); send({kind: 'lasso', points: p.points.map(([x, y]) => [Math.floor(x), Math.floor(y)])});
     } else {
       S.pending.push(p); send({kind: 'stroke', action: p.action, radius: p.radius, points: p.points.map(round)});
     }
@@ -217,8 +332,13 @@ CANVAS_JS = """
   // A new picture from the server replaces the strokes it answered; those not yet sent stay drawn.
   document.addEventListener('load', (e) => {
     if (e.target.tagName === 'IMG' && host() && host().contains(e.target)) {
-      S.pending = S.pending.filter(p => !p.sent); applyView();
+      S.pending = S.pending.filter(p => !p.sent); S.gen++;
+      if (lassoing() || TOOLS[tool()] === 'lasso') S.wantLabels();  // ready before the next lasso
+      applyView();
     }
+  }, true);
+  document.addEventListener('change', (e) => {
+    if (e.target.closest && e.target.closest('#drag-tool') && TOOLS[tool()] === 'lasso') S.wantLabels();
   }, true);
   addEventListener('resize', () => redraw());
   addEventListener('scroll', () => redraw(), true);

@@ -39,6 +39,9 @@ def client_point(page, selector: str, x: float, y: float) -> tuple[float, float]
     """Where natural pixel (x, y) of the displayed image is on the page, allowing for letterboxing
     (object-fit) and the Annotate canvas's zoom and pan."""
     img = page.locator(selector)
+    # A picture being replaced has no size yet: wait for the new one rather than divide by zero.
+    page.wait_for_function("s => { const e = document.querySelector(s); return e && e.complete && e.naturalWidth > 0; }",
+                           arg=selector)
     box = img.bounding_box()  # includes the zoom transform
     nw, nh, fit, zoom = img.evaluate("e => [e.naturalWidth, e.naturalHeight, getComputedStyle(e).objectFit, "
                                      "window.casCanvas ? window.casCanvas.zoom : 1]")

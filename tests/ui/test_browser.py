@@ -11,7 +11,7 @@ import pytest
 from scipy import ndimage
 from skimage import data
 
-from cas_studio.bench.browser import CHROMIUM, FLAGS
+from cas_studio.bench.browser import CHROMIUM, FLAGS, client_point
 from cas_studio.bench.browser import click_pixel as click_image_pixel
 from cas_studio.bench.browser import drag_pixels
 from cas_studio.io import read_label_map, write_image
@@ -369,3 +369,51 @@ def test_lasso_grow_and_a_refused_stroke_on_the_main_canvas(page, tmp_path):
     final = read_label_map(label_path)
     for y in (0.1, 0.9):
         assert len(np.unique(final[int(y * h), int(0.06 * w):int(0.34 * w)])) == 1
+
+
+def test_lasso_tints_the_regions_it_will_merge_before_release(page, tmp_path):
+    """While the lasso is drawn, the canvas names (and tints) the regions at least half inside it,
+    before anything is sent; on release exactly those become one region and the rest stay."""
+    from playwright.sync_api import expect
+
+    from cas_studio.data.project import create_project
+
+    # A 4x4 grid of 60 px squares, imported as a label map: region (r, c) is square r, c.
+    grid = np.kron(np.arange(16).reshape(4, 4), np.ones((60, 60), np.int32)).astype(np.uint16)
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (16, 3))[grid].astype(np.uint8)
+    folder = tmp_path / "lasso-preview"
+    project = create_project(folder)
+    (path,) = project.add_images([write_image(tmp_path / "grid.png", image)])
+    write_image(tmp_path / "grid-labels.png", grid)
+    project.import_labels(path, tmp_path / "grid-labels.png")
+    before = read_label_map(project.label_path(path))
+
+    page.get_by_role("tab", name="Annotate").click()
+    fill_and_settle(page, "#project-folder", str(folder))
+    page.locator("#project-open").click()
+    status = page.locator("#annotate-status")
+    expect(status).to_contain_text("16 regions")
+    page.locator("#drag-tool label", has_text="lasso").click()
+    # x 20..165 holds 2/3, all and 3/4 of columns 0-2; y 70..200 holds 5/6 and all of rows 1-2 and
+    # 1/3 of row 3: six squares are at least half inside (the least 0.56), the others at most 0.28.
+    outline = [(20, 70), (165, 70), (165, 200), (20, 200), (20, 75)]
+    drag_pixels(page, "#canvas img", outline, steps=4, release=False)
+    page.wait_for_function("() => window.casCanvas.previewIds !== null && window.casCanvas.previewIds.length > 0")
+    page.mouse.move(*client_point(page, "#canvas img", 22, 72))  # the preview follows the latest outline
+    page.wait_for_timeout(200)
+    previewed = page.evaluate("() => window.casCanvas.previewIds")
+    expected = sorted(int(before[60 * r + 30, 60 * c + 30]) for r in (1, 2) for c in (0, 1, 2))
+    assert previewed == expected
+    # The tint is drawn on the overlay before release.
+    tinted = page.evaluate("""() => { const c = document.getElementById('canvas-overlay');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }""")
+    assert tinted > 1000
+    assert (read_label_map(project.label_path(path)) == before).all()  # nothing sent yet
+    page.mouse.up()
+    expect(status).to_contain_text("11 regions")
+    after = read_label_map(project.label_path(path))
+    merged = np.isin(before, expected)
+    assert len(np.unique(after[merged])) == 1
+    assert (after[~merged] == before[~merged]).all()

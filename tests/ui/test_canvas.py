@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
+import cv2
+import numpy as np
 import pytest
 
 from cas_studio.app import canvas
@@ -32,3 +35,25 @@ def test_well_formed_actions_pass_in_order():
 def test_malformed_actions_are_refused_by_name(payload, message):
     with pytest.raises(ValueError, match=message):
         canvas.parse_actions(payload)
+
+
+def test_a_label_map_travels_to_the_canvas_losslessly():
+    labels = np.random.default_rng(0).integers(0, 65536, (37, 53)).astype(np.int32)
+    labels[0, 0], labels[0, 1] = 0, 65535
+    url = canvas.encode_labels(labels)
+    head, data = url.split(",", 1)
+    assert head == "data:image/png;base64"
+    bgr = cv2.imdecode(np.frombuffer(base64.b64decode(data), np.uint8), cv2.IMREAD_COLOR)
+    # What the script reads: red + 256 * green.
+    assert (bgr[..., 2].astype(np.int32) + 256 * bgr[..., 1].astype(np.int32) == labels).all()
+
+
+@pytest.mark.parametrize("labels, message", [
+    (np.zeros((4, 4), np.float32), "integer"),
+    (np.zeros((4, 4, 2), np.int32), "2-D"),
+    (np.full((4, 4), 70_000, np.int32), "0..65535"),
+    (np.full((4, 4), -1, np.int32), "0..65535"),
+])
+def test_a_label_map_that_cannot_be_sent_is_refused_by_name(labels, message):
+    with pytest.raises(ValueError, match=message):
+        canvas.encode_labels(labels)
