@@ -90,3 +90,14 @@ def test_weights_metadata_ranges_are_checked_before_allocation():
                        ("std", "[0.2, 0.0, 0.2]"), ("out_channels", "2.5")):
         with pytest.raises(ValueError, match="bad weights metadata"):
             WeightsInfo.from_metadata({**base, key: value})
+
+
+def test_the_served_app_keeps_freed_memory_while_working_and_trims_it_when_idle(tmp_path, monkeypatch):
+    """``main`` sets both allocator policies before it serves (cas_studio.allocator)."""
+    calls = []
+    monkeypatch.setattr(app_main, "keep_freed_memory", lambda: calls.append("keep"))
+    monkeypatch.setattr(app_main, "trim_when_idle", lambda: calls.append("trim"))
+    monkeypatch.setattr("gradio.Blocks.launch", lambda self, **kw: calls.append("launch"))
+    monkeypatch.chdir(tmp_path)
+    assert app_main.main([]) == 0
+    assert calls == ["keep", "trim", "launch"]
