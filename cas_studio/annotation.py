@@ -34,7 +34,6 @@ import numpy as np
 
 from . import annotate as ann
 from .data.project import EditConflict, Project
-from .grouping import coverage
 from .io import ImageError, read_image
 from .tasks import get_task
 
@@ -82,6 +81,14 @@ class PendingObject:
     region: int | None = None  # an existing region being refined, else a new one
 
 
+def _tint(out: np.ndarray, image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int], weight: float) -> None:
+    """Blend ``colour`` into ``out`` where ``mask`` is set, over ``image``; only those pixels are
+    computed (a preview is usually a small part of the picture, redrawn after every action)."""
+    ys, xs = np.nonzero(mask)
+    if ys.size:
+        out[ys, xs] = (image[ys, xs] * (1 - weight) + np.asarray(colour) * weight + 0.5).astype(np.uint8)
+
+
 @dataclass
 class Session:
     """One person's annotation state: project, current image, label history, selection."""
@@ -97,6 +104,7 @@ class Session:
     proposal: np.ndarray | None = None  # the over-segmentation the annotation started from
     hierarchy: object | None = None  # the image's region hierarchy (rebuilt on demand from method/params)
     by_hand: set[int] = field(default_factory=set)  # proposed regions confirmed as they are
+    _proposed_memo: tuple | None = field(default=None, init=False, repr=False, compare=False)
     image_confirmed: bool = False
     version: int = 0  # the saved annotation's version this session's edits build on
     pending: PendingObject = field(default_factory=PendingObject)
@@ -111,7 +119,15 @@ class Session:
         """Regions nobody has confirmed yet (unchanged since the over-segmentation)."""
         if self.history is None or self.proposal is None or self.image_confirmed:
             return []
-        return sorted(set(ann.untouched_regions(self.history.current, self.proposal).tolist()) - self.by_hand)
+        # Asked several times per redraw (overlay, free pixels, status), at a pass over the image
+        # each: kept until the label map, the proposal or the hand confirmations change. The key
+        # holds the arrays themselves, so a freed array's id can never match by accident.
+        key = (self.history.current, self.proposal, frozenset(self.by_hand))
+        memo = self._proposed_memo
+        if memo is None or memo[0][0] is not key[0] or memo[0][1] is not key[1] or memo[0][2] != key[2]:
+            ids = sorted(set(ann.untouched_regions(self.history.current, self.proposal).tolist()) - self.by_hand)
+            self._proposed_memo = memo = (key, ids)
+        return list(memo[1])
 
     def current(self) -> Path:
         """Path of the image being annotated."""
@@ -183,11 +199,9 @@ class Session:
         out = ann.overlay(image, labels, highlight=self.selected, muted=self.proposed())
         preview = self._grow_preview_if_cheap()
         if preview is not None:  # what G would add to the selection, tinted before it is applied
-            tint = cv2.addWeighted(image, 0.6, np.full_like(image, (255, 160, 0)), 0.4, 0.0)
-            np.copyto(out, tint, where=shown(preview).astype(bool)[..., None])
+            _tint(out, image, shown(preview), (255, 160, 0), 0.4)
         if self.pending.mask is not None:
-            cyan = cv2.addWeighted(image, 0.45, np.full_like(image, (0, 220, 255)), 0.55, 0.0)
-            np.copyto(out, cyan, where=shown(self.pending.mask).astype(bool)[..., None])
+            _tint(out, image, shown(self.pending.mask), (0, 220, 255), 0.55)
             r = max(3, round(0.006 * max(image.shape[:2])))
             for x, y, positive in self.pending.clicks:
                 centre = (int(x / scale), int(y / scale))
@@ -493,8 +507,15 @@ class Session:
 
     def _free(self, labels: np.ndarray, region: int | None = None) -> np.ndarray:
         """Pixels a tool may take: unlabelled, proposed, or of ``region`` itself."""
-        free = (labels == ann.UNLABELLED) | np.isin(labels, np.asarray(self.proposed(), np.int64))
-        return free | (labels == region) if region is not None else free
+        # A lookup table over every possible id: one gather instead of np.isin's sort. Ids past
+        # MAX_ID (never made here) clip to the last entry, which is never free.
+        lut = np.zeros(ann.MAX_ID + 2, bool)
+        lut[ann.UNLABELLED] = True
+        lut[np.asarray(self.proposed(), np.int64)] = True
+        if region is not None:
+            lut[region] = True
+        lut[-1] = False
+        return np.take(lut, labels, mode="clip")
 
     def grow_preview(self) -> np.ndarray:
         """The pixels :meth:`grow` would add to the selected region (HxW bool)."""
@@ -505,16 +526,21 @@ class Session:
             raise AnnotationError("Over-segment the image first: grow climbs its region hierarchy.")
         self._ensure_hierarchy()
         region = self.selected[0]
-        sp = self.hierarchy.superpixels
+        tree = self.hierarchy
+        sp = tree.superpixels
         mask = labels == region
-        share = coverage(mask, sp, self.hierarchy.finest)
+        # Drawn on every redraw while a region is selected: per-superpixel counts of the region's
+        # own pixels and lookup tables, no pass that sorts.
+        share = np.bincount(sp[mask], minlength=tree.finest) / np.maximum(tree.areas, 1)
         members = np.flatnonzero(share > 0.5)
         if members.size == 0:  # a painted sliver: start from the superpixels it touches most
             members = np.array([int(np.argmax(share))])
-        node = self.hierarchy.ancestor(members)
+        node = tree.ancestor(members)
         if node is None:
             raise AnnotationError(f"Region {region} already holds its whole part of the image; nothing to grow into.")
-        return np.isin(sp, node) & ~mask & self._free(labels)
+        in_node = np.zeros(tree.finest, bool)
+        in_node[node] = True
+        return np.take(in_node, sp) & ~mask & self._free(labels)
 
     def _grow_preview_if_cheap(self) -> np.ndarray | None:
         """:meth:`grow_preview` when the hierarchy is at hand (never rebuilt just to draw), else None."""

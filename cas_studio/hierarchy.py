@@ -87,10 +87,15 @@ class Hierarchy:
     superpixels: np.ndarray  # (H, W) int32, ids 0..N-1
     merges: np.ndarray  # (N - C, 3): (a, b, distance), b joins a, in order
 
-    @property
+    @functools.cached_property
     def finest(self) -> int:
         """Number of regions of the finest cut (the superpixels)."""
         return int(self.superpixels.max()) + 1
+
+    @functools.cached_property
+    def areas(self) -> np.ndarray:
+        """Pixels of each superpixel: (N,) int64."""
+        return np.bincount(self.superpixels.ravel(), minlength=self.finest)
 
     @property
     def coarsest(self) -> int:
