@@ -167,6 +167,23 @@ def run(megapixels: float = 1.0, clicks: int = 5) -> dict[str, list[float]]:
             expect(status).to_contain_text("edits")
             page.wait_for_timeout(2000)  # that stroke's answer lands before the next timing
             page.locator("#drag-tool label", has_text="lasso").click()
+            # Moves while tracing a lasso: the outline and the preview of what it merges (the label
+            # map arrives once per picture; wait for it, as a hand reaching for the mouse does).
+            page.wait_for_function("() => window.casCanvas.labels && window.casCanvas.labels.gen === window.casCanvas.gen")
+            cx, cy, r = w * 0.5, h * 0.5, min(h, w) / 5
+            ring = [(cx + r * np.cos(t), cy + r * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 21)]
+            page.mouse.move(*client_point(page, canvas, *ring[0]))
+            page.mouse.down()
+            for x, y in ring[1:]:
+                target = client_point(page, canvas, x, y)
+                t0 = time.perf_counter()
+                page.mouse.move(*target)
+                page.evaluate("() => new Promise(r => requestAnimationFrame(() => r()))")  # preview and outline drawn
+                times.setdefault("mouse move while tracing a lasso (with its preview)", []).append(
+                    1000 * (time.perf_counter() - t0))
+            page.mouse.up()
+            expect(status).to_contain_text("edits")
+            page.wait_for_timeout(2000)
             for i in range(2):
                 cx, cy, r = w * (0.3 + 0.4 * i), h * 0.5, min(h, w) / 8
                 ring = [(cx + r * np.cos(t), cy + r * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 16)]
