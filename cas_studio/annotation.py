@@ -81,12 +81,23 @@ class PendingObject:
     region: int | None = None  # an existing region being refined, else a new one
 
 
+#: Most pixels the canvas is sent: larger photos are shown downscaled (about a screen's worth), their
+#: edits still made at full size.
+DISPLAY_PIXELS = 2_100_000
+
+
 def _tint(out: np.ndarray, image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int], weight: float) -> None:
-    """Blend ``colour`` into ``out`` where ``mask`` is set, over ``image``; only those pixels are
-    computed (a preview is usually a small part of the picture, redrawn after every action)."""
-    ys, xs = np.nonzero(mask)
-    if ys.size:
-        out[ys, xs] = (image[ys, xs] * (1 - weight) + np.asarray(colour) * weight + 0.5).astype(np.uint8)
+    """Blend ``colour`` into ``out`` where ``mask`` is set, over ``image``; only within the mask's
+    bounding box (a preview is usually a small part of the picture, redrawn after every action)."""
+    import cv2
+
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not rows.size:
+        return
+    box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    part = image[box]
+    blend = cv2.addWeighted(part, 1 - weight, np.full_like(part, colour), weight, 0.0)
+    np.copyto(out[box], blend, where=mask[box].astype(bool)[..., None])
 
 
 @dataclass

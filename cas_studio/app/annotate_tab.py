@@ -14,16 +14,13 @@ from collections.abc import Callable
 import gradio as gr
 
 from .. import annotate as ann
-from ..annotation import MODES, AnnotationError, SaveConflict, Session
+from ..annotation import DISPLAY_PIXELS, MODES, AnnotationError, SaveConflict, Session
 from ..data.project import create_project, export_zip
 from ..tasks import get_task
 from . import canvas, settings
 from .context import AppContext
 from .settings import scratch
 
-#: Most pixels the canvas is sent: larger photos are shown downscaled (about a screen's worth), their
-#: edits still made at full size.
-DISPLAY_PIXELS = 2_100_000
 #: The sign of a click-object click; holding Shift makes a click negative.
 SIGNS = ["positive (object)", "negative (not object)"]
 #: Keyboard shortcuts, shown in the tab and installed by :data:`SHORTCUTS_JS`.

@@ -2,8 +2,9 @@
 
 Each over-segmentation line also prints its time relative to scikit-image's plain marker
 watershed measured in the same run (a machine-independent ratio); each edit line times the whole
-server-side step the app takes (the edit, the overlay the browser gets, and the save into an
-annotation project: label map, proposal check and sidecar, atomically). Targets:
+server-side step the app takes, through the annotation ``Session`` itself (the edit, the canvas
+picture the browser gets, and the save into an annotation project: label map, proposal check and
+sidecar, atomically). Targets:
 over-segmentation <= 1 s per megapixel with any method, each edit round trip <= 300 ms at 4 MP.
 ``--clicks`` runs the simulated annotator instead (:mod:`cas_studio.bench.clicks`).
 """
@@ -21,7 +22,6 @@ import numpy as np
 from skimage import data, filters, segmentation
 
 from .. import annotate as ann
-from ..grouping import coverage
 
 
 def _median_ms(fn: Callable[[], object], repeat: int) -> float:
@@ -57,56 +57,62 @@ def run(*, repeat: int = 3) -> list[str]:
 
 
 def _edits(megapixels: int, repeat: int) -> list[str]:
-    """Time each edit as the app's save path does it, on a project image of ``megapixels`` MP."""
+    """Time each edit through the app's own path, :class:`~cas_studio.annotation.Session`: the
+    edit, its atomic save, and the canvas picture the browser gets; on a ``megapixels`` MP image."""
+    from ..annotation import DISPLAY_PIXELS, Session
     from ..data.project import create_project
     from ..io import write_image
 
     side = int(1000 * megapixels ** 0.5)
     image = cv2.resize(data.astronaut(), (side, side), interpolation=cv2.INTER_CUBIC)
     work = Path(tempfile.mkdtemp(prefix="cas-bench-annotate-"))
-    project = create_project(work / "project")
-    (path,) = project.add_images([write_image(work / "astronaut.png", image)])
-    hierarchy = ann.build_regions(image)
-    labels = hierarchy.cut(hierarchy.regions_at(0.8))
-    project.save_proposal(path, labels)
-    project.save_labels(path, labels)  # the first save decodes and hashes the image, as opening does
+    session = Session(create_project(work / "project"))
+    session.add_images([str(write_image(work / "astronaut.png", image))])
+    session.oversegment(ann.DEFAULT_METHOD, granularity=0.8)
+    labels = session.labels()
     ids, sizes = np.unique(labels, return_counts=True)
     big = int(ids[np.argmax(sizes)])
+    ys, xs = np.nonzero(labels == big)
     s = side / 1000
-    stroke = ann.stroke_mask(labels.shape, [(int(100 * s), int(100 * s)), (int(400 * s), int(300 * s)),
-                                            (int(700 * s), int(650 * s))], radius=int(15 * s))
+    line = [(100 * s, 100 * s), (400 * s, 300 * s), (700 * s, 650 * s)]
+    outline = [(int(x * s), int(y * s)) for x, y in [(300, 300), (700, 320), (680, 700), (320, 680)]]
+    centre = (side // 2, side // 2)
+    first = np.argwhere(labels != big)[0]  # a pixel of another region, for a merge click
 
-    def step(edit: Callable[[], np.ndarray]) -> Callable[[], None]:
-        def run_once() -> None:
-            new = edit()
-            proposed = ann.untouched_regions(new, labels)
-            ann.overlay(image, new, highlight=[big], muted=proposed)
-            project.save_labels(path, new)
-        return run_once
+    def selecting(x: int, y: int) -> Callable[[], None]:
+        def prepare() -> None:
+            session.deselect()
+            session.click_region("select / merge", x, y)
+        return prepare
 
-    outline = (np.array([(300, 300), (700, 320), (680, 700), (320, 680)]) * s).astype(np.int32)
-    here = int(labels[side // 2, side // 2])
-    sp = hierarchy.superpixels
-
-    def lasso() -> np.ndarray:  # as Session.lasso
-        return ann.merge(labels, ann.regions_inside(labels, outline))
-
-    def grow() -> np.ndarray:  # as Session.grow: the region takes its next ancestor in the hierarchy
-        node = hierarchy.ancestor(np.flatnonzero(coverage(labels == here, sp, hierarchy.finest) > 0.5))
-        return ann.paint(labels, np.isin(sp, node), here)
-
+    # (prepare, edit): prepare is not timed; each edit is undone (untimed) before the next repeat.
     edits = {
-        "merge": lambda: ann.merge(labels, [int(ids[0]), int(ids[1])]),
-        "lasso": lasso,
-        "grow": grow,
-        "paint-to-merge": lambda: ann.merge_under(labels, stroke),
-        "split": lambda: ann.split(labels, image, big, parts=3),
-        "brush stroke": lambda: ann.paint(labels, stroke),
-        "erase": lambda: ann.erase(labels, stroke),
-        "granularity": lambda: ann.regranulate(labels, labels, hierarchy.cut(hierarchy.regions_at(0.4)))[0],
+        "merge": (selecting(int(xs[0]), int(ys[0])),
+                            lambda: session.click_region("select / merge", int(first[1]), int(first[0]))),
+        "lasso": (session.deselect, lambda: session.lasso(outline)),
+        "grow": (selecting(*centre), session.grow),
+        "paint-to-merge": (session.deselect, lambda: session.stroke("merge", line, radius=15 * s)),
+        "split": (session.deselect, lambda: session.click_region("split", int(xs[0]), int(ys[0]), parts=3)),
+        "brush stroke": (session.deselect, lambda: session.stroke("new", line, radius=15 * s)),
+        "erase": (session.deselect, lambda: session.stroke("erase", line, radius=15 * s)),
+        "granularity": (session.deselect, lambda: session.set_granularity(0.4)),
     }
-    return [f"edit {name} {megapixels}MP: {(ms := _median_ms(step(fn), repeat)):.0f} ms, {ms / 300:.2f} of target"
-            for name, fn in edits.items()]
+    lines = []
+    for name, (prepare, edit) in edits.items():
+        times = []
+        for _ in range(repeat):
+            prepare()
+            edits_before = session.history.edits
+            t0 = time.perf_counter()
+            edit()
+            session.picture(DISPLAY_PIXELS)
+            times.append((time.perf_counter() - t0) * 1000)
+            if session.history.edits == edits_before:
+                raise RuntimeError(f"bench annotate: the {name} edit changed nothing")
+            session.undo()
+        ms = float(np.median(times))
+        lines.append(f"edit {name} {megapixels}MP: {ms:.0f} ms, {ms / 300:.2f} of target")
+    return lines
 
 
 def large(megapixels: tuple[float, ...] = (12.0, 39.9)) -> list[str]:
@@ -114,7 +120,7 @@ def large(megapixels: tuple[float, ...] = (12.0, 39.9)) -> list[str]:
     a select + merge (with its save), regions and peak memory (``--large``)."""
     import resource
 
-    from ..annotation import Session
+    from ..annotation import DISPLAY_PIXELS, Session
     from ..data.project import create_project
     from ..io import write_image
 
@@ -129,11 +135,11 @@ def large(megapixels: tuple[float, ...] = (12.0, 39.9)) -> list[str]:
         t0 = time.perf_counter()
         s.oversegment("felzenszwalb")
         t1 = time.perf_counter()
-        picture = s.picture(2_100_000)
+        picture = s.picture(DISPLAY_PIXELS)
         t2 = time.perf_counter()
         s.click_region("select / merge", w // 40, h // 40)
         t_select = time.perf_counter()
-        s.picture(2_100_000)  # with a region selected: the grow preview is drawn too
+        s.picture(DISPLAY_PIXELS)  # with a region selected: the grow preview is drawn too
         t_shown = time.perf_counter()
         s.click_region("select / merge", w // 2, h // 2)
         t3 = time.perf_counter()
