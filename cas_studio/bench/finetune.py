@@ -139,9 +139,9 @@ def _realistic(args: argparse.Namespace) -> int:
     return 0
 
 
-def _frames_split(args: argparse.Namespace, seed: int, by_sequence: dict[str, list]) -> dict:
-    """One split of ``_frames``: fine-tune on 10 frames of 3 sequences, score the rest; returns scores."""
-    from ..data import resolve
+def _frames_split(args: argparse.Namespace, seed: int, by_sequence: dict[str, list], base_predict) -> dict:
+    """One split of ``_frames``: fine-tune on 10 frames of 3 sequences, score the rest; returns scores.
+    ``base_predict`` is the base model's predictor, shared by all splits."""
     from ..data.project import create_project
     from ..evaluate import evaluate_saliency, model_predictor
 
@@ -163,10 +163,9 @@ def _frames_split(args: argparse.Namespace, seed: int, by_sequence: dict[str, li
     trainer.fit()
     tuned = Run(cfg.out_dir).weights()
     train_s = time.perf_counter() - t0
-    scores = {name: evaluate_saliency(model_predictor(weights, "saliency", held), held, progress=False)
-              for name, weights in (("base", args.base), ("fine-tuned", str(tuned)))}
-    base, after = scores["base"], scores["fine-tuned"]
-    print(f"split {seed}: fine-tuned on {len(picked)} frames of {', '.join(chosen)} ({len(resolve(cfg.train[0]))} "
+    scores = {"base": evaluate_saliency(base_predict, held, progress=False),
+              "fine-tuned": evaluate_saliency(model_predictor(str(tuned), "saliency", held), held, progress=False)}
+    print(f"split {seed}: fine-tuned on {len(picked)} frames of {', '.join(chosen)} ({len(project.split()[0])} "
           f"training, {args.epochs} epochs at {args.size}, {cfg.crop} crops, {train_s:.0f} s on {trainer.device.type}); "
           f"scored on {len(held)} frames of the other {len(sequences) - 3} sequences")
     for name, m in scores.items():
@@ -182,9 +181,21 @@ def _frames(args: argparse.Namespace) -> int:
     for it in resolve("davis"):  # frames are named SEQUENCE_NNNNN
         by_sequence.setdefault(it.image.stem.rsplit("_", 1)[0], []).append(it)
     t0 = time.perf_counter()
+    # Every split scores the base on most of the same frames: each frame's base map is computed once.
+    from ..evaluate import model_predictor
+
+    predict = model_predictor(args.base, "saliency", [it for items in by_sequence.values() for it in items])
+    maps: dict[str, np.ndarray] = {}
+
+    def base_predict(it, image: np.ndarray) -> np.ndarray:
+        key = str(it.image)
+        if key not in maps:  # 0..255, as metrics.SaliencyMeter rounds every map anyway: exact, a quarter the memory
+            maps[key] = np.clip(np.round(np.asarray(predict(it, image)) * 255), 0, 255).astype(np.uint8)
+        return maps[key]
+
     # One split's gain swings by several hundredths with which 3 sequences are annotated (and with
     # the run's own noise), so the verdict is the mean over several splits.
-    splits = [_frames_split(args, args.seed + k, by_sequence) for k in range(args.splits)]
+    splits = [_frames_split(args, args.seed + k, by_sequence, base_predict) for k in range(args.splits)]
     gains = [s["fine-tuned"]["adp_fbeta"] - s["base"]["adp_fbeta"] for s in splits]
     max_gains = [s["fine-tuned"]["max_fbeta"] - s["base"]["max_fbeta"] for s in splits]
     gain = float(np.mean(gains))
@@ -209,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=None,
                    help="--frames: the fine-tune's learning rate (default: the Fine-tune tab's for saliency)")
     p.add_argument("--seed", type=int, default=0, help="--frames: the first split (which 3 sequences are annotated)")
-    p.add_argument("--splits", type=int, default=3, help="--frames: splits run, seeds --seed, --seed + 1, ...")
+    p.add_argument("--splits", type=int, default=8, help="--frames: splits run, seeds --seed, --seed + 1, ...")
     p.add_argument("--size", type=int, default=None,
                    help="--frames: the fine-tune's input size (default: the Fine-tune tab's for the base)")
     p.add_argument("--val-images", type=int, default=100, help="BSDS500 val images scored in --realistic")
