@@ -337,8 +337,9 @@ CANVAS_JS = """
       applyView();
     }
   }, true);
+  // The changed radio's own value: Gradio marks it checked only after this event.
   document.addEventListener('change', (e) => {
-    if (e.target.closest && e.target.closest('#drag-tool') && TOOLS[tool()] === 'lasso') S.wantLabels();
+    if (e.target.closest && e.target.closest('#drag-tool') && TOOLS[e.target.value] === 'lasso') S.wantLabels();
   }, true);
   addEventListener('resize', () => redraw());
   addEventListener('scroll', () => redraw(), true);
