@@ -287,8 +287,8 @@ CANVAS_JS = """
     if (!pan && kind === 'lasso') { S.previewIds = null; S.wantLabels(); }
   }, true);
   document.addEventListener('pointermove', (e) => {
-    S.cursor = inside(e) ? [e.clientX, e.clientY] : null;
-    if (S.down === null) { if (S.cursor) redraw(S.cursor); else if (overlay) redraw(); return; }
+    if (S.down === null) { if (inside(e)) redraw([e.clientX, e.clientY]); else if (overlay) redraw(); return; }
+    S.cursor = [e.clientX, e.clientY];  // for the preview's redraw; no layout query while drawing
     const d = S.down;
     if (Math.hypot(e.clientX - d.x, e.clientY - d.y) > 4) d.moved = true;
     if (d.pan) { S.px = d.px + e.clientX - d.x; S.py = d.py + e.clientY - d.y; applyView(); return; }
