@@ -29,7 +29,6 @@ from .io import atomic_path
 from .runs import Run
 from .train_config import TrainConfig
 from .trainer import EpochEvent, StepEvent, Trainer
-from .tasks import get_task
 from .weights import read_weights
 
 #: Fewest confirmed images a run needs: one to learn from and one to check it on.
@@ -83,8 +82,9 @@ def make_config(project_root: str | Path, options: FinetuneOptions, out_dir: str
     _, info = read_weights(options.base)
     train_source = f"{root}@train+rest" if options.proposed == "rest" else f"{root}@train"
     train_items = resolve(train_source)
-    # Saliency metrics need binary masks, which a project's region maps need not be.
-    validate_on = None if get_task(options.task).saliency_map else f"{root}@holdout"
+    # Every task is checked on the held-out images; a saliency model's mask class-free, by
+    # covering (trainer.class_free_saliency): a project's regions do not say which is salient.
+    validate_on = f"{root}@holdout"
     average = options.average
     if average is None:
         average = max_regions(train_items) > info.out_channels

@@ -130,23 +130,45 @@ def loss_function(cfg: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], to
     return loss
 
 
+#: Targets of annotation projects: class-free regions, with nothing recording which one is salient.
+PROJECT_KINDS = ("annotation", "annotation_rest")
+
+
+def class_free_saliency(task: str, items: list) -> bool:
+    """Whether a saliency model is checked on class-free regions (an annotation project's held-out
+    images): there its binary mask is scored as a two-region segmentation, by covering."""
+    return get_task(task).saliency_map and bool(items) and all(it.kind in PROJECT_KINDS for it in items)
+
+
+def selection(task: str, items: list) -> tuple[str, bool]:
+    """The validation metric that picks the best checkpoint on ``items``, and whether higher is better."""
+    return ("covering", True) if class_free_saliency(task, items) else get_task(task).selection
+
+
 @torch.inference_mode()
 def validate(model: torch.nn.Module, task: str, source: str, *, size: int, limit: int | None = None,
              decoder: dict | None = None) -> dict[str, float]:
     """Validation metrics of ``model`` on ``source`` at the ground truth's resolution.
 
     Saliency: the saliency channel is chosen by correlation with the ground truth (the paper's
-    rule) and reported as ``saliency_channel``; then SOD metrics. Regions / texture: covering,
-    PRI, VI and boundary F against every human segmentation (see :mod:`cas_studio.evaluate`), with
-    the regions decoded by ``decoder`` (default arg-max; see :func:`cas_studio.infer.decode_regions`).
+    rule) and reported as ``saliency_channel``; then SOD metrics. On an annotation project's
+    regions, which record no "salient" (see :func:`class_free_saliency`), the binary mask (the
+    paper's 2x mean threshold, on the channel the weights record) is scored like a region model's
+    output instead. Regions / texture: covering, PRI, VI and boundary F against every human
+    segmentation (see :mod:`cas_studio.evaluate`), with the regions decoded by ``decoder`` (default
+    arg-max; see :func:`cas_studio.infer.decode_regions`).
     """
     from .evaluate import evaluate_regions, saliency_channel_on
-    from .infer import decode_regions, predict_probabilities
+    from .infer import binarize, decode_regions, predict_probabilities, saliency_channel
 
     items = resolve(source)[:limit]
     was_training = model.training
     model.eval()
     try:
+        if class_free_saliency(task, items):
+            channel = saliency_channel(model)
+            mask = lambda it, im: binarize(predict_probabilities(model, im, size=size)[channel]).astype(np.int32)  # noqa: E731
+            return evaluate_regions(mask, items, progress=False)
         if get_task(task).saliency_map:
             channel, probs, masks = saliency_channel_on(model, items, size=size)
             meter = SaliencyMeter()
@@ -324,7 +346,7 @@ class Trainer:
         self.net = torch.nn.parallel.DistributedDataParallel(model) if self.distributed else model
         self.usage = torch.zeros(cfg.out_channels, device=device) if cfg.split_dead else None
         self.loss_fn = loss_function(cfg)
-        self.key, self.higher = get_task(cfg.task).selection
+        self.key, self.higher = selection(cfg.task, resolve(cfg.val)[:cfg.val_limit] if cfg.val else [])
 
     # one step and one epoch ---------------------------------------------------------------------
     def step(self, x: torch.Tensor, t: torch.Tensor, *, where: str = "") -> float:

@@ -354,3 +354,41 @@ def test_a_fine_tune_runs_as_its_base_did(tmp_path):
     assert (tuned.flip_average, tuned.temperature, tuned.saliency_channel, tuned.input_size) == (True, 1.5, 0, 96)
     # Trained as saliency is trained, on whole frames (a square crop can cut the object off).
     assert cfg.crop == "frame"
+
+
+def test_a_saliency_fine_tune_is_checked_on_the_held_out_regions_class_free(tmp_path):
+    """A project's regions do not say which one is salient: its held-out images score a saliency
+    model's binary mask as a two-region segmentation (covering), whatever the regions' ids."""
+    import numpy as np
+
+    from cas_studio.data.synthetic import make_annotated_project
+    from cas_studio.io import read_label_map
+    from cas_studio.trainer import Trainer
+    from cas_studio.trainer import validate as check
+
+    torch.manual_seed(0)
+    info = WeightsInfo(arch="lraspp_mobilenet_v3_large", out_channels=2, task="saliency", input_size=48,
+                       saliency_channel=1)
+    base = save_weights(build_model(info.arch, 2), tmp_path / "base.safetensors", info)
+    project = make_annotated_project(tmp_path / "p", n=4, size=48)
+    cfg = make_config(project.root, FinetuneOptions(base=str(base), task="saliency", epochs=2, size=48, batch=2),
+                      tmp_path / "run")
+    assert cfg.val == f"{project.root}@holdout" and cfg.keep_start
+    trainer = Trainer(cfg, show_progress=False)
+    trainer.fit()
+    outcome = trainer.outcome()
+    assert outcome.key == "covering" and outcome.start is not None and outcome.holdout == 1
+    assert "held-out covering" in outcome.summary()
+
+    # Numbering the held-out regions the other way round changes nothing.
+    model = load_model(base, device="cpu")
+    before = check(model, "saliency", cfg.val, size=48)
+    (held,) = resolve(cfg.val)
+    labels = read_label_map(held.target)
+    ids = np.unique(labels[labels > 0])
+    assert len(ids) == 2
+    swapped = np.select([labels == ids[0], labels == ids[1]], [ids[1], ids[0]], labels)
+    project.save_labels(held.image, swapped, image_confirmed=True)
+    assert not (read_label_map(held.target) == labels).all()
+    after = check(model, "saliency", cfg.val, size=48)
+    assert set(before) >= {"covering", "pri", "vi"} and after["covering"] == pytest.approx(before["covering"])

@@ -161,12 +161,16 @@ def _frames_split(args: argparse.Namespace, seed: int, by_sequence: dict[str, li
     cfg = make_config(project.root, options, work / "run")
     trainer = Trainer(cfg, show_progress=False)
     trainer.fit()
-    tuned = Run(cfg.out_dir).weights()
+    record_run(Run(cfg.out_dir))  # made here, as the app records its own runs
+    kept = kept_weights(cfg.out_dir)  # what the app then offers: None keeps the base
     train_s = time.perf_counter() - t0
-    scores = {"base": evaluate_saliency(base_predict, held, progress=False),
-              "fine-tuned": evaluate_saliency(model_predictor(str(tuned), "saliency", held), held, progress=False)}
+    base_scores = evaluate_saliency(base_predict, held, progress=False)
+    scores = {"base": base_scores,
+              "fine-tuned": base_scores if kept is None else
+              evaluate_saliency(model_predictor(str(kept), "saliency", held), held, progress=False)}
     print(f"split {seed}: fine-tuned on {len(picked)} frames of {', '.join(chosen)} ({len(project.split()[0])} "
           f"training, {args.epochs} epochs at {args.size}, {cfg.crop} crops, {train_s:.0f} s on {trainer.device.type}); "
+          f"the run: {trainer.outcome().summary()}{'; base kept' if kept is None else ''}; "
           f"scored on {len(held)} frames of the other {len(sequences) - 3} sequences")
     for name, m in scores.items():
         print(f"  {name}: adaptive F-beta {m['adp_fbeta']:.3f}, max F-beta {m['max_fbeta']:.3f}, MAE {m['mae']:.3f}, "
