@@ -227,3 +227,14 @@ def predict_regions(model: nn.Module, image: np.ndarray, *, size: int | None = N
     """Region label map: HxW int32 ids 0..N-1 at the image's size (see :func:`decode_regions`)."""
     probs = predict_probabilities(model, image, size=size)
     return decode_regions(model, probs, image, decoder=decoder, min_size=min_size, size=size)
+
+
+def predict_segmentation(model: nn.Module, image: np.ndarray, *, task: str, size: int | None = None) -> np.ndarray:
+    """The model's output as a label map, as a held-out image checks it: for a saliency ``task`` the
+    binary mask (0 background, 1 salient; the paper's 2x mean threshold), else the decoded regions
+    (:func:`predict_regions`). HxW int32 at the image's size."""
+    from .tasks import get_task
+
+    if get_task(task).saliency_map:
+        return binarize(predict_saliency(model, image, size=size)).astype(np.int32)
+    return predict_regions(model, image, size=size)

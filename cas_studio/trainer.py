@@ -159,15 +159,14 @@ def validate(model: torch.nn.Module, task: str, source: str, *, size: int, limit
     arg-max; see :func:`cas_studio.infer.decode_regions`).
     """
     from .evaluate import evaluate_regions, saliency_channel_on
-    from .infer import binarize, decode_regions, predict_probabilities, saliency_channel
+    from .infer import decode_regions, predict_probabilities, predict_segmentation
 
     items = resolve(source)[:limit]
     was_training = model.training
     model.eval()
     try:
         if class_free_saliency(task, items):
-            channel = saliency_channel(model)
-            mask = lambda it, im: binarize(predict_probabilities(model, im, size=size)[channel]).astype(np.int32)  # noqa: E731
+            mask = lambda it, im: predict_segmentation(model, im, task=task, size=size)  # noqa: E731
             return evaluate_regions(mask, items, progress=False)
         if get_task(task).saliency_map:
             channel, probs, masks = saliency_channel_on(model, items, size=size)

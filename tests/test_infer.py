@@ -8,7 +8,7 @@ import torch
 
 from cas_studio.infer import (
     binarize, choose_saliency_channel, labels_from_probabilities, predict_probabilities, predict_regions,
-    predict_saliency,
+    predict_saliency, predict_segmentation,
 )
 from cas_studio.models import build_model
 
@@ -185,3 +185,12 @@ def test_one_registry_owns_the_decoders():
         decoder = get_decoder(name)
         assert set(decoder.options) <= set(decoder.defaults()), name
     assert get_decoder("merge").flag("min_area") == "--merge-min-area"
+
+
+def test_a_held_out_check_sees_a_saliency_model_as_its_binary_mask(model):
+    image = np.random.default_rng(1).integers(0, 255, (50, 80, 3), dtype=np.uint8)
+    mask = predict_segmentation(model, image, task="saliency", size=64)
+    assert mask.dtype == np.int32 and set(np.unique(mask)) <= {0, 1}
+    assert (mask == binarize(predict_saliency(model, image, size=64))).all()
+    regions = predict_segmentation(model, image, task="regions", size=64)
+    assert (regions == predict_regions(model, image, size=64)).all()

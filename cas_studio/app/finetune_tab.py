@@ -10,7 +10,7 @@ import gradio as gr
 from .. import annotate as ann
 from ..data import read_target, resolve
 from ..finetune import FinetuneOptions, RunInProgress, estimate, format_seconds, kept_weights, list_runs
-from ..infer import predict_regions
+from ..infer import predict_segmentation
 from ..io import read_image
 from ..tasks import TRAINABLE, get_task
 from ..weights import load_model
@@ -162,7 +162,8 @@ def before_after(ctx: AppContext, project: str):
     truth = read_target(held[0], shape=image.shape[:2]) + 1  # 0: unlabelled
     views = []
     for model in (base, after):
-        labels = predict_regions(model, image, size=after.info.input_size) + 1
+        # As the run's held-out check saw it: a saliency model's binary mask, a region model's regions.
+        labels = predict_segmentation(model, image, task=after.info.task, size=after.info.input_size) + 1
         views.append(ann.overlay(image, labels, colour_ids=ann.matched_colours(labels, truth)))
     return views[0], views[1]
 
