@@ -230,7 +230,12 @@ def canvas_labels(gen: float | None, s: Session) -> str:
     gen = int(gen or 0)
     if s.project is None or s.history is None:
         return f"{gen}|"
-    return f"{gen}|{canvas.encode_labels(s.shown_labels(DISPLAY_PIXELS))}"
+    try:
+        return f"{gen}|{canvas.encode_labels(s.shown_labels(DISPLAY_PIXELS))}"
+    except (AnnotationError, ValueError, OSError):
+        # Asked for in the background, not by a click: no message; the lasso then merges without
+        # a preview, and the action itself reports any problem.
+        return f"{gen}|"
 
 
 @_guard

@@ -97,3 +97,21 @@ def test_clicks_and_strokes_on_a_downscaled_canvas_land_at_full_size(ctx, sessio
     s, *_ = tab.canvas_actions(ctx, json.dumps([stroke]), 2, s)
     row = s.history.current[h // 2, 12:w - 12]  # the stroke across the shown picture spans the image
     assert len(np.unique(row)) == 1
+
+
+def test_the_lasso_preview_gets_the_shown_label_map_or_nothing(ctx, session):
+    import base64
+
+    import cv2
+
+    gen, url = tab.canvas_labels(7, session).split("|", 1)
+    assert gen == "7" and url.startswith("data:image/png;base64,")
+    bgr = cv2.imdecode(np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
+    ids = bgr[..., 2].astype(np.int32) + 256 * bgr[..., 1].astype(np.int32)
+    assert (ids == session.shown_labels(tab.DISPLAY_PIXELS)).all()
+    # No labels yet, or no project: an empty answer, never an error toast for a background fetch.
+    assert tab.canvas_labels(3, tab._new_session(ctx)) == "3|"
+    session.project.label_path(session.current()).unlink()
+    session.image = None
+    session.current().unlink()  # the image vanished from disk under the session
+    assert tab.canvas_labels(4, session) == "4|"
