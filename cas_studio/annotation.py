@@ -131,14 +131,13 @@ class Session:
         if self.history is None or self.proposal is None or self.image_confirmed:
             return []
         # Asked several times per redraw (overlay, free pixels, status), at a pass over the image
-        # each: kept until the label map, the proposal or the hand confirmations change. The key
+        # each: kept until the label map, the proposal or the hand confirmations change. The memo
         # holds the arrays themselves, so a freed array's id can never match by accident.
-        key = (self.history.current, self.proposal, frozenset(self.by_hand))
-        memo = self._proposed_memo
-        if memo is None or memo[0][0] is not key[0] or memo[0][1] is not key[1] or memo[0][2] != key[2]:
-            ids = sorted(set(ann.untouched_regions(self.history.current, self.proposal).tolist()) - self.by_hand)
-            self._proposed_memo = memo = (key, ids)
-        return list(memo[1])
+        current, hand, memo = self.history.current, frozenset(self.by_hand), self._proposed_memo
+        if memo is None or memo[0] is not current or memo[1] is not self.proposal or memo[2] != hand:
+            ids = sorted(set(ann.untouched_regions(current, self.proposal).tolist()) - hand)
+            memo = self._proposed_memo = (current, self.proposal, hand, ids)
+        return list(memo[3])
 
     def current(self) -> Path:
         """Path of the image being annotated."""
@@ -176,16 +175,20 @@ class Session:
         h, w = self.image.shape[:2]
         return max(1, round(w / scale)), max(1, round(h / scale))
 
-    def shown_labels(self, max_pixels: int | None = None) -> np.ndarray:
-        """The label map at :meth:`picture`'s size (``max_pixels``): each shown pixel's region id,
-        nearest-neighbour when the picture is downscaled."""
+    def _shown(self, mask_or_labels: np.ndarray, scale: float) -> np.ndarray:
+        """A label map or mask at the picture's size. Pixel centres (NEAREST_EXACT), as the canvas
+        maps a click: a shown pixel is the region under its centre, the one a click on it selects."""
         import cv2
 
-        labels = self.labels()
-        scale = self.display_scale(max_pixels)
         if scale == 1.0:
-            return labels
-        return cv2.resize(labels.astype(np.int32), self._display_size(scale), interpolation=cv2.INTER_NEAREST_EXACT)
+            return mask_or_labels
+        return cv2.resize(mask_or_labels.astype(np.int32), self._display_size(scale),
+                          interpolation=cv2.INTER_NEAREST_EXACT)
+
+    def shown_labels(self, max_pixels: int | None = None) -> np.ndarray:
+        """The label map at :meth:`picture`'s size (``max_pixels``): each shown pixel's region id."""
+        labels = self.labels()
+        return self._shown(labels, self.display_scale(max_pixels))
 
     def picture(self, max_pixels: int | None = None) -> np.ndarray:
         """The canvas: the image with its regions, the selection, and a pending click object; at
@@ -197,12 +200,8 @@ class Session:
         size = self._display_size(scale)
         image = self.image if scale == 1.0 else cv2.resize(self.image, size, interpolation=cv2.INTER_AREA)
 
-        # Pixel centres (NEAREST_EXACT), as the canvas maps a click: a shown pixel is the region under
-        # its centre, the one a click on it selects.
         def shown(mask_or_labels: np.ndarray) -> np.ndarray:
-            if scale == 1.0:
-                return mask_or_labels
-            return cv2.resize(mask_or_labels.astype(np.int32), size, interpolation=cv2.INTER_NEAREST_EXACT)
+            return self._shown(mask_or_labels, scale)
 
         if self.history is None and self.pending.mask is None:
             return image

@@ -21,6 +21,7 @@ from torch.nn import functional as F
 from .decoders import get_decoder
 from .data.transforms import to_tensor
 from .io import to_rgb8
+from .tasks import get_task
 from .weights import IMAGENET_MEAN, IMAGENET_STD, check_flip_average, check_temperature
 
 
@@ -233,8 +234,6 @@ def predict_segmentation(model: nn.Module, image: np.ndarray, *, task: str, size
     """The model's output as a label map, as a held-out image checks it: for a saliency ``task`` the
     binary mask (0 background, 1 salient; the paper's 2x mean threshold), else the decoded regions
     (:func:`predict_regions`). HxW int32 at the image's size."""
-    from .tasks import get_task
-
     if get_task(task).saliency_map:
         return binarize(predict_saliency(model, image, size=size)).astype(np.int32)
     return predict_regions(model, image, size=size)

@@ -11,6 +11,13 @@ import py_sod_metrics as sod
 from scipy import sparse
 
 
+def to_uint8(saliency: np.ndarray) -> np.ndarray:
+    """A saliency map in [0, 1] as the 0..255 levels every SOD metric here is computed on (uint8
+    passes through unchanged)."""
+    saliency = np.asarray(saliency)
+    return saliency if saliency.dtype == np.uint8 else np.clip(np.round(saliency * 255), 0, 255).astype(np.uint8)
+
+
 @dataclass
 class SaliencyMeter:
     """Accumulates SOD metrics over images; the adaptive threshold is 2 x mean (the paper's rule).
@@ -43,7 +50,7 @@ class SaliencyMeter:
         pred, gt = np.asarray(pred), np.asarray(gt)
         if pred.shape != gt.shape:
             raise ValueError(f"prediction is {pred.shape} but ground truth is {gt.shape}")
-        p8 = pred if pred.dtype == np.uint8 else np.clip(np.round(pred * 255), 0, 255).astype(np.uint8)
+        p8 = to_uint8(pred)
         g8 = (gt > (127 if gt.dtype == np.uint8 and gt.max() > 1 else 0)).astype(np.uint8) * 255
         for m in (self._fm, self._mae, self._sm, self._em, self._wfm):
             m.step(pred=p8, gt=g8)

@@ -36,9 +36,10 @@ class Task:
         trainable: ``cas-studio train`` trains it and the Segment tab runs it.
         finetune: (learning rate, epochs) a fine-tune in the app starts with. Saliency's gentler
             pair is measured: ``cas-studio bench finetune --frames`` on davis sequences, 5e-4 x 20
-            epochs lost 0.036 and 0.083 adaptive F-beta on the held-out sequences of two splits,
-            1e-4 x 10 gained; 2e-4 x 10 and 1e-4 x 20 swung more from split to split (see the
-            saliency model card).
+            epochs lost 0.036 and 0.083 adaptive F-beta on the held-out sequences of two splits;
+            1e-4 x 10 moves them least (+0.018 on the mean of eight splits, with the held-out
+            check keeping the best epoch); 2e-4 x 10 and 1e-4 x 20 swung more from split to split
+            (see the saliency model card).
         crop: how training crops an image when a run does not say: ``"square"`` (squares of the
             shorter side) or ``"frame"`` (the whole frame, scaled). What is salient depends on the
             whole frame: a square crop can cut the object off or leave a background thing the most

@@ -173,8 +173,9 @@ CANVAS_JS = """
   // counts, per region, the pixels the filled outline covers, and tints the regions at least half
   // inside, as annotate.regions_inside decides on release.
   const lassoing = () => S.down !== null && !S.down.pan && S.path.length && S.path.at(-1).kind === 'lasso';
+  S.labelsReady = () => !!S.labels && S.labels.gen === S.gen;  // the map of the picture shown
   S.wantLabels = () => {
-    if ((S.labels && S.labels.gen === S.gen) || S.fetching === S.gen) return;
+    if (S.labelsReady() || S.fetching === S.gen) return;
     const b = document.getElementById('canvas-labels-fetch'); if (!b) return;
     S.fetching = S.gen; b.click();
   };
@@ -206,7 +207,7 @@ CANVAS_JS = """
   }
   function computePreview() {
     const p = S.path.at(-1), L = S.labels;
-    if (!lassoing() || !L || L.gen !== S.gen || p.points.length < 3) return;
+    if (!lassoing() || !S.labelsReady() || p.points.length < 3) return;
     const pts = p.points.map(([x, y]) => [Math.floor(x) + 0.5, Math.floor(y) + 0.5]);
     const xs = pts.map(q => q[0]), ys = pts.map(q => q[1]);
     const x0 = Math.max(0, Math.floor(Math.min(...xs))), x1 = Math.min(L.w, Math.ceil(Math.max(...xs)) + 1);
@@ -241,7 +242,7 @@ CANVAS_JS = """
   }
   function drawTint(c, g) {
     const p = [...S.pending, ...S.path].reverse().find(q => q.kind === 'lasso');
-    if (!p || !p.tintKey || p.tintKey !== S.tintKey || !S.labels || S.labels.gen !== S.gen) return;
+    if (!p || !p.tintKey || p.tintKey !== S.tintKey || !S.labelsReady()) return;
     if (S.labels.w !== g.nw || S.labels.h !== g.nh) return;
     c.drawImage(S.tint, g.left, g.top, g.nw * g.s, g.nh * g.s);
   }

@@ -169,7 +169,7 @@ def run(megapixels: float = 1.0, clicks: int = 5) -> dict[str, list[float]]:
             page.locator("#drag-tool label", has_text="lasso").click()
             # Moves while tracing a lasso: the outline and the preview of what it merges (the label
             # map arrives once per picture; wait for it, as a hand reaching for the mouse does).
-            page.wait_for_function("() => window.casCanvas.labels && window.casCanvas.labels.gen === window.casCanvas.gen")
+            page.wait_for_function("() => window.casCanvas.labelsReady()")
             cx, cy, r = w * 0.5, h * 0.5, min(h, w) / 5
             ring = [(cx + r * np.cos(t), cy + r * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 21)]
             page.mouse.move(*client_point(page, canvas, *ring[0]))

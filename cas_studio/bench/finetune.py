@@ -180,21 +180,21 @@ def _frames_split(args: argparse.Namespace, seed: int, by_sequence: dict[str, li
 
 def _frames(args: argparse.Namespace) -> int:
     from ..data import resolve
+    from ..evaluate import model_predictor
+    from ..metrics import to_uint8
 
     by_sequence: dict[str, list] = {}
     for it in resolve("davis"):  # frames are named SEQUENCE_NNNNN
         by_sequence.setdefault(it.image.stem.rsplit("_", 1)[0], []).append(it)
     t0 = time.perf_counter()
     # Every split scores the base on most of the same frames: each frame's base map is computed once.
-    from ..evaluate import model_predictor
-
     predict = model_predictor(args.base, "saliency", [it for items in by_sequence.values() for it in items])
     maps: dict[str, np.ndarray] = {}
 
     def base_predict(it, image: np.ndarray) -> np.ndarray:
         key = str(it.image)
-        if key not in maps:  # 0..255, as metrics.SaliencyMeter rounds every map anyway: exact, a quarter the memory
-            maps[key] = np.clip(np.round(np.asarray(predict(it, image)) * 255), 0, 255).astype(np.uint8)
+        if key not in maps:  # the levels the metrics round every map to: exact, a quarter the memory
+            maps[key] = to_uint8(predict(it, image))
         return maps[key]
 
     # One split's gain swings by several hundredths with which 3 sequences are annotated (and with

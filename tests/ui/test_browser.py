@@ -396,8 +396,7 @@ def test_lasso_tints_the_regions_it_will_merge_before_release(page, tmp_path):
     expect(status).to_contain_text("16 regions")
     page.locator("#drag-tool label", has_text="lasso").click()
     # Choosing the lasso fetches the shown label map at once, so the first move already previews.
-    page.wait_for_function("() => window.casCanvas.labels && window.casCanvas.labels.gen === window.casCanvas.gen",
-                           timeout=20_000)
+    page.wait_for_function("() => window.casCanvas.labelsReady()", timeout=20_000)
     # x 20..165 holds 2/3, all and 3/4 of columns 0-2; y 70..200 holds 5/6 and all of rows 1-2 and
     # 1/3 of row 3: six squares are at least half inside (the least 0.56), the others at most 0.28.
     outline = [(20, 70), (165, 70), (165, 200), (20, 200), (20, 75)]
