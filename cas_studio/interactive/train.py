@@ -94,8 +94,12 @@ def validate(model: torch.nn.Module, samples: list[tuple[np.ndarray, np.ndarray]
 
 
 def init_model(init: str, device: torch.device) -> torch.nn.Module:
-    """The click network with every image weight from ``init`` (a Lite1 FPN), click inputs at zero."""
+    """The click network from ``init``: a click model as it is, or a Lite1 FPN with click inputs at zero."""
     source = load_model(init, "cpu")
+    if source.arch == ARCH:  # continue a click model (a longer schedule, a fine-tune)
+        model = build_model(ARCH, 2)
+        model.load_state_dict(source.state_dict())
+        return model.to(device)
     if source.arch != "efficientnet_lite1_fpn":
         raise ValueError(f"{init}: a {source.arch} model; the click model starts from an efficientnet_lite1_fpn")
     model = build_model(ARCH, 2)
@@ -141,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line of ``cas-studio train-clicks``."""
     p = argparse.ArgumentParser(prog="cas-studio train-clicks", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="run folder: checkpoints, log.jsonl, clicks.safetensors")
-    p.add_argument("--init", default="saliency", help="Lite1-FPN weights to start from (default: saliency)")
+    p.add_argument("--init", default="saliency", help="Lite1-FPN or click-model weights to start from (default: saliency)")
     p.add_argument("--iters", type=int, default=4000, help="training iterations (batches)")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--size", type=int, default=320, help="training crop side")
