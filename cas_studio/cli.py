@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "low-fidelity": ("cas_studio.low_fidelity", "the paper's experiment: CE, CACE, CAS on clean and flipped labels"),
     "train-clicks": ("cas_studio.interactive.train", "train the click-to-object model (iterative click simulation)"),
     "average": ("cas_studio.averaging", "average the weights of several fine-tunes of one network (a model soup)"),
+    "propagate": ("cas_studio.video.command", "label every frame of a video from a few annotated frames"),
     "distill": ("cas_studio.distill", "train one network to do in one pass what a model does with its flip average"),
 }
 BENCHMARKS: dict[str, tuple[str, str]] = {
@@ -28,6 +29,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "infer": ("cas_studio.bench.infer", "inference time per 256x256 image of the shipped models"),
     "finetune": ("cas_studio.bench.finetune", "fine-tuning 10 annotated 256x256 images for 20 epochs"),
     "train": ("cas_studio.bench.train", "training images per second at 256x256 (CPU or GPU)"),
+    "propagate": ("cas_studio.bench.propagate", "davis: the first frame's mask propagated, J against the base and a copy"),
     "soak": ("cas_studio.bench.soak", "50 sessions editing and saving one project at once: no lost edit"),
 }
 

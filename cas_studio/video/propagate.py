@@ -1,0 +1,322 @@
+"""Propagation: annotate a few frames of a video, get the same regions on every frame.
+
+A copy of a base model is fine-tuned on the annotated frames alone with the CAS loss (class-free:
+region ids are just ids, any number of regions), within a time budget, as OSVOS (Caelles et al.,
+CVPR 2017) fine-tunes a foreground network on a video's first frame. Then each annotated region's
+mean output is its *prototype*, and every pixel of every other frame takes the region whose
+prototype is nearest: the ids a person gave come back out, on every frame.
+
+Example:
+    >>> import numpy as np
+    >>> from cas_studio.video import Frames, PropagateOptions, propagate
+    >>> frames = [np.full((64, 96, 3), 40, np.uint8) for _ in range(3)]
+    >>> for f in frames:
+    ...     f[16:48, 20:60] = 220
+    >>> mask = np.zeros((64, 96), np.int32); mask[16:48, 20:60] = 255
+    >>> out = propagate(Frames.from_arrays(frames), {0: mask}, options=PropagateOptions(steps=2, size=64))
+    >>> [sorted(np.unique(m).tolist()) for _, m in out]
+    [[0, 255], [0, 255], [0, 255]]
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..data.transforms import to_tensor
+from ..io import to_rgb8
+from ..losses import cas_loss
+from ..weights import load_model, resolve_device
+from .frames import Frames
+
+
+class PropagationError(ValueError):
+    """The frames or annotations cannot be propagated; the message says why."""
+
+
+@dataclass(frozen=True)
+class PropagateOptions:
+    """How a propagation fine-tunes and labels.
+
+    Attributes:
+        model: the base model (a shipped name or a ``.safetensors`` path): a foreground network for
+            one object, its code is what the fine-tune adapts.
+        seconds: the fine-tune's time budget (labelling the frames comes on top).
+        steps: the most fine-tune steps (the budget usually ends it first on a CPU).
+        size: the working long side in pixels, for training and labelling.
+        batch: augmented copies of the annotated frames per step.
+        lr: AdamW learning rate of the decoder (the encoder takes a third).
+        alpha: the CAS loss's uniformer weight.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        seed: the augmentation's random seed.
+    """
+
+    model: str = "saliency"
+    seconds: float = 45.0
+    steps: int = 400
+    size: int = 384
+    batch: int = 2
+    lr: float = 1e-3
+    alpha: float = 0.5
+    device: str = "auto"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress report: ``stage`` is ``"fine-tune"`` or ``"label"``; ``eta_s`` the seconds left."""
+
+    stage: str
+    done: int
+    total: int
+    elapsed_s: float
+    eta_s: float | None
+
+
+def region_table(annotations: Mapping[int, np.ndarray], *, ignore: int | None = None) -> np.ndarray:
+    """The sorted region ids used across ``annotations`` (``ignore`` left out), checked.
+
+    Raises:
+        PropagationError: no annotation, or fewer than two regions in all (an empty mask is one).
+    """
+    if not annotations:
+        raise PropagationError("no annotated frame: annotate at least one frame to propagate from")
+    ids = np.unique(np.concatenate([np.unique(np.asarray(a)) for a in annotations.values()]))
+    if ignore is not None:
+        ids = ids[ids != ignore]
+    if len(ids) < 2:
+        what = f"only region {ids[0]}" if len(ids) else "no region"
+        raise PropagationError(f"the annotations hold {what}: propagation needs at least two regions "
+                               "(an empty mask has nothing to follow)")
+    return ids
+
+
+def _check_annotation(index: int, labels: np.ndarray, frame_shape: tuple[int, ...]) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise PropagationError(f"annotation of frame {index}: expected an HxW label map, got shape {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer) and labels.dtype != np.bool_:
+        raise PropagationError(f"annotation of frame {index}: expected integer region ids, got {labels.dtype}")
+    if labels.shape != tuple(frame_shape[:2]):
+        raise PropagationError(f"annotation of frame {index} is {labels.shape[1]}x{labels.shape[0]} but the frame "
+                               f"is {frame_shape[1]}x{frame_shape[0]}")
+    return labels.astype(np.int64)
+
+
+def _working_size(h: int, w: int, side: int) -> tuple[int, int]:
+    scale = side / max(h, w)
+    return max(32, int(round(h * scale / 32)) * 32), max(32, int(round(w * scale / 32)) * 32)
+
+
+def _augment(image: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A random similarity transform (scale, shift, small rotation, flip) and colour jitter, OSVOS-style:
+    what the object may do between frames. Pixels warped in from outside are ignored (-1)."""
+    h, w = target.shape
+    angle = rng.uniform(-10, 10)
+    scale = np.exp(rng.uniform(np.log(0.8), np.log(1.25)))
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+    m[:, 2] += rng.uniform(-0.1, 0.1, 2) * (w, h)
+    image = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    target = cv2.warpAffine(target.astype(np.float32), m, (w, h), flags=cv2.INTER_NEAREST,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=-1).astype(np.int64)
+    if rng.random() < 0.5:
+        image, target = image[:, ::-1], target[:, ::-1]
+    x = image.astype(np.float32) * rng.uniform(0.8, 1.2) + rng.uniform(-20, 20)
+    return np.clip(x, 0, 255).astype(np.uint8), np.ascontiguousarray(target)
+
+
+class Propagator:
+    """A base model fine-tuned on annotated frames, and the region prototypes that label new frames.
+
+    Build it with :meth:`fit`; :meth:`label` gives one frame's label map in the annotations' ids.
+    """
+
+    def __init__(self, model: torch.nn.Module, ids: np.ndarray, prototypes: torch.Tensor,
+                 frame_shape: tuple[int, int], work: tuple[int, int], *, steps: int, stopped: bool) -> None:
+        self.model, self.ids, self.prototypes = model, ids, prototypes
+        self.frame_shape, self.work = frame_shape, work
+        self.steps, self.stopped = steps, stopped
+        self._mean, self._std = model.info.mean, model.info.std
+
+    @classmethod
+    def fit(cls, annotated: Mapping[int, tuple[np.ndarray, np.ndarray]], *,
+            options: PropagateOptions = PropagateOptions(), ignore: int | None = None,
+            progress: Callable[[Progress], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> Propagator:
+        """Fine-tune on ``{frame index: (frame, label map)}`` and compute the prototypes.
+
+        Args:
+            annotated: each annotated frame (HxWx3) with its HxW integer label map (any ids).
+            options: the base model and the fine-tune's budget.
+            ignore: a label value that marks unannotated pixels (neither trained nor a region).
+            progress: called after every step with a :class:`Progress`.
+            should_stop: polled every step; True ends the fine-tune early (the result still labels).
+
+        Raises:
+            PropagationError: no annotated frame, annotated frames of different sizes, a label map
+                that is not HxW integers of its frame's size, fewer than two regions in all.
+        """
+        if not annotated:
+            raise PropagationError("no annotated frame: annotate at least one frame to propagate from")
+        frames, labels = {}, {}
+        shape = None
+        for i, (frame, lab) in sorted(annotated.items()):
+            frame = to_rgb8(frame, source=f"frame {i}")
+            if shape is not None and frame.shape[:2] != shape:
+                raise PropagationError(f"frame {i} is {frame.shape[1]}x{frame.shape[0]} but frame "
+                                       f"{min(annotated)} is {shape[1]}x{shape[0]}: all frames must share one size")
+            shape = frame.shape[:2]
+            frames[i], labels[i] = frame, _check_annotation(i, lab, frame.shape)
+        ids = region_table(labels, ignore=ignore)
+        device = resolve_device(options.device)
+        model = load_model(options.model, "cpu", out_channels=max(len(ids), 2) if len(ids) > 2 else None)
+        model = model.to(device)
+        work = _working_size(*shape, options.size)
+        small = {i: cv2.resize(f, work[::-1], interpolation=cv2.INTER_AREA) for i, f in frames.items()}
+        # Region ids -> 0..N-1, ignored pixels -1; resizing by nearest neighbour keeps ids whole.
+        index = {}
+        for i, lab in labels.items():
+            k = np.searchsorted(ids, lab).clip(0, len(ids) - 1)
+            k[ids[k] != lab] = -1
+            index[i] = cv2.resize(k.astype(np.float32), work[::-1], interpolation=cv2.INTER_NEAREST).astype(np.int64)
+        steps, stopped = _finetune(model, small, index, options, device, progress, should_stop)
+        model.eval()
+        with torch.inference_mode():
+            sums = torch.zeros(len(ids), model.out_channels, dtype=torch.float64)
+            counts = torch.zeros(len(ids), dtype=torch.float64)
+            for i in small:
+                p = _probabilities(model, small[i], device).double().flatten(1)  # (M, hw)
+                t = torch.from_numpy(index[i]).flatten()
+                keep = t >= 0
+                sums.index_add_(0, t[keep], p[:, keep].T)
+                counts.index_add_(0, t[keep], torch.ones(int(keep.sum()), dtype=torch.float64))
+        if (counts == 0).any():  # a region seen only in pixels smaller than the working size's grid
+            missing = ids[(counts == 0).numpy()]
+            raise PropagationError(f"region(s) {missing.tolist()[:5]} are too small to see at the working size "
+                                   f"{work[1]}x{work[0]}: raise the size or enlarge them")
+        prototypes = (sums / counts[:, None]).float()
+        return cls(model, ids, prototypes, shape, work, steps=steps, stopped=stopped)
+
+    @torch.inference_mode()
+    def label(self, frame: np.ndarray) -> np.ndarray:
+        """HxW label map of ``frame`` in the annotations' ids: each pixel takes the nearest prototype."""
+        frame = to_rgb8(frame, source="frame")
+        if frame.shape[:2] != self.frame_shape:
+            raise PropagationError(f"frame is {frame.shape[1]}x{frame.shape[0]} but the annotated frames are "
+                                   f"{self.frame_shape[1]}x{self.frame_shape[0]}: all frames must share one size")
+        device = next(self.model.parameters()).device
+        small = cv2.resize(frame, self.work[::-1], interpolation=cv2.INTER_AREA)
+        p = _probabilities(self.model, small, device, self._mean, self._std).cpu()  # (M, h, w)
+        # Squared distance to each prototype, up-sampled before the arg-min so borders stay smooth.
+        dist = ((p[None] - self.prototypes[:, :, None, None]) ** 2).sum(1).numpy()  # (N, h, w)
+        h, w = self.frame_shape
+        up = np.stack([cv2.resize(d, (w, h), interpolation=cv2.INTER_LINEAR) for d in dist])
+        return self.ids[up.argmin(0)]
+
+
+def _probabilities(model: torch.nn.Module, image: np.ndarray, device: torch.device, mean=None, std=None) -> torch.Tensor:
+    info = model.info
+    x = to_tensor(image, info.mean if mean is None else mean, info.std if std is None else std)
+    return torch.softmax(model(x[None].to(device)).float(), 1)[0]
+
+
+def _finetune(model: torch.nn.Module, images: dict[int, np.ndarray], targets: dict[int, np.ndarray],
+              options: PropagateOptions, device: torch.device, progress, should_stop) -> tuple[int, bool]:
+    """The OSVOS-style fine-tune: BatchNorm frozen (a few images cannot re-estimate it), CAS loss."""
+    model.eval()  # BatchNorm keeps its statistics; gradients still flow
+    enc = [p for n, p in model.named_parameters() if n.startswith("net.encoder.")]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("net.encoder.")]
+    opt = torch.optim.AdamW([{"params": enc, "lr": options.lr / 3}, {"params": rest, "lr": options.lr}],
+                            weight_decay=1e-4)
+    rng = np.random.default_rng(options.seed)
+    keys = sorted(images)
+    info = model.info
+    start = time.perf_counter()
+    step, stopped = 0, False
+    bar = tqdm(total=options.steps, desc="fine-tune", unit="step", leave=False, disable=None)
+    while step < options.steps:
+        if should_stop is not None and should_stop():
+            stopped = True
+            break
+        elapsed = time.perf_counter() - start
+        if step and elapsed + elapsed / step > options.seconds:  # the next step would overrun the budget
+            break
+        xs, ts = [], []
+        for _ in range(options.batch):
+            k = keys[int(rng.integers(len(keys)))]
+            im, t = _augment(images[k], targets[k], rng)
+            xs.append(to_tensor(im, info.mean, info.std))
+            ts.append(torch.from_numpy(t))
+        logits = model(torch.stack(xs).to(device))
+        loss = cas_loss(logits, torch.stack(ts).to(device), alpha=options.alpha, average=True)
+        if not torch.isfinite(loss):
+            raise PropagationError(f"the fine-tune's loss became {float(loss)} at step {step + 1}: lower the learning rate")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        bar.update(1)
+        if progress is not None:
+            elapsed = time.perf_counter() - start
+            left = min(options.steps - step, max(0.0, options.seconds - elapsed) * step / max(elapsed, 1e-9))
+            progress(Progress("fine-tune", step, options.steps, elapsed, left * elapsed / step))
+    bar.close()
+    return step, stopped
+
+
+def propagate(frames: Frames | Sequence[np.ndarray], annotations: Mapping[int, np.ndarray], *,
+              options: PropagateOptions = PropagateOptions(), ignore: int | None = None,
+              progress: Callable[[Progress], None] | None = None,
+              should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Label every frame from the annotated ones: yields ``(frame index, HxW label map)`` in order.
+
+    Annotated frames come out exactly as they went in (``ignore`` pixels included); every other
+    frame gets the annotations' ids, each pixel the region whose fine-tuned prototype is nearest.
+    Frames are read one at a time (a long 1080p video never sits in memory). The fine-tune
+    happens before the first frame is yielded.
+
+    Args:
+        frames: a :class:`Frames` (a folder or a video) or a list of HxWx3 frames.
+        annotations: ``{frame index: HxW integer label map}`` for the annotated frames; binary
+            0/255 masks and region ids alike.
+        options: the base model, the fine-tune's time budget and working size.
+        ignore: a label value that marks unannotated pixels.
+        progress: called with a :class:`Progress` after every fine-tune step and every frame.
+        should_stop: polled between steps and frames; True ends the fine-tune early, then ends
+            labelling (frames labelled so far have been yielded).
+
+    Raises:
+        PropagationError: see :meth:`Propagator.fit`; also an annotation index outside the frames.
+    """
+    if not isinstance(frames, Frames):
+        frames = Frames.from_arrays(list(frames))
+    n = len(frames)
+    bad = [i for i in annotations if not 0 <= int(i) < n]
+    if bad:
+        raise PropagationError(f"annotation(s) for frame(s) {bad[:5]} but there are {n} frames")
+    region_table(annotations, ignore=ignore)  # fail before reading any frame
+    wanted = set(int(i) for i in annotations)
+    annotated = {}
+    for i, frame in enumerate(frames):
+        if i in wanted:
+            annotated[i] = (frame, annotations[i])
+            if len(annotated) == len(wanted):
+                break
+    prop = Propagator.fit(annotated, options=options, ignore=ignore, progress=progress, should_stop=should_stop)
+    if prop.stopped:
+        return
+    start = time.perf_counter()
+    for i, frame in enumerate(tqdm(frames, total=n, desc="label", unit="frame", leave=False, disable=None)):
+        if should_stop is not None and should_stop():
+            return
+        out = np.asarray(annotations[i]) if i in wanted else prop.label(frame)
+        if progress is not None:
+            elapsed = time.perf_counter() - start
+            progress(Progress("label", i + 1, n, elapsed, elapsed / (i + 1) * (n - i - 1)))
+        yield i, out
