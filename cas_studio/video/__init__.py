@@ -2,7 +2,7 @@
 to all of them (``cas-studio propagate``)."""
 
 from .frames import VIDEO_SUFFIXES, Frames
-from .propagate import PropagateOptions, PropagationError, Progress, Propagator, propagate, region_table
+from .propagation import PropagateOptions, PropagationError, Progress, Propagator, propagate, region_table
 
 __all__ = ["Frames", "VIDEO_SUFFIXES", "PropagateOptions", "PropagationError", "Progress", "Propagator",
            "propagate", "region_table"]
