@@ -59,6 +59,8 @@ class PropagateOptions:
         alpha: the CAS loss's uniformer weight.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         seed: the augmentation's random seed.
+        frozen_blocks: the encoder's stem and first blocks kept as they are (no backward through
+            them: faster steps).
         imprint: start the output layer from the annotated regions (:func:`imprint_head`); off, a
             two-region fine-tune starts from the base model's own head (a new head for more).
     """
@@ -73,6 +75,7 @@ class PropagateOptions:
     device: str = "auto"
     seed: int = 0
     imprint: bool = True
+    frozen_blocks: int = 0
 
 
 @dataclass(frozen=True)
@@ -289,7 +292,11 @@ def _finetune(model: torch.nn.Module, images: dict[int, np.ndarray], targets: di
               options: PropagateOptions, device: torch.device, progress, should_stop) -> tuple[int, bool]:
     """The OSVOS-style fine-tune: BatchNorm frozen (a few images cannot re-estimate it), CAS loss."""
     model.eval()  # BatchNorm keeps its statistics; gradients still flow
-    enc = [p for n, p in model.named_parameters() if n.startswith("net.encoder.")]
+    frozen = ("net.encoder._conv_stem.", "net.encoder._bn0.",
+              *(f"net.encoder._blocks.{b}." for b in range(options.frozen_blocks)))
+    for n, p in model.named_parameters():
+        p.requires_grad_(not (options.frozen_blocks and n.startswith(frozen)))
+    enc = [p for n, p in model.named_parameters() if n.startswith("net.encoder.") and p.requires_grad]
     rest = [p for n, p in model.named_parameters() if not n.startswith("net.encoder.")]
     opt = torch.optim.AdamW([{"params": enc, "lr": options.lr / 3}, {"params": rest, "lr": options.lr}],
                             weight_decay=1e-4)
