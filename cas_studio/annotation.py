@@ -621,6 +621,60 @@ class Session:
             raise AnnotationError(str(err)) from None
         self.load_image()
 
+    # -- videos -----------------------------------------------------------------------------------
+    def add_video(self, file: str | os.PathLike, *, every: int = 1) -> int:
+        """Add a video's frames (every ``every``-th) as an ordered sequence; goes to its first frame;
+        returns how many frames were added."""
+        if self.project is None:
+            raise AnnotationError("Open or create a project first.")
+        from .video.in_project import add_video  # torch-free until a video is used
+
+        try:
+            added = add_video(self.project, file, every=every)
+        except (ImageError, ValueError, OSError) as err:
+            raise AnnotationError(f"Could not add {Path(file).name}: {_without_paths(err, file)}") from None
+        self.index = [p.name for p in self.project.images()].index(added[0].name)
+        self.load_image()
+        return len(added)
+
+    def sequence(self) -> tuple[str, int, int] | None:
+        """(sequence name, frame number 1.., frames) of the current image, or None for a lone image."""
+        if self.project is None or not self.project.images():
+            return None
+        found = self.project.sequence_of(self.current())
+        if found is None:
+            return None
+        name, frames = found
+        return name, [f.name for f in frames].index(self.current().name) + 1, len(frames)
+
+    def go_to_frame(self, number: int) -> None:
+        """Go to frame ``number`` (1-based) of the current image's sequence."""
+        found = self.project.sequence_of(self.current()) if self.project is not None else None
+        if found is None:
+            raise AnnotationError("This image is not a frame of a video.")
+        frames = found[1]
+        target = frames[min(max(int(number), 1), len(frames)) - 1].name
+        self.index = [p.name for p in self.project.images()].index(target)
+        self.load_image()
+
+    def propagate(self, *, options=None, progress=None, should_stop=None) -> str:
+        """Fill every unconfirmed frame of the current video from its confirmed frames (a fine-tune
+        within ``options.seconds``); confirmed frames are never written. Returns a one-line report."""
+        found = self.project.sequence_of(self.current()) if self.project is not None else None
+        if found is None:
+            raise AnnotationError("Propagate works on a video: add one (its frames become a sequence), annotate "
+                                  "and confirm a frame, then propagate.")
+        from .video import PropagateOptions, PropagationError
+        from .video.in_project import propagate_sequence
+
+        try:
+            report = propagate_sequence(self.project, found[0], options=options or PropagateOptions(),
+                                        progress=progress, should_stop=should_stop)
+        except (PropagationError, ImageError, OSError) as err:
+            raise AnnotationError(str(err)) from None
+        self.load_image()
+        return report.summary()
+
     # -- click-to-object --------------------------------------------------------------------------
     def _segmenter(self):
         if self.segmenter is None:

@@ -171,3 +171,41 @@ def test_cli_refuses_bad_annotations_clearly(tmp_path, capsys):
     (tmp_path / "masks" / "zzz.png").rename(tmp_path / "masks" / "a0.png")
     assert propagate_main([str(tmp_path / "frames"), "--masks", str(tmp_path / "masks"), "--out", str(tmp_path / "o")]) == 2
     assert "at least two regions" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_session_video_annotate_one_frame_propagate_and_nothing_confirmed_is_overwritten(tmp_path):
+    from cas_studio.annotation import AnnotationError, Session
+    from cas_studio.data.project import create_project
+
+    frames, truth = _scene(n=4)
+    _write_video(tmp_path / "clip.avi", frames)
+    s = Session(create_project(tmp_path / "p"))
+    write_image(tmp_path / "lone.png", frames[0])
+    s.add_images([tmp_path / "lone.png"])
+    with pytest.raises(AnnotationError, match="works on a video"):
+        s.propagate(options=FAST)
+    assert s.add_video(tmp_path / "clip.avi") == 4
+    assert s.sequence() == ("clip.avi", 1, 4)
+    with pytest.raises(AnnotationError, match="no frame has a confirmed region"):
+        s.propagate(options=FAST)
+    write_image(tmp_path / "mask.png", np.where(truth[0] == 42, 255, 0).astype(np.uint8))
+    s.import_mask(tmp_path / "mask.png", binary=True)  # frame 1: confirmed as a whole
+    project = s.project
+    first = project.images()[1]
+    before = (project.version(first), project.load_labels(first).copy())
+    assert "learned from 1 confirmed frame, filled 3" in s.propagate(options=FAST)
+    assert (project.version(first), ) == before[:1] and np.array_equal(project.load_labels(first), before[1])
+    frames_in_project = project.sequences()["clip.avi"]
+    for k in (1, 2, 3):
+        labels = project.load_labels(frames_in_project[k])
+        assert set(np.unique(labels)) == {1, 2}  # background 1, object 2: the import's ids
+        assert project.confirmed_ids(frames_in_project[k]).size == 0  # proposed, not confirmed
+        assert _iou(labels == 2, truth[k] == 42) > 0.5
+    s.go_to_frame(3)
+    assert s.sequence() == ("clip.avi", 3, 4) and s.summary()["proposed"] == 2
+    s.confirm_image()
+    third = (project.version(frames_in_project[2]), project.load_labels(frames_in_project[2]).copy())
+    assert "learned from 2 confirmed frames, filled 2" in s.propagate(options=FAST)
+    assert project.version(frames_in_project[2]) == third[0]
+    assert np.array_equal(project.load_labels(frames_in_project[2]), third[1])

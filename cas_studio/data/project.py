@@ -3,7 +3,8 @@
 ::
 
     <project>/
-      project.json            {"format": "cas-studio-project/1", "created": ..., "images": [names...]}
+      project.json            {"format": "cas-studio-project/2", "created": ..., "images": [names...],
+                              "sequences": {name: [frame image names in order]} (videos; optional)}
       images/<name>           the images, copied in (any readable format)
       labels/<name>.png       16-bit label map: 0 = unlabelled (ignored in training), 1..N regions
                               (keyed by the image's full file name: a.png and a.jpg never share)
@@ -268,6 +269,41 @@ class Project:
             return items, []
         k = max(1, round(holdout_fraction * len(items)))
         return items[:-k], items[-k:]
+
+    def sequences(self) -> dict[str, list[Path]]:
+        """Ordered frame sequences (a video, a folder of frames): ``{name: image paths in order}``."""
+        names = {n for n in self._meta().get("images", [])}
+        return {seq: [self.root / "images" / _check_name(n, self.root) for n in frames if n in names]
+                for seq, frames in self._meta().get("sequences", {}).items()}
+
+    def sequence_of(self, image: Path | str) -> tuple[str, list[Path]] | None:
+        """(name, frames) of the sequence holding ``image``, or None when it is a lone image."""
+        name = Path(image).name
+        for seq, frames in self.sequences().items():
+            if any(f.name == name for f in frames):
+                return seq, frames
+        return None
+
+    def add_sequence(self, name: str, paths: list[str | os.PathLike]) -> list[Path]:
+        """Add frames (in order) as images and record them as one sequence called ``name``
+        (a name already used gets a numeric suffix); returns the frames' project paths."""
+        added = self.add_images(paths)
+        with self.lock():
+            meta = self._meta()
+            seqs = meta.setdefault("sequences", {})
+            key, k = name, 1
+            while key in seqs:
+                key, k = f"{name}_{k}", k + 1
+            seqs[key] = [p.name for p in added]
+            _write_json(self.manifest, meta)
+        return added
+
+    def confirmed_ids(self, image: Path | str) -> np.ndarray | None:
+        """The confirmed region ids of ``image``'s saved annotation (None: not annotated)."""
+        if not self.label_path(image).is_file():
+            return None
+        ids = self.sidecar(image).get("confirmed")
+        return _region_ids(self.load_labels(image)) if ids is None else np.asarray(ids, np.int64)
 
     def add_images(self, paths: list[str | os.PathLike]) -> list[Path]:
         """Copy images into the project (each checked readable first); return the new paths.
