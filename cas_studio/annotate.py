@@ -222,9 +222,37 @@ def untouched_regions(labels: np.ndarray, proposal: np.ndarray) -> np.ndarray:
     return np.flatnonzero(keep).astype(np.int64)
 
 
-def regranulate(labels: np.ndarray, proposal: np.ndarray, cut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def recut(labels: np.ndarray, cut: np.ndarray, keep: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Fill everything of ``labels`` but the regions ``keep`` with the regions of ``cut`` (a new
+    over-segmentation), keeping those regions and their ids exactly.
+
+    Returns
+    -------
+    labels : (H, W) int32
+        The new label map: the kept regions as they were, the cut's regions (ids after the largest
+        kept id) everywhere else, unlabelled pixels included.
+    proposal : (H, W) int32
+        The new proposal: the cut's regions where they are, 0 ("no proposal") on the kept regions.
+    """
+    labels = np.asarray(labels, np.int32)
+    if cut.shape != labels.shape:
+        raise ValueError(f"cut is {cut.shape} but the label map is {labels.shape}")
+    kept = np.isin(labels, np.asarray(list(keep), np.int64)) & (labels != UNLABELLED)
+    kept_max = int(labels[kept].max()) if kept.any() else 0
+    ids, inverse = np.unique(cut[~kept], return_inverse=True)
+    if kept_max + len(ids) > MAX_ID:
+        raise ValueError(f"this over-segmentation would need region ids above {MAX_ID}; choose a coarser one")
+    out = np.where(kept, labels, 0).astype(np.int32)
+    out[~kept] = kept_max + 1 + inverse.ravel()
+    proposal = np.where(kept, 0, out).astype(np.int32)
+    return out, proposal
+
+
+def regranulate(labels: np.ndarray, proposal: np.ndarray, cut: np.ndarray, *,
+                keep: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
     """Swap the untouched (proposed) regions of ``labels`` for the regions of another cut of the
-    hierarchy, keeping every edit: confirmed regions and unlabelled pixels stay as they are.
+    hierarchy, keeping every edit: confirmed regions (those of ``keep`` too, even where they look
+    untouched: a region confirmed by hand) and unlabelled pixels stay as they are.
 
     Returns
     -------
@@ -236,7 +264,7 @@ def regranulate(labels: np.ndarray, proposal: np.ndarray, cut: np.ndarray) -> tu
     labels = np.asarray(labels, np.int32)
     if cut.shape != labels.shape:
         raise ValueError(f"cut is {cut.shape} but the label map is {labels.shape}")
-    free = np.isin(labels, untouched_regions(labels, proposal))
+    free = np.isin(labels, np.setdiff1d(untouched_regions(labels, proposal), np.asarray(list(keep), np.int64)))
     kept_max = int(labels[~free].max()) if (~free).any() else 0
     ids, inverse = np.unique(cut[free], return_inverse=True)
     if kept_max + len(ids) > MAX_ID:
@@ -445,6 +473,7 @@ class History:
         self._redo: list[tuple] = []
         self.current = np.asarray(labels, np.int32)
         self.aux = aux
+        self.note = None  # the restored state's note (see push); None until an undo or redo
         self.limit, self.max_bytes = limit, max_bytes
         self.edits = 0
 
@@ -461,11 +490,12 @@ class History:
         data, shape = state
         return np.frombuffer(zlib.decompress(data), np.uint16).reshape(shape).astype(np.int32)
 
-    def _pack(self) -> tuple:
-        return self._pack_one(self.current), self._pack_one(self.aux)
+    def _pack(self, note: object = None) -> tuple:
+        return self._pack_one(self.current), self._pack_one(self.aux), note
 
     def _restore(self, state: tuple) -> None:
         self.current, self.aux = self._unpack_one(state[0]), self._unpack_one(state[1])
+        self.note = state[2]
 
     def peek_undo(self) -> np.ndarray | None:
         """The label map one undo would bring back (None at the oldest state)."""
@@ -474,19 +504,21 @@ class History:
     @property
     def nbytes(self) -> int:
         """Bytes held by the undo and redo states."""
-        return sum(len(p[0]) + (len(a[0]) if a else 0) for p, a in self._undo + self._redo)
+        return sum(len(p[0]) + (len(a[0]) if a else 0) for p, a, _ in self._undo + self._redo)
 
     def _trim(self) -> None:
         del self._undo[: -self.limit]
         while self._undo and self.nbytes > self.max_bytes:
             self._undo.pop(0)
 
-    def push(self, labels: np.ndarray, aux: np.ndarray | None = None) -> np.ndarray:
-        """Make ``labels`` (and ``aux``, when given; else the current one stays) current, remembering the previous state."""
+    def push(self, labels: np.ndarray, aux: np.ndarray | None = None, *, note: object = None) -> np.ndarray:
+        """Make ``labels`` (and ``aux``, when given; else the current one stays) current, remembering the
+        previous state with ``note``: a small immutable value that describes it beside the maps (the
+        annotation session keeps its confirmations there, so undo restores them whole)."""
         for arr in (labels, aux):
             if arr is not None and np.asarray(arr).max(initial=0) > MAX_ID:
                 raise ValueError(f"region ids above {MAX_ID} cannot be stored; merge some regions first")
-        self._undo.append(self._pack())
+        self._undo.append(self._pack(note))
         self._redo.clear()
         self._trim()
         self.current = np.asarray(labels, np.int32)
@@ -495,20 +527,21 @@ class History:
         self.edits += 1
         return self.current
 
-    def _step(self, source: list, target: list) -> np.ndarray:
+    def _step(self, source: list, target: list, note: object) -> np.ndarray:
         if source:
-            target.append(self._pack())
+            target.append(self._pack(note))
             self._restore(source.pop())
             self.edits += 1
         return self.current
 
-    def undo(self) -> np.ndarray:
-        """Step back (no-op at the oldest state)."""
-        return self._step(self._undo, self._redo)
+    def undo(self, *, note: object = None) -> np.ndarray:
+        """Step back (no-op at the oldest state); ``note`` describes the state left (see :meth:`push`),
+        ``self.note`` then holds the restored state's."""
+        return self._step(self._undo, self._redo, note)
 
-    def redo(self) -> np.ndarray:
-        """Step forward again (no-op at the newest state)."""
-        return self._step(self._redo, self._undo)
+    def redo(self, *, note: object = None) -> np.ndarray:
+        """Step forward again (no-op at the newest state); ``note`` as in :meth:`undo`."""
+        return self._step(self._redo, self._undo, note)
 
     @property
     def can_undo(self) -> bool:

@@ -232,6 +232,7 @@ class Session:
         except (ImageError, OSError, ValueError) as err:
             raise AnnotationError(f"Could not read the annotation of {path.name}: "
                                   f"{_without_paths(err, self.project.label_path(path), path)}") from None
+        # An annotation that has only a proposal so far (none of its own labels) opens at it.
         self.history = None if labels is None else ann.History(labels, aux=self.proposal)
         self.method, self.params, self.selected = meta.get("method", "manual"), meta.get("params", {}), []
         self.hierarchy = None
@@ -241,17 +242,22 @@ class Session:
         self.pending = PendingObject()
         if self.segmenter is not None:
             self.segmenter.set_image(self.image)
-        if meta.get("proposal_rebuilt"):
-            # The next save judges confirmation against the file: it must be the rebuilt proposal.
-            try:
-                self.project.save_proposal(path, self.proposal)
-            except (OSError, ImageError) as err:
-                raise AnnotationError(f"Could not save the proposal: {err}") from None
+
+    def _confirmation(self) -> tuple[frozenset, bool]:
+        """What the person confirmed beside the label map: kept with each undo state."""
+        return frozenset(self.by_hand), self.image_confirmed
+
+    def _push(self, labels: np.ndarray, aux: np.ndarray | None = None) -> None:
+        """Make ``labels`` (and proposal ``aux``) current; undo brings back the state before it, its
+        confirmations included."""
+        self.history.push(labels, aux=aux, note=self._confirmation())
 
     def save(self) -> None:
-        """Write the current labels and sidecar; refused when another session saved first."""
+        """Commit the label map, proposal and confirmations as one record; refused when another
+        session saved first (then nothing is written)."""
         try:
-            self.project.save_labels(self.current(), self.history.current, method=self.method, params=self.params,
+            self.project.save_labels(self.current(), self.history.current, proposal=self.proposal,
+                                     method=self.method, params=self.params,
                                      edits=self.history.edits, by_hand=sorted(self.by_hand),
                                      image_confirmed=self.image_confirmed, expected_version=self.version)
         except EditConflict as err:
@@ -271,47 +277,41 @@ class Session:
         if self.proposal is None:
             self._edit(out)
             return
-        self.by_hand.add(region)
-        self._edit(out, ann.paint(self.proposal, mask, region))
+        self._edit(out, ann.paint(self.proposal, mask, region), hand=region)
 
-    def _edit(self, labels: np.ndarray, proposal: np.ndarray | None = None) -> None:
+    def _edit(self, labels: np.ndarray, proposal: np.ndarray | None = None, *, hand: int | None = None,
+              image_confirmed: bool | None = None) -> None:
+        """One undoable edit: new labels (and proposal), then a region confirmed by hand or the
+        image's confirmation set, all committed as one record."""
         try:
-            self.history.push(labels, aux=proposal)
+            self._push(labels, proposal)
         except ValueError as err:
             raise AnnotationError(str(err)) from None
         if proposal is not None:
-            self._set_proposal(proposal)
+            self.proposal = proposal
+        if hand is not None:
+            self.by_hand.add(int(hand))
+        if image_confirmed is not None:
+            self.image_confirmed = bool(image_confirmed)
         self.save()  # autosave after every edit
 
-    def _set_proposal(self, proposal: np.ndarray | None) -> None:
-        """Make ``proposal`` the session's and the project's (the file is what sidecars are judged by)."""
-        changed = (proposal is None) != (self.proposal is None) or (
-            proposal is not None and not np.array_equal(proposal, self.proposal))
-        self.proposal = proposal
-        if changed and proposal is not None:
-            try:
-                self.project.save_proposal(self.current(), proposal)
-            except (OSError, ImageError) as err:
-                raise AnnotationError(f"Could not save the proposal: {err}") from None
-
-    def _start(self, labels: np.ndarray, method: str, params: dict) -> None:
-        """Make ``labels`` the new proposal and current state (undoable), and save both."""
+    def _start(self, labels: np.ndarray, method: str, params: dict, *, proposal: np.ndarray | None = None,
+               by_hand: set[int] | None = None) -> None:
+        """Make ``labels`` the current state and ``proposal`` (default: ``labels``) the proposal
+        (undoable), and save both."""
+        proposal = labels if proposal is None else proposal
         try:  # History refuses ids a 16-bit label map cannot hold, before anything changes
             if self.history is None:
-                self.history = ann.History(labels, aux=labels)
+                self.history = ann.History(labels, aux=proposal)
                 self.history.edits = 1
             else:
-                self.history.push(labels, aux=labels)
+                self._push(labels, proposal)
         except ValueError as err:
             raise AnnotationError(f"The over-segmentation has {int(labels.max())} regions: {err}; choose a coarser "
                                   "setting.") from None
         self.method, self.params, self.selected = method, params, []
-        self.proposal, self.by_hand, self.image_confirmed, self.hierarchy = labels, set(), False, None
+        self.proposal, self.by_hand, self.image_confirmed, self.hierarchy = proposal, set(by_hand or ()), False, None
         self.pending = PendingObject()
-        try:
-            self.project.save_proposal(self.current(), labels)
-        except (OSError, ImageError) as err:
-            raise AnnotationError(f"Could not save the proposal: {err}") from None
         self.save()
 
     # -- project and navigation ------------------------------------------------------------------
@@ -352,7 +352,11 @@ class Session:
     def oversegment(self, method: str = ann.DEFAULT_METHOD, params: dict | None = None, *,
                     model_name: str | None = None, guided: bool = False,
                     granularity: float = ann.DEFAULT_GRANULARITY) -> None:
-        """Replace the labels with a cut of a new region hierarchy (undoable); its regions start proposed."""
+        """Over-segment the image anew (undoable): a cut of a new region hierarchy, its regions proposed.
+
+        Regions the person confirmed (edited, accepted or confirmed by hand) stay as they are and the
+        new regions fill the rest; a confirmed whole image starts over.
+        """
         self.current()
         if self.image is None:
             self.load_image()
@@ -363,8 +367,22 @@ class Session:
         hierarchy = self._hierarchy(method, params, model_name, guided)
         labels = hierarchy.cut(hierarchy.regions_at(float(granularity)))
         recorded = {**params, **({"model": model_name} if model_name else {}), **({"guided": True} if guided else {})}
-        self._start(labels, method, recorded)
+        keep = self._confirmed_regions() if self.history is not None and not self.image_confirmed else []
+        if keep:
+            try:
+                labels, proposal = ann.recut(self.history.current, labels, keep)
+            except ValueError as err:
+                raise AnnotationError(str(err)) from None
+            self._start(labels, method, recorded, proposal=proposal, by_hand=self.by_hand & set(keep))
+        else:
+            self._start(labels, method, recorded)
         self.hierarchy = hierarchy
+
+    def _confirmed_regions(self) -> list[int]:
+        """Region ids the person confirmed (every labelled region that is not proposed)."""
+        labels = self.labels()
+        ids = np.unique(labels[labels != ann.UNLABELLED])
+        return sorted(set(ids.tolist()) - set(self.proposed()))
 
     def set_granularity(self, granularity: float) -> None:
         """Re-cut the proposed regions at another granularity; edited and confirmed regions stay."""
@@ -374,15 +392,14 @@ class Session:
         self._ensure_hierarchy()
         cut = self.hierarchy.cut(self.hierarchy.regions_at(float(granularity)))
         try:
-            new, proposal = ann.regranulate(labels, self.proposal, cut)
+            new, proposal = ann.regranulate(labels, self.proposal, cut, keep=sorted(self.by_hand))
         except ValueError as err:
             raise AnnotationError(str(err)) from None
         if np.array_equal(new, labels) and np.array_equal(proposal, self.proposal):
             return  # the cut it already has: not an edit
-        labels = new
-        self.history.push(labels, aux=proposal)
+        self._push(new, proposal)
         self.selected = []
-        self._set_proposal(proposal)
+        self.proposal = proposal
         self.save()
 
     def salient(self, model_name: str = "saliency") -> None:
@@ -466,8 +483,7 @@ class Session:
             labels = ann.paint(labels, np.isin(labels, rest), background)
         except ValueError as err:
             raise AnnotationError(str(err)) from None
-        self.image_confirmed = True
-        self._edit(labels)
+        self._edit(labels, image_confirmed=True)
         return background
 
     def brush(self, action: str, mask: np.ndarray) -> None:
@@ -606,11 +622,16 @@ class Session:
     def _step(self, which: str) -> None:
         if self.history is None:
             raise AnnotationError(f"Nothing to {which}.")
-        (self.history.undo if which == "undo" else self.history.redo)()
+        before = (self.history.current, self.history.aux)
+        (self.history.undo if which == "undo" else self.history.redo)(note=self._confirmation())
+        if self.history.current is before[0]:
+            return  # nothing to undo or redo: no edit, no save
         self.selected = []
         self.pending = PendingObject()
-        if self.history.aux is not None:
-            self._set_proposal(self.history.aux)
+        self.proposal = self.history.aux
+        if self.history.note is not None:  # the state's confirmations come back with its labels
+            hand, self.image_confirmed = self.history.note
+            self.by_hand = set(hand)
         self.save()
 
     def import_mask(self, file: str | os.PathLike, *, binary: bool = True) -> None:

@@ -153,6 +153,9 @@ def test_project_round_trip_and_training_items(tmp_path, coffee):
     labels = ann.oversegment(coffee, "watershed", regions=40)
     labels[:5] = 0
     project.save_labels(added[0], labels, method="watershed", params={"regions": 40}, edits=3)
+    # every region confirmed, but 5 rows unlabelled: not a whole image yet
+    assert project.progress() == "0 of 3 images confirmed"
+    project.save_labels(added[0], labels, method="watershed", params={"regions": 40}, edits=3, image_confirmed=True)
     assert project.progress() == "1 of 3 images confirmed"
     side = project.sidecar(added[0])
     assert side["method"] == "watershed" and side["edits"] == 3 and len(side["image_sha256"]) == 64

@@ -7,7 +7,7 @@ import pytest
 from skimage import data
 
 from cas_studio import annotate as ann
-from cas_studio.data.project import create_project
+from cas_studio.data.project import create_project, open_project, sha256
 from cas_studio.io import read_label_map, write_image
 from cas_studio.annotation import AnnotationError, Session
 
@@ -203,15 +203,15 @@ def test_ids_past_16_bits_are_refused_before_anything_is_stored(session):
 
 
 def test_labels_and_version_are_read_as_one_snapshot(session, monkeypatch):
-    """A save by another session between reading the label map and its sidecar cannot be mixed in."""
+    """A save by another session between reading the record and its label map cannot be mixed in."""
     s = session
     s.oversegment("felzenszwalb", granularity=0.4)
     other = Session(s.project)
-    original = type(s.project).load_labels
+    original = type(s.project)._read_object
     calls = []
 
-    def slow_read(project, image):
-        labels = original(project, image)
+    def slow_read(project, digest, published=None):
+        labels = original(project, digest, published)
         if not calls:  # another process saves right after this read, unless the lock keeps it out
             calls.append(1)
             import threading
@@ -225,7 +225,7 @@ def test_labels_and_version_are_read_as_one_snapshot(session, monkeypatch):
             calls.append(t)
         return labels
 
-    monkeypatch.setattr(type(s.project), "load_labels", slow_read)
+    monkeypatch.setattr(type(s.project), "_read_object", slow_read)
     s.load_image()
     calls[1].join()
     # Either the other save came after the snapshot (then this session's version is the old one and
@@ -306,26 +306,50 @@ def test_moving_the_granularity_to_the_cut_it_has_is_not_an_edit(session):
     assert s.summary()["edits"] == edits + 1
 
 
-def test_a_crash_between_the_proposal_and_the_labels_reopens_the_last_saved_state(session):
-    """Fault injection: a new over-segmentation's proposal reached the disk, its labels and sidecar
-    did not (kill -9 between the two writes). Reopening shows the last acknowledged state: the
-    same confirmed regions, and the next edit keeps them confirmed."""
+@pytest.mark.parametrize("point", ["object", "record", "publish"])
+def test_a_crash_at_every_write_point_of_a_save_reopens_the_last_acknowledged_record(session, monkeypatch, point):
+    """Fault injection: a re-over-segmentation's save dies at each of its writes (the label-map
+    objects, the record, the published PNG). Reopening shows exactly the last acknowledged record:
+    its label map and its confirmed set, and the next edit keeps them confirmed."""
+    from cas_studio.data import project as project_module
+
     s = session
     s.oversegment("felzenszwalb", granularity=0.6)
     a, b = np.unique(s.labels())[:2]
     s.click_region("select / merge", *np.argwhere(s.labels() == a)[0][::-1])
     s.click_region("select / merge", *np.argwhere(s.labels() == b)[0][::-1])
-    saved = s.project.sidecar(s.current())
-    assert saved["confirmed"] == [int(a)]
-    # The crash: only the next over-segmentation's proposal is written.
     path = s.current()
-    s.project.save_proposal(path, ann.build_regions(s.image).cut(40))
-    again = Session(s.project)
-    assert sorted(set(np.unique(again.labels()).tolist()) - set(again.proposed())) == [int(a)]
-    c = again.proposed()[0]
-    ys, xs = np.nonzero(again.labels() == c)
-    again.click_region("confirm region", int(xs[0]), int(ys[0]))
-    assert sorted(again.project.sidecar(path)["confirmed"]) == sorted([int(a), int(c)])
+    acknowledged = (s.project.load_labels(path).copy(), s.project.sidecar(path)["confirmed"])
+    assert acknowledged[1] == [int(a)]
+
+    class Killed(BaseException):
+        pass
+
+    def die(*_args, **_kwargs):
+        raise Killed(point)
+
+    target = {"object": (type(s.project), "_put_object"), "record": (project_module, "_write_json"),
+              "publish": (type(s.project), "_publish")}[point]
+    monkeypatch.setattr(*target, die)
+    with pytest.raises(Killed):
+        s.oversegment("slic")
+    monkeypatch.undo()
+    reopened = open_project(s.project.root, repair=True)
+    again = Session(reopened)
+    if point == "publish":  # the record was committed: the new state is the acknowledged one
+        assert again.version == s.version + 1 and again.method == "slic" and again.proposed()
+    else:
+        assert np.array_equal(again.labels(), acknowledged[0])
+        assert reopened.sidecar(path)["confirmed"] == acknowledged[1]
+        assert sorted(set(np.unique(again.labels()).tolist()) - set(again.proposed())) == [int(a)]
+        c = again.proposed()[0]
+        ys, xs = np.nonzero(again.labels() == c)
+        again.click_region("confirm region", int(xs[0]), int(ys[0]))
+        assert sorted(reopened.sidecar(path)["confirmed"]) == sorted([int(a), int(c)])
+    # the published PNG is the record's label map, and no object is left that no record names
+    assert sha256(reopened.label_path(path)) == reopened.sidecar(path)["labels"]
+    objects = {p.stem for p in (reopened.root / "labels" / "objects").glob("*.png")}
+    assert objects == {d for d in (reopened.sidecar(path)["labels"], reopened.sidecar(path)["proposal"]) if d}
 
 
 def test_a_large_photo_is_over_segmented_at_a_bounded_size_and_shown_downscaled(tmp_path, monkeypatch):

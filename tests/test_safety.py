@@ -224,12 +224,17 @@ def test_undo_history_is_bounded_in_bytes():
 def test_opening_a_project_to_read_writes_nothing(tmp_path):
     project = create_project(tmp_path / "p")
     (image,) = project.add_images([write_image(tmp_path / "c.png", data.coffee()[::8, ::8])])
-    project.save_labels(image, np.ones(read_image(image).shape[:2], np.int32))
+    shape = read_image(image).shape[:2]
+    project.save_labels(image, np.ones(shape, np.int32))
     sidecar = project.label_path(image).with_suffix(".json")
-    meta = json.loads(sidecar.read_text())
-    sidecar.write_text(json.dumps({**meta, "labels_sha256": "0" * 64}))  # a half-written pair
-    before = sidecar.read_text()
-    open_project(project.root)  # a reader (training, fine-tuning) leaves it as it is
-    assert sidecar.read_text() == before
+    # A crash between the commit and the publication: the record names the new label map, the
+    # published PNG is still the previous one.
+    project.save_labels(image, np.full(shape, 2, np.int32))
+    write_label_map(project.label_path(image), np.ones(shape, np.int32))
+    before = (sidecar.read_text(), project.label_path(image).read_bytes())
+    reader = open_project(project.root)  # a reader (training, fine-tuning) leaves it as it is
+    assert (reader.load_labels(image) == 2).all()  # and reads the committed record
+    assert (sidecar.read_text(), project.label_path(image).read_bytes()) == before
     open_project(project.root, repair=True)  # the editor repairs it
     assert json.loads(sidecar.read_text())["labels_sha256"] == sha256(project.label_path(image))
+    assert (read_label_map(project.label_path(image)) == 2).all()

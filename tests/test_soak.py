@@ -13,6 +13,7 @@ def test_concurrent_sessions_lose_no_edit(tmp_path):
     r = soak.run(sessions=12, seconds=4, images=3, readers=4, folder=tmp_path)
     assert r["errors"] == [] and r["lost"] == {} and r["pairs_ok"], r
     assert r["reads"] > 10 and r["stale_reads"] == 0, r  # readers raced the writers and saw whole snapshots
+    assert r["confirmation_errors"] == 0, r  # nothing recorded confirmed that nobody confirmed, nothing lost
     assert r["saves"] > 10 and r["conflicts"] > 0  # sessions did collide, and were told
     assert r["rss_growth_mb"] < 1024
 
@@ -37,10 +38,23 @@ def test_the_soak_sees_stale_reads_when_reads_skip_the_lock(tmp_path, monkeypatc
     import time
 
     def unlocked(self, image):
-        labels = self.load_labels(image)
-        time.sleep(0.002)  # the window between the two reads that the lock closes
-        return labels, self.sidecar(image), None
+        labels = self._read_object(self.sidecar(image).get("labels"))
+        time.sleep(0.002)  # the window between reading the label map and its record
+        side = self.sidecar(image)
+        return labels, side, self._read_object(side.get("proposal"))
 
     monkeypatch.setattr(project_module.Project, "load_annotation", unlocked)
     r = soak.run(sessions=8, seconds=3, images=1, readers=4, folder=tmp_path)
     assert r["stale_reads"] > 0, r
+
+
+@pytest.mark.slow
+def test_the_soak_counts_confirmation_errors_when_a_save_confirms_what_nobody_did(tmp_path, monkeypatch):
+    """A save that records every region as confirmed (as a reader's rewritten proposal once made
+    it) trains on fragments nobody confirmed: the soak must count them."""
+    import numpy as np
+
+    # Every region judged "changed" against its proposal: all recorded confirmed, proposal kept.
+    monkeypatch.setattr(project_module, "untouched_regions", lambda labels, proposal: np.array([], np.int64))
+    r = soak.run(sessions=4, seconds=2, images=1, readers=2, folder=tmp_path)
+    assert r["confirmation_errors"] > 0, r

@@ -209,3 +209,19 @@ def test_session_video_annotate_one_frame_propagate_and_nothing_confirmed_is_ove
     assert "learned from 2 confirmed frames, filled 2" in s.propagate(options=FAST)
     assert project.version(frames_in_project[2]) == third[0]
     assert np.array_equal(project.load_labels(frames_in_project[2]), third[1])
+
+
+def test_coco_export_names_each_frame_of_a_video(tmp_path):
+    from cas_studio.data.coco import coco_dataset
+    from cas_studio.data.project import create_project
+    from cas_studio.video.in_project import add_video
+
+    frames, truth = _scene(n=3, h=40, w=48)
+    _write_video(tmp_path / "clip.avi", frames)
+    project = create_project(tmp_path / "p")
+    added = add_video(project, tmp_path / "clip.avi", every=2)
+    assert [p.name for p in added] == ["clip_00000.png", "clip_00002.png"]
+    project.save_labels(added[1], np.where(truth[2] > 0, 2, 1))
+    coco = coco_dataset(project)
+    assert coco["videos"] == [{"id": 1, "name": "clip.avi"}]
+    assert [(im["file_name"], im["video_id"], im["frame_id"]) for im in coco["images"]] == [("images/clip_00002.png", 1, 1)]

@@ -17,6 +17,7 @@ from .. import annotate as ann
 from ..annotation import DISPLAY_PIXELS, MODES, AnnotationError, SaveConflict, Session
 from ..data.project import create_project, export_zip
 from ..tasks import get_task
+from ..video import PropagateOptions
 from . import canvas, settings
 from .context import AppContext
 from .settings import scratch
@@ -151,6 +152,47 @@ def navigate(ctx: AppContext, step: int, s: Session):
     """Go to the previous (-1) or next (+1) image."""
     s.go(step)
     return (s, *_view(ctx, s))
+
+
+def frame_slider(s: Session):
+    """The frame slider: shown, with its range and position, when the image is a video frame."""
+    where = s.sequence() if s.project is not None else None
+    if where is None:
+        return gr.update(visible=False)
+    name, number, total = where
+    return gr.update(visible=True, minimum=1, maximum=max(total, 2), value=number, label=f"frame of {name} ({total})")
+
+
+@_guard
+def add_video(ctx: AppContext, file: str | None, every: float | None, s: Session):
+    """Add a video's frames as an ordered sequence and open its first frame."""
+    if not file:
+        raise gr.Error("Choose a video file (mp4, avi, mov) to add.")
+    n = s.add_video(file, every=max(1, int(every or 1)))
+    gr.Info(f"Added {n} frames as one video: annotate and confirm a frame, then Propagate.")
+    return (s, *_view(ctx, s), None, frame_slider(s))
+
+
+@_guard
+def go_to_frame(ctx: AppContext, number: float, s: Session):
+    """Open frame ``number`` of the current video."""
+    s.go_to_frame(int(number))
+    return (s, *_view(ctx, s))
+
+
+@_guard
+def propagate(ctx: AppContext, seconds: float, s: Session, progress=gr.Progress()):
+    """Fine-tune on the video's confirmed frames and fill every unconfirmed frame's proposal."""
+    from ..finetune import format_seconds
+
+    def report(event) -> None:
+        what = "learning from the confirmed frames" if event.stage == "fine-tune" else "labelling frames"
+        progress((event.done, event.total), desc=f"{what}, about {format_seconds(event.eta_s)} left")
+
+    summary = s.propagate(options=PropagateOptions(seconds=float(seconds)), progress=report)
+    gr.Info(summary)
+    picture, status = _view(ctx, s)
+    return s, picture, f"{status} Propagated: {summary}."
 
 
 #: (method, parameter) of every slider, in the order the tab passes them.
@@ -308,6 +350,17 @@ def build(ctx: AppContext, default_folder: str) -> dict:
         with gr.Column(scale=1):
             uploads = gr.File(file_count="multiple", file_types=["image"], label="Add images", elem_id="add-files")
             add_btn = gr.Button("Add to project", elem_id="add-images")
+            with gr.Accordion("Video: annotate one frame, propagate to all", open=True):
+                video_file = gr.File(file_types=["video"], label="Add a video (its frames become a sequence)",
+                                     elem_id="add-video")
+                with gr.Row():
+                    every = gr.Number(1, precision=0, minimum=1, label="keep every n-th frame", elem_id="video-every")
+                    video_btn = gr.Button("Add video", elem_id="add-video-btn")
+                frame = gr.Slider(1, 2, value=1, step=1, label="frame", visible=False, elem_id="frame-slider")
+                seconds = gr.Slider(10, 300, value=PropagateOptions.seconds, step=5, elem_id="propagate-seconds",
+                                    label="propagation: seconds of learning",
+                                    info="confirmed frames are learned from; only unconfirmed frames are filled")
+                propagate_btn = gr.Button("Propagate to unconfirmed frames", variant="primary", elem_id="propagate")
             with gr.Row():
                 prev_btn = gr.Button("< Previous (P)", elem_id="prev-image")
                 next_btn = gr.Button("Next > (N)", elem_id="next-image")
@@ -389,8 +442,15 @@ def build(ctx: AppContext, default_folder: str) -> dict:
                    show_progress="hidden")
     add_btn.click(bind(add_images, ctx), [uploads, state], [*views, uploads], api_name="add_images", **api)
     # Each image opens at the measured starting cut: the slider does not carry one image's cut to the next.
-    prev_btn.click(lambda s: (*navigate(ctx, -1, s), ann.DEFAULT_GRANULARITY), state, [*views, granularity], **edit)
-    next_btn.click(lambda s: (*navigate(ctx, 1, s), ann.DEFAULT_GRANULARITY), state, [*views, granularity], **edit)
+    prev_btn.click(lambda s: (*navigate(ctx, -1, s), ann.DEFAULT_GRANULARITY), state, [*views, granularity], **edit
+                   ).then(frame_slider, state, frame, api_name=False, show_progress="hidden")
+    next_btn.click(lambda s: (*navigate(ctx, 1, s), ann.DEFAULT_GRANULARITY), state, [*views, granularity], **edit
+                   ).then(frame_slider, state, frame, api_name=False, show_progress="hidden")
+    video_btn.click(bind(add_video, ctx), [video_file, every, state], [*views, video_file, frame],
+                    api_name="add_video", **api)
+    frame.release(bind(go_to_frame, ctx), [frame, state], views, api_name="go_to_frame", **api)
+    propagate_btn.click(bind(propagate, ctx), [seconds, state], views, concurrency_id="inference",
+                        concurrency_limit=1, api_name="propagate")
     seg_btn.click(bind(run_oversegment, ctx), [method, model_name, guided, granularity, state, *sliders], views,
                   concurrency_id="inference", concurrency_limit=1, api_name="oversegment")
     granularity.release(bind(set_granularity, ctx), [granularity, state], views, api_name="granularity", **api)

@@ -9,8 +9,14 @@ the successful saves of every image must form one chain, each built on the versi
 every label map must match its sidecar, and the process's peak resident memory must have grown by
 less than ``--max-rss-mb``. Beside them, ``--readers`` threads only read (as a session opening an
 image does) while the others write: every read must be one consistent snapshot, its label map
-holding the region count its sidecar records (a stale read would pair old labels with a newer
+holding the region count its record records (a stale read would pair old labels with a newer
 version, and the next edit built on it would overwrite another session's save).
+
+Confirmation is checked too: every image starts as a proposal (nothing confirmed), merges confirm
+regions, and ``confirmation errors`` counts regions recorded confirmed that the acting session
+never confirmed plus confirmations it made that the record lost, both in the final record of each
+image (against the session whose save made it) and in every snapshot a reader took (against the
+record's own label map, proposal and hand confirmations).
 """
 
 from __future__ import annotations
@@ -46,9 +52,11 @@ def run(*, sessions: int = 50, seconds: float = 30.0, images: int = 5, readers: 
         src = write_image(work / f"img{i}.png", sources[i % len(sources)])
         (path,) = project.add_images([src])
         labels = ann.oversegment(ann.to_rgb8(sources[i % len(sources)]), "watershed", regions=200)
-        project.save_labels(path, labels)
+        project.save_labels(path, labels, proposal=labels)  # every region proposed
         paths.append(path)
     bases: dict[str, list[int]] = {p.name: [] for p in paths}  # the version each successful save built on
+    believed: dict[tuple[str, int], frozenset] = {}  # (image, version saved) -> what that session confirmed
+    confirmation_errors = [0]
     counts_lock = threading.Lock()
     conflicts, errors = [0], []
     rss_before = _peak_rss_mb()
@@ -71,8 +79,11 @@ def run(*, sessions: int = 50, seconds: float = 30.0, images: int = 5, readers: 
                     s.click_region("select / merge", points[1][1], points[1][0])
                 else:
                     s.click_region("split", points[0][1], points[0][0])
+                current = s.labels()
+                mine = frozenset(np.unique(current[current > 0]).tolist()) - set(s.proposed())
                 with counts_lock:
                     bases[s.current().name].append(version)
+                    believed[(s.current().name, s.version)] = mine
             except SaveConflict:
                 with counts_lock:
                     conflicts[0] += 1
@@ -85,11 +96,17 @@ def run(*, sessions: int = 50, seconds: float = 30.0, images: int = 5, readers: 
     def reader(seed: int) -> None:
         rng = np.random.default_rng(10_000 + seed)
         while time.time() < stop_at:
-            labels, side, _ = project.load_annotation(paths[int(rng.integers(len(paths)))])
-            consistent = len(np.unique(labels[labels > 0])) == side.get("regions")
+            labels, side, proposal = project.load_annotation(paths[int(rng.integers(len(paths)))])
+            ids = np.unique(labels[labels > 0])
+            consistent = len(ids) == side.get("regions")
+            # What the snapshot's own maps say is confirmed: changed regions plus hand confirmations.
+            changed = set(ids.tolist()) - set(ann.untouched_regions(labels, proposal).tolist())
+            expected = changed | (set(side.get("by_hand", [])) & set(ids.tolist()))
+            wrong = len(expected ^ set(side.get("confirmed", [])))
             with counts_lock:
                 reads[0] += 1
                 stale[0] += not consistent
+                confirmation_errors[0] += wrong
 
     threads = [threading.Thread(target=session, args=(k,)) for k in range(sessions)]
     threads += [threading.Thread(target=reader, args=(k,)) for k in range(readers)]
@@ -102,9 +119,15 @@ def run(*, sessions: int = 50, seconds: float = 30.0, images: int = 5, readers: 
     # (two saves built on one version means the later overwrote the earlier), ending at the saved version.
     lost = {name: len(b) - len(set(b)) + abs(reopened.version(name) - 1 - len(b)) for name, b in bases.items()}
     pairs_ok = all(reopened.sidecar(p)["labels_sha256"] == sha256(reopened.label_path(p)) for p in paths)
+    for p in paths:
+        side = reopened.sidecar(p)
+        mine = believed.get((p.name, int(side["version"])))
+        if mine is not None:  # the final record against the session whose save made it
+            confirmation_errors[0] += len(mine ^ set(side.get("confirmed", [])))
     return {"sessions": sessions, "seconds": seconds, "saves": sum(len(b) for b in bases.values()), "conflicts": conflicts[0],
             "errors": errors, "lost": {k: v for k, v in lost.items() if v}, "pairs_ok": pairs_ok,
-            "reads": reads[0], "stale_reads": stale[0], "rss_growth_mb": _peak_rss_mb() - rss_before}
+            "reads": reads[0], "stale_reads": stale[0], "confirmation_errors": confirmation_errors[0],
+            "rss_growth_mb": _peak_rss_mb() - rss_before}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,11 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     r = run(sessions=args.sessions, seconds=args.seconds, images=args.images, readers=args.readers)
     ok = (not r["errors"] and not r["lost"] and r["pairs_ok"] and not r["stale_reads"]
-          and r["rss_growth_mb"] < args.max_rss_mb)
+          and not r["confirmation_errors"] and r["rss_growth_mb"] < args.max_rss_mb)
     lost = sum(r["lost"].values())
     print(f"soak {r['sessions']} sessions x {r['seconds']:.0f} s: {r['saves']} saves, {r['conflicts']} conflicts "
           f"refused and retried, edits lost {lost}, {r['reads']} reads racing the writes, stale reads "
-          f"{r['stale_reads']}, pairs consistent {r['pairs_ok']}, "
+          f"{r['stale_reads']}, confirmation errors {r['confirmation_errors']}, pairs consistent {r['pairs_ok']}, "
           f"peak RSS +{r['rss_growth_mb']:.0f} MB (limit {args.max_rss_mb:.0f}); "
           f"{'OK' if ok else 'FAILED'}{'; errors: ' + '; '.join(r['errors'][:3]) if r['errors'] else ''}")
     return 0 if ok else 1

@@ -54,6 +54,12 @@ from .items import IGNORE, Item
 FORMAT = "cas-studio-project/2"
 OLD_FORMATS = ("cas-studio-project/1",)
 UNLABELLED = 0
+#: The annotation record's layout (``labels/<name>.json`` naming content-addressed label maps).
+RECORD = 3
+#: Folder of ``labels/`` holding the immutable label maps that records name.
+OBJECTS = "objects"
+#: ``save_labels(proposal=KEEP)``: keep the saved proposal.
+KEEP = object()
 #: Share of the confirmed images held out for validation in fine-tuning (at least one when there
 #: are two or more).
 HOLDOUT_FRACTION = 0.2
@@ -183,49 +189,89 @@ class Project:
 
     def load_labels(self, image: Path | str) -> np.ndarray | None:
         """The saved label map of ``image`` (int32, 0 = unlabelled), or None if not annotated yet."""
-        path = self.label_path(image)
-        return read_label_map(path) if path.is_file() else None
+        return self.load_annotation(image)[0]
 
     def proposal_path(self, image: Path | str) -> Path:
-        """Where the over-segmentation that ``image``'s annotation started from is kept."""
+        """Where a project of an earlier layout kept ``image``'s proposal (migrated on repair)."""
         return self.root / "labels" / f"{Path(image).name}.proposal.png"
 
+    def object_path(self, digest: str) -> Path:
+        """The immutable, content-addressed label map called ``digest`` (its PNG's SHA-256)."""
+        if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+            raise ValueError(f"{self.root.name}: a record names an invalid label-map object {digest!r}")
+        return self.root / "labels" / OBJECTS / f"{digest}.png"
+
+    def _put_object(self, labels: np.ndarray) -> str:
+        """Store a label map as an object (written once, atomically); return its name."""
+        import cv2
+
+        ok, buf = cv2.imencode(".png", np.ascontiguousarray(labels, np.uint16))
+        if not ok:
+            raise ImageError("could not encode the label map")
+        data = buf.tobytes()
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.object_path(digest)
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(data)
+        return digest
+
+    def _read_object(self, digest: str | None, published: Path | None = None) -> np.ndarray | None:
+        """An object's label map; a project unpacked from an export has only the published PNG,
+        used when its hash is the object's."""
+        if digest is None:
+            return None
+        path = self.object_path(digest)
+        if not path.is_file() and published is not None and published.is_file() and file_sha256(published) == digest:
+            path = published
+        labels, _ = _label_facts(*_version(path))
+        return labels.copy()
+
     def save_proposal(self, image: Path | str, labels: np.ndarray) -> Path:
-        """Keep an automatic over-segmentation: its regions count as proposed until someone changes them."""
-        with self.lock():  # a temporary file outside the lock could be taken for a crash's leftover
-            return write_label_map(self.proposal_path(image), np.asarray(labels))
+        """Commit a new record with ``labels`` as the proposal (the automatic over-segmentation
+        the annotation starts from), the label map and confirmations as they are."""
+        with self.lock():
+            current, side, _ = self._snapshot(image)
+            if current is None:
+                return self._commit(image, None, np.asarray(labels), side, {})
+        return self.save_labels(image, current, proposal=np.asarray(labels), method=side.get("method", "manual"),
+                                params=side.get("params"), edits=int(side.get("edits", 0)),
+                                by_hand=side.get("by_hand", ()), image_confirmed=bool(side.get("image_confirmed")))
 
     def load_proposal(self, image: Path | str) -> np.ndarray | None:
         """The proposal of ``image`` (None when the annotation did not start from one)."""
-        path = self.proposal_path(image)
-        return read_label_map(path) if path.is_file() else None
+        return self.load_annotation(image)[2]
 
     def sidecar(self, image: Path | str) -> dict:
-        """The JSON sidecar of ``image``'s annotation ({} if none)."""
+        """The JSON record of ``image``'s annotation ({} if none)."""
         return _read_sidecar(self.label_path(image).with_suffix(".json"))
 
     def load_annotation(self, image: Path | str) -> tuple[np.ndarray | None, dict, np.ndarray | None]:
-        """(label map, sidecar, proposal) of ``image``, read under the project lock as one snapshot.
+        """(label map, record, proposal) of ``image``: one snapshot, the record and the objects it names.
 
-        Every save holds the lock, so the label map and the version in its sidecar always belong
-        together: a session can never build an edit on labels older than the version it records.
-        A proposal newer than the sidecar (a crash between writing it and the labels) is replaced
-        by one rebuilt from the sidecar's confirmed list, and the returned sidecar says
-        ``proposal_rebuilt``: nothing is written here, the caller saves it when it edits.
+        Reading never writes. The record is replaced in one atomic step by every save, and the
+        label maps it names never change, so the three always belong together.
         """
-        with self.lock():
-            labels, side = self.load_labels(image), self.sidecar(image)
-            path = self.proposal_path(image)
-            if not path.is_file():
-                return labels, side, None
-            if labels is not None and side.get("proposal_sha256", sha256(path)) != sha256(path):
-                # A newer proposal than the saved labels (a crash between writing the two): the
-                # sidecar's own list says which regions were confirmed, so the proposal is rebuilt
-                # from it: confirmed regions differ from it (0 there), the others are untouched.
-                confirmed = np.asarray(side.get("confirmed", []), np.int64)
-                rebuilt = np.where(np.isin(labels, confirmed), 0, labels).astype(np.int32)
-                return labels, {**side, "proposal_rebuilt": True}, rebuilt
-            return labels, side, read_label_map(path)
+        with self.lock():  # repair, the only other writer, removes objects no record names
+            return self._snapshot(image)
+
+    def _snapshot(self, image: Path | str) -> tuple[np.ndarray | None, dict, np.ndarray | None]:
+        side = self.sidecar(image)
+        published = self.label_path(image)
+        if side.get("record") == RECORD:
+            labels = self._read_object(side.get("labels"), published)
+            proposal = self._read_object(side.get("proposal"))
+            return labels, side, proposal
+        # An earlier layout (read only; repair migrates it): the PNG, its sidecar, the proposal file.
+        labels = read_label_map(published) if published.is_file() else None
+        facts = proposal_facts(self.proposal_path(image))
+        if facts is None:
+            return labels, side, None
+        if labels is not None and side.get("proposal_sha256", facts[1]) != facts[1]:
+            confirmed = np.asarray(side.get("confirmed", []), np.int64)
+            return labels, side, np.where(np.isin(labels, confirmed), 0, labels).astype(np.int32)
+        return labels, side, facts[0].copy()
 
     def annotated(self) -> list[Path]:
         """Images that have a saved label map (confirmed or not)."""
@@ -241,11 +287,13 @@ class Project:
         return out
 
     def complete(self) -> list[Path]:
-        """Images confirmed as a whole: the person confirmed the image, or every region in it."""
+        """Images confirmed as a whole: the person confirmed the image, or every region in it with no
+        pixel left unlabelled (one accepted object on an otherwise empty image is not a whole image)."""
         out = []
         for p in self.annotated():
             side = self.sidecar(p)
-            if side.get("image_confirmed") or ("regions" in side and len(side.get("confirmed", [])) >= side["regions"]):
+            every = "regions" in side and len(side.get("confirmed", [])) >= side["regions"]
+            if side.get("image_confirmed") or (every and not side.get("unlabelled", 0)):
                 out.append(p)
         return out
 
@@ -334,64 +382,97 @@ class Project:
             added.append(dest)
         return added
 
-    def save_labels(self, image: Path | str, labels: np.ndarray, *, method: str = "manual",
-                    params: dict | None = None, edits: int = 0, by_hand: Sequence[int] = (),
+    def save_labels(self, image: Path | str, labels: np.ndarray, *, proposal: np.ndarray | None | object = KEEP,
+                    method: str = "manual", params: dict | None = None, edits: int = 0, by_hand: Sequence[int] = (),
                     image_confirmed: bool = False, expected_version: int | None = None) -> Path:
-        """Save a label map (0 = unlabelled) and its sidecar, both atomically.
+        """Commit ``image``'s annotation as one record: label map (0 = unlabelled), proposal,
+        confirmed regions and version, in one atomic step after the version check.
 
-        The sidecar's ``confirmed`` lists the confirmed regions: every region when
+        The record's ``confirmed`` lists the confirmed regions: every region when
         ``image_confirmed`` or when there is no proposal, else the regions that differ from the
-        proposal plus ``by_hand`` (regions a person confirmed as they are).
+        proposal plus ``by_hand`` (regions a person confirmed as they are). ``proposal`` is the
+        over-segmentation the annotation started from (``KEEP``: the saved one; None: none).
 
-        ``expected_version`` is the sidecar ``version`` this edit started from; when the saved
-        version is another (a second session saved meanwhile) nothing is written and
-        :class:`EditConflict` is raised. The sidecar's ``version`` goes up by one per save.
+        ``expected_version`` is the record ``version`` this edit started from; when the saved
+        version is another (a second session saved meanwhile) nothing at all is written and
+        :class:`EditConflict` is raised. The ``version`` goes up by one per save.
         """
         image = self.root / "images" / Path(image).name
         labels = np.asarray(labels)
-        shape, digest = image_facts(image)
+        shape, _ = image_facts(image)
         if labels.shape != shape:
             raise ImageError(f"label map is {labels.shape[1]}x{labels.shape[0]} but {image.name} is "
                              f"{shape[1]}x{shape[0]}")
-        ids = _region_ids(labels)
         with self.lock():
-            current = self.sidecar(image)
+            _, current, saved_proposal = self._snapshot(image)
             version = int(current.get("version", 0))
             if expected_version is not None and expected_version != version:
                 raise EditConflict(f"{image.name} was saved by another session (version {version}, this edit "
                                    f"started from {expected_version}); reload the image to see it")
-            facts = proposal_facts(self.proposal_path(image))
-            proposal = None if image_confirmed or facts is None else facts[0]
-            if proposal is None:
+            proposal = saved_proposal if proposal is KEEP else proposal
+            return self._commit(image, labels, proposal, current, {
+                "method": method, "params": params or {}, "edits": int(edits),
+                "by_hand": sorted(int(i) for i in by_hand), "image_confirmed": bool(image_confirmed)})
+
+    def _commit(self, image: Path | str, labels: np.ndarray | None, proposal: np.ndarray | None,
+                current: dict, fields: dict) -> Path:
+        """Under the lock: write the objects, then replace the record (the commit), then publish the
+        label map at ``labels/<name>.png`` for other tools."""
+        image = self.root / "images" / Path(image).name
+        _, digest = image_facts(image)
+        record = {key: current[key] for key in ("method", "params", "edits", "by_hand", "image_confirmed")
+                  if key in current}
+        record.update(fields)
+        by_hand = np.asarray(record.get("by_hand", []), np.int64)
+        payload = {"record": RECORD, "labels": None, "proposal": None, "confirmed": [], "regions": 0}
+        if proposal is not None:
+            proposal = np.asarray(proposal)
+            if proposal.shape != image_facts(image)[0]:
+                raise ImageError(f"proposal is {proposal.shape[1]}x{proposal.shape[0]} but {image.name} is not")
+            payload["proposal"] = self._put_object(proposal)
+        if labels is not None:
+            ids = _region_ids(labels)
+            if record.get("image_confirmed") or proposal is None:
                 confirmed = ids
             else:
                 keep = np.setdiff1d(ids, untouched_regions(labels, proposal))
-                confirmed = np.union1d(keep, np.intersect1d(ids, np.asarray(list(by_hand), np.int64)))
-            path = write_label_map(self.label_path(image), labels)
-            # The sidecar goes last and names the label map's hash: a crash between the two is
-            # seen (and repaired) on open.
-            _write_json(path.with_suffix(".json"), {
-                "confirmed": [int(i) for i in confirmed], "by_hand": sorted(int(i) for i in by_hand),
-                "image_confirmed": bool(image_confirmed), "version": version + 1,
-                "labels_sha256": sha256(path),
-                # Which proposal the confirmed list was judged against (see load_annotation).
-                **({"proposal_sha256": facts[1]} if facts is not None else {}),
-                "image": image.name, "image_sha256": digest, "method": method, "params": params or {},
-                "edits": int(edits), "regions": int(len(ids)),
-                "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            })
+                confirmed = np.union1d(keep, np.intersect1d(ids, by_hand))
+            payload.update(labels=self._put_object(labels), confirmed=[int(i) for i in confirmed],
+                           regions=int(len(ids)), unlabelled=round(float((labels == UNLABELLED).mean()), 6))
+        payload["labels_sha256"] = payload["labels"]
+        payload.update(record)
+        payload.update({"version": int(current.get("version", 0)) + 1, "image": image.name, "image_sha256": digest,
+                        "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        path = self.label_path(image)
+        _write_json(path.with_suffix(".json"), payload)  # the commit: one atomic rename
+        if payload["labels"] is not None:
+            self._publish(path, payload["labels"])
         return path
+
+    def _publish(self, path: Path, digest: str) -> None:
+        """Make ``labels/<name>.png`` the object ``digest`` (a hard link where the disk allows, else a
+        copy), atomically; readers of the project use the record, other tools this file."""
+        if path.is_file() and file_sha256(path) == digest:
+            return
+        source = self.object_path(digest)
+        with atomic_path(path) as tmp:
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(source, tmp)
+            except OSError:
+                shutil.copyfile(source, tmp)
 
     def version(self, image: Path | str) -> int:
         """The saved annotation's version (0 when none)."""
         return int(self.sidecar(image).get("version", 0))
 
     def repair(self) -> list[str]:
-        """Make every label map and its sidecar a matching pair again (after a crash between the
-        two writes) and remove temporary files left by a crash; returns what was repaired.
+        """Bring every annotation back to its last committed record; returns what was done.
 
-        A sidecar that does not name the label map's current hash is rebuilt from the label map:
-        its confirmed regions are kept where they still exist (all regions when it had none).
+        Removes temporary files and label-map objects that no record names (a save that crashed,
+        or was refused, before its commit), re-publishes ``labels/<name>.png`` where a crash came
+        between the commit and the publication, and migrates annotations of the earlier layout
+        (PNG + sidecar + proposal file) into records.
         """
         # Under the lock: every write holds it, so a temporary file seen here is a crash's leftover
         # and never another process's upload or save in flight.
@@ -400,31 +481,62 @@ class Project:
 
     def _repair(self) -> list[str]:
         repaired = []
-        for folder in (self.root / "labels", self.root / "images", self.root):
+        objects = self.root / "labels" / OBJECTS
+        for folder in (self.root / "labels", objects, self.root / "images", self.root):
             for tmp in folder.glob(".*.tmp"):
                 tmp.unlink(missing_ok=True)
                 repaired.append(f"removed {tmp.name}")
             for tmp in folder.glob(".*.incoming"):
                 tmp.unlink(missing_ok=True)
-        for image in self.annotated():
+        named = set()
+        for image in self.images():
             path = self.label_path(image)
-            meta = self.sidecar(image)
-            if meta.get("labels_sha256") == sha256(path):
-                continue
-            try:
-                labels = read_label_map(path)
-            except (ImageError, OSError) as err:  # left for whoever uses it to name
-                repaired.append(f"cannot repair {image.name}: {err}")
-                continue
-            ids = _region_ids(labels)
-            old = meta.get("confirmed")
-            confirmed = ids if old is None else np.intersect1d(ids, np.asarray(old, np.int64))
-            _write_json(path.with_suffix(".json"), {
-                **meta, "confirmed": [int(i) for i in confirmed], "version": int(meta.get("version", 0)) + 1,
-                "labels_sha256": sha256(path), "image": image.name, "regions": int(len(ids)), "recovered": True,
-            })
-            repaired.append(f"rebuilt the sidecar of {image.name}")
+            side = self.sidecar(image)
+            if side.get("record") != RECORD:
+                if path.is_file():
+                    repaired.append(self._migrate(image))
+                    side = self.sidecar(image)
+                else:
+                    continue
+            named.update(d for d in (side.get("labels"), side.get("proposal")) if d)
+            if side.get("labels") and self.object_path(side["labels"]).is_file():
+                if not path.is_file() or file_sha256(path) != side["labels"]:
+                    self._publish(path, side["labels"])
+                    repaired.append(f"re-published the label map of {image.name}")
+        if objects.is_dir():
+            for obj in objects.glob("*.png"):
+                if obj.stem not in named:
+                    obj.unlink(missing_ok=True)
         return repaired
+
+    def _migrate(self, image: Path) -> str:
+        """An annotation of the earlier layout as a record (a crash between its label map and its
+        sidecar keeps the label map, and confirms only regions that still exist unchanged)."""
+        path = self.label_path(image)
+        side = self.sidecar(image)
+        try:
+            labels = read_label_map(path)
+            _, _, proposal = self._snapshot(image)
+        except (ImageError, OSError) as err:  # left for whoever uses it to name
+            return f"cannot migrate {image.name}: {err}"
+        if not side or side.get("labels_sha256") not in (None, sha256(path)):
+            # The label map is newer than its sidecar: its confirmations are unknown, so only what
+            # the proposal cannot explain counts as confirmed (untouched regions stay proposed).
+            side = {**side, "by_hand": [], "image_confirmed": False, "recovered": True}
+        fields = {k: side[k] for k in ("method", "params", "edits", "image_confirmed") if k in side}
+        confirmed = side.get("confirmed")
+        if proposal is None and confirmed is not None and len(confirmed) < len(_region_ids(labels)):
+            # An earlier sidecar listed confirmations without a proposal file: keep exactly its list.
+            proposal = np.where(np.isin(labels, np.asarray(confirmed, np.int64)), 0, labels).astype(np.int32)
+        by_hand = set(side.get("by_hand", []))
+        if confirmed is not None and proposal is not None:
+            by_hand |= set(np.intersect1d(np.asarray(confirmed, np.int64), untouched_regions(labels, proposal)).tolist())
+        fields["by_hand"] = sorted(int(i) for i in by_hand)
+        if side.get("recovered"):
+            fields["recovered"] = True
+        self._commit(image, labels, proposal, side, fields)
+        self.proposal_path(image).unlink(missing_ok=True)
+        return f"migrated the annotation of {image.name} to a record"
 
     def import_labels(self, image: Path | str, source: str | os.PathLike, *, binary: bool = False) -> Path:
         """Import an existing mask or label map for ``image``.

@@ -97,12 +97,10 @@ def propagate_sequence(project: Project, sequence: str, *, options: PropagateOpt
         if i in annotations:
             continue
         path = frames[i]
-        try:  # proposal first: the labels saved against it are then all "proposed"
-            if project.version(path) != versions[i]:
-                raise EditConflict(path.name)
-            project.save_proposal(path, labels)
-            project.save_labels(path, labels, method="propagate", params={"model": options.model,
-                                "from": report.learned_from}, expected_version=versions[i])
+        try:  # labels and proposal alike: every region proposed, committed as one record
+            project.save_labels(path, labels, proposal=labels, method="propagate",
+                                params={"model": options.model, "from": report.learned_from},
+                                expected_version=versions[i])
             report.filled.append(path.name)
         except EditConflict:
             report.skipped.append(path.name)

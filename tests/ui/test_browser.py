@@ -419,3 +419,46 @@ def test_lasso_tints_the_regions_it_will_merge_before_release(page, tmp_path):
     merged = np.isin(before, expected)
     assert len(np.unique(after[merged])) == 1
     assert (after[~merged] == before[~merged]).all()
+
+
+def test_video_annotate_one_frame_then_propagate(page, tmp_path):
+    """A short clip is added as a sequence, one frame gets a mask, Propagate fills the others."""
+    import cv2
+    from playwright.sync_api import expect
+
+    frames = []
+    for t in range(4):
+        f = np.full((96, 128, 3), 90, np.uint8)
+        cv2.circle(f, (40 + 8 * t, 48), 20, (230, 60, 40), -1)
+        frames.append(f)
+    clip = tmp_path / "clip.avi"
+    vw = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (128, 96))
+    for f in frames:
+        vw.write(f[..., ::-1].copy())
+    vw.release()
+    mask = np.zeros((96, 128), np.uint8)
+    cv2.circle(mask, (40, 48), 20, 255, -1)
+    mask_file = write_image(tmp_path / "mask.png", mask)
+
+    page.get_by_role("tab", name="Annotate").click()
+    fill_and_settle(page, "#project-folder", str(tmp_path / "video-project"))
+    page.locator("#project-open").click()
+    status = page.locator("#annotate-status")
+    expect(status).to_contain_text("no images yet")
+    page.locator("#add-video input[type=file]").set_input_files(str(clip))
+    page.locator("#add-video-btn").click()
+    expect(status).to_contain_text("clip_00000.png")
+    expect(page.locator("#frame-slider")).to_be_visible()
+    expect(page.locator("#frame-slider")).to_contain_text("frame of clip.avi (4)")
+    page.get_by_text("Import an existing mask or label map").click()
+    page.locator("input[type=file]").last.set_input_files(str(mask_file))
+    page.get_by_role("button", name="Import for this image").click()
+    expect(status).to_contain_text("image confirmed")
+    page.locator("#propagate").click()
+    expect(status).to_contain_text("learned from 1 confirmed frame, filled 3 unconfirmed frames", timeout=180_000)
+    page.locator("#next-image").click()
+    expect(status).to_contain_text("clip_00001.png")
+    expect(status).to_contain_text("proposed")
+    project = tmp_path / "video-project"
+    assert (project / "labels" / "clip_00003.png.png").is_file()
+    assert set(np.unique(read_label_map(project / "labels" / "clip_00003.png.png"))) <= {1, 2}
