@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -10,7 +12,9 @@ from cas_studio.io import read_label_map, write_image
 from cas_studio.video import Frames, PropagateOptions, PropagationError, Propagator, propagate
 from cas_studio.video.command import main as propagate_main
 
-FAST = PropagateOptions(steps=40, seconds=120, size=96, lr=1e-3)
+# The shipped saliency model by path: a browser test's stand-in weights never take its place.
+SALIENCY = str(Path(__file__).resolve().parents[1] / "weights" / "saliency.safetensors")
+FAST = PropagateOptions(model=SALIENCY, steps=40, seconds=120, size=96, lr=1e-3)
 
 
 def _scene(n: int = 5, h: int = 72, w: int = 96, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -91,7 +95,8 @@ def test_stop_request_ends_before_any_frame_and_progress_reports():
 
 def test_time_budget_bounds_the_fine_tune():
     frames, truth = _scene(n=1, h=40, w=48)
-    prop = Propagator.fit({0: (frames[0], truth[0])}, options=PropagateOptions(steps=10_000, seconds=0.5, size=48))
+    prop = Propagator.fit({0: (frames[0], truth[0])},
+                          options=PropagateOptions(model=SALIENCY, steps=10_000, seconds=0.5, size=48))
     assert 1 <= prop.steps < 10_000
 
 
@@ -137,7 +142,7 @@ def test_cli_folder_and_video_write_one_png_per_frame_with_the_annotation_values
     for i, f in enumerate(frames):
         write_image(tmp_path / "frames" / f"shot_{i:03d}.jpg", f)
     write_image(tmp_path / "masks" / "shot_000.png", np.where(truth[0] == 42, 255, 0).astype(np.uint8))
-    args = ["--out", str(tmp_path / "out"), "--steps", "30", "--size", "96", "--seconds", "120"]
+    args = ["--out", str(tmp_path / "out"), "--steps", "30", "--size", "96", "--seconds", "120", "--model", SALIENCY]
     assert propagate_main([str(tmp_path / "frames"), "--masks", str(tmp_path / "masks"), *args]) == 0
     assert "wrote 3 label maps" in capsys.readouterr().out
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
@@ -152,7 +157,7 @@ def test_cli_folder_and_video_write_one_png_per_frame_with_the_annotation_values
     from cas_studio.io import write_label_map
     write_label_map(tmp_path / "ids" / "0.png", truth[0])
     assert propagate_main([str(tmp_path / "clip.avi"), "--masks", str(tmp_path / "ids"),
-                           "--out", str(tmp_path / "vout"), "--steps", "30", "--size", "96"]) == 0
+                           "--out", str(tmp_path / "vout"), "--steps", "30", "--size", "96", "--model", SALIENCY]) == 0
     assert sorted(p.name for p in (tmp_path / "vout").iterdir()) == ["00000.png", "00001.png", "00002.png"]
     assert np.array_equal(read_label_map(tmp_path / "vout" / "00000.png"), truth[0])  # 16-bit ids kept
     assert set(np.unique(read_label_map(tmp_path / "vout" / "00002.png"))) <= {0, 7, 42, 300}

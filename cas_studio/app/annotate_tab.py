@@ -429,7 +429,7 @@ def build(ctx: AppContext, default_folder: str) -> dict:
             gr.Markdown("Shortcuts: " + "; ".join(f"**{k}** {v}" for k, v in SHORTCUTS.items()),
                         elem_id="shortcuts")
             with gr.Accordion("Import an existing mask or label map", open=False):
-                mask_file = gr.File(label="Mask / label map (PNG)", file_types=["image"])
+                mask_file = gr.File(label="Mask / label map (PNG)", file_types=["image"], elem_id="import-mask-file")
                 binary = gr.Checkbox(label="binary mask (foreground / background)", value=True)
                 import_btn = gr.Button("Import for this image")
     views = [state, picture, status]

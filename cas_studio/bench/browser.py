@@ -39,12 +39,16 @@ def client_point(page, selector: str, x: float, y: float) -> tuple[float, float]
     """Where natural pixel (x, y) of the displayed image is on the page, allowing for letterboxing
     (object-fit) and the Annotate canvas's zoom and pan."""
     img = page.locator(selector)
-    # A picture being replaced has no size yet: wait for the new one rather than divide by zero.
-    page.wait_for_function("s => { const e = document.querySelector(s); return e && e.complete && e.naturalWidth > 0; }",
-                           arg=selector)
-    box = img.bounding_box()  # includes the zoom transform
-    nw, nh, fit, zoom = img.evaluate("e => [e.naturalWidth, e.naturalHeight, getComputedStyle(e).objectFit, "
-                                     "window.casCanvas ? window.casCanvas.zoom : 1]")
+    for _ in range(50):
+        # A picture being replaced has no size yet: wait for the new one rather than divide by zero
+        # (and again if it is replaced between the wait and the reading).
+        page.wait_for_function("s => { const e = document.querySelector(s); return e && e.complete && e.naturalWidth > 0; }",
+                               arg=selector)
+        box = img.bounding_box()  # includes the zoom transform
+        nw, nh, fit, zoom = img.evaluate("e => [e.naturalWidth, e.naturalHeight, getComputedStyle(e).objectFit, "
+                                         "window.casCanvas ? window.casCanvas.zoom : 1]")
+        if nw and nh and box and box["width"] and box["height"]:
+            break
     scale = min(box["width"] / nw, box["height"] / nh)
     if fit == "scale-down":  # never enlarged beyond the zoom
         scale = min(scale, zoom)

@@ -61,6 +61,7 @@ class PropagateOptions:
         seed: the augmentation's random seed.
         frozen_blocks: the encoder's stem and first blocks kept as they are (no backward through
             them: faster steps).
+        flip: label each frame by the mean output of it and its mirror image (two passes).
         imprint: start the output layer from the annotated regions (:func:`imprint_head`); off, a
             two-region fine-tune starts from the base model's own head (a new head for more).
     """
@@ -76,6 +77,7 @@ class PropagateOptions:
     seed: int = 0
     imprint: bool = True
     frozen_blocks: int = 0
+    flip: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,7 @@ class Propagator:
         self.frame_shape, self.work = frame_shape, work
         self.steps, self.stopped = steps, stopped
         self._mean, self._std = model.info.mean, model.info.std
+        self.flip = False
 
     @classmethod
     def fit(cls, annotated: Mapping[int, tuple[np.ndarray, np.ndarray]], *,
@@ -213,7 +216,9 @@ class Propagator:
             raise PropagationError(f"region(s) {missing.tolist()[:5]} are too small to see at the working size "
                                    f"{work[1]}x{work[0]}: raise the size or enlarge them")
         prototypes = (sums / counts[:, None]).float()
-        return cls(model, ids, prototypes, shape, work, steps=steps, stopped=stopped)
+        prop = cls(model, ids, prototypes, shape, work, steps=steps, stopped=stopped)
+        prop.flip = options.flip
+        return prop
 
     @torch.inference_mode()
     def label(self, frame: np.ndarray) -> np.ndarray:
@@ -225,6 +230,9 @@ class Propagator:
         device = next(self.model.parameters()).device
         small = cv2.resize(frame, self.work[::-1], interpolation=cv2.INTER_AREA)
         p = _probabilities(self.model, small, device, self._mean, self._std).cpu()  # (M, h, w)
+        if self.flip:
+            p = 0.5 * (p + _probabilities(self.model, np.ascontiguousarray(small[:, ::-1]), device,
+                                          self._mean, self._std).cpu().flip(-1))
         # Squared distance to each prototype, up-sampled before the arg-min so borders stay smooth.
         dist = ((p[None] - self.prototypes[:, :, None, None]) ** 2).sum(1).numpy()  # (N, h, w)
         h, w = self.frame_shape
