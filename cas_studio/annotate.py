@@ -531,7 +531,9 @@ class History:
         if source:
             target.append(self._pack(note))
             self._restore(source.pop())
-            self.edits += 1
+            # The count is of the edits in the state shown: an undo takes one back, a redo brings it back.
+            self.edits += 1 if source is self._redo else -1
+            self.edits = max(self.edits, 0)
         return self.current
 
     def undo(self, *, note: object = None) -> np.ndarray:

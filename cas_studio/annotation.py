@@ -711,8 +711,9 @@ class Session:
     def click_object(self, x: int, y: int, positive: bool = True) -> np.ndarray:
         """Add a click to the object in progress and return its mask (HxW bool), not yet saved.
 
-        The first positive click inside an existing confirmed region refines that region;
-        anywhere else it starts a new object. :meth:`accept_object` makes it a confirmed region.
+        The first positive click inside an existing confirmed region (or a region propagation
+        proposed) refines that region; anywhere else it starts a new object.
+        :meth:`accept_object` makes it a confirmed region.
         """
         self.current()
         if self.image is None:
@@ -726,7 +727,10 @@ class Session:
         previous = None
         if not self.pending.clicks and self.history is not None:
             region = int(self.history.current[int(y), int(x)])
-            if region != ann.UNLABELLED and region not in self.proposed():
+            # A propagated frame's regions are the model's guess of the annotated objects: a click
+            # on one refines it, as a click on a confirmed region does.
+            refinable = region not in self.proposed() or self.method == "propagate"
+            if region != ann.UNLABELLED and refinable:
                 self.pending.region = region
                 previous = self.history.current == region
         self.pending.clicks.append((int(x), int(y), bool(positive)))

@@ -126,3 +126,16 @@ def test_a_whole_image_needs_every_pixel_labelled(tmp_path):
     s.save()
     assert confirmed(s) == [1]
     assert s.project.progress() == "0 of 1 images confirmed"
+
+
+def test_the_edit_count_goes_down_on_undo_and_up_on_redo(session):
+    s = session
+    n = s.history.edits
+    a, b = s.proposed()[:2]
+    click(s, a, "select / merge")
+    click(s, b, "select / merge")
+    assert s.history.edits == n + 1
+    s.undo()
+    assert s.history.edits == n and s.project.sidecar(s.current())["edits"] == n
+    s.redo()
+    assert s.history.edits == n + 1

@@ -207,11 +207,16 @@ def test_session_video_annotate_one_frame_propagate_and_nothing_confirmed_is_ove
         assert set(np.unique(labels)) == {1, 2}  # background 1, object 2: the import's ids
         assert project.confirmed_ids(frames_in_project[k]).size == 0  # proposed, not confirmed
         assert _iou(labels == 2, truth[k] == 42) > 0.5
+    s.go_to_frame(4)  # a click-to-object click on a propagated object refines that region
+    ys, xs = np.nonzero(s.labels() == 2)
+    s.click_object(int(np.median(xs)), int(np.median(ys)))
+    assert s.pending.region == 2
+    assert s.accept_object() == 2 and 2 in project.confirmed_ids(frames_in_project[3])
     s.go_to_frame(3)
     assert s.sequence() == ("clip.avi", 3, 4) and s.summary()["proposed"] == 2
     s.confirm_image()
     third = (project.version(frames_in_project[2]), project.load_labels(frames_in_project[2]).copy())
-    assert "learned from 2 confirmed frames, filled 2" in s.propagate(options=FAST)
+    assert "learned from 3 confirmed frames, filled 1" in s.propagate(options=FAST)
     assert project.version(frames_in_project[2]) == third[0]
     assert np.array_equal(project.load_labels(frames_in_project[2]), third[1])
 

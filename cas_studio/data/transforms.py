@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..weights import IMAGENET_MEAN, IMAGENET_STD
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
 
 
 @dataclass(frozen=True)
