@@ -3,6 +3,8 @@ for a task it was not trained for."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from skimage import data
@@ -52,3 +54,22 @@ def test_two_apps_in_one_process_share_no_projects_folder_or_models(tmp_path):
     assert a.project_path("p") == (tmp_path / "a" / "p").resolve()
     with pytest.raises(ValueError, match="inside the projects folder"):
         b.project_path(str(tmp_path / "a" / "p"))
+
+
+def test_a_run_whose_weights_are_swapped_is_no_longer_offered_or_loaded(tmp_path):
+    import shutil
+
+    from cas_studio.app.models import ModelStore
+
+    shipped = Path(__file__).resolve().parents[2] / "weights"
+    run = tmp_path / "best.safetensors"
+    shutil.copy(shipped / "saliency.safetensors", run)
+    store = ModelStore()
+    store.register("my-run", run)
+    assert "my-run" in store.choices()
+    assert store.get("my-run").info.task == "saliency"
+    shutil.copy(shipped / "texture.safetensors", tmp_path / "swap.tmp")
+    (tmp_path / "swap.tmp").replace(run)  # a texture model copied over the run's best file
+    with pytest.raises(ValueError, match="replaced or removed"):
+        store.get("my-run")
+    assert "my-run" not in store.choices()
