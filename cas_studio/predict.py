@@ -31,6 +31,25 @@ def gather_inputs(inputs: list[str]) -> list[Path]:
     return files
 
 
+def output_stems(files: list[Path], extras: tuple[str, ...] = ("", "_mask", "_cutout")) -> dict[Path, str]:
+    """Each input's output stem, so that no two outputs of one run share a name: the file's stem,
+    or, where two inputs would write the same file (``a.png`` and ``a.jpg``; ``a_mask.jpg`` and
+    ``a``'s mask), the stem plus its extension (``a_jpg``), then a number if that still clashes."""
+    def clashes(stem_of: dict[Path, str]) -> set[Path]:
+        names: dict[str, list[Path]] = {}
+        for f in files:
+            for extra in extras:
+                names.setdefault(f"{stem_of[f]}{extra}".lower(), []).append(f)
+        return {f for group in names.values() if len(group) > 1 for f in group}
+
+    stems = {f: f.stem for f in files}
+    for f in clashes(stems):
+        stems[f] = f"{f.stem}_{f.suffix.lstrip('.').lower()}"
+    for k, f in enumerate(sorted(clashes(stems)), start=1):
+        stems[f] = f"{stems[f]}_{k}"
+    return stems
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``cas-studio predict``."""
     p = argparse.ArgumentParser(prog="cas-studio predict", description=__doc__)
@@ -65,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out = Path(args.out)
+    saliency = get_task(args.task).saliency_map
+    stems = output_stems(files, ("",) + ("_mask",) * bool(saliency and args.mask)
+                         + ("_cutout",) * bool(saliency and args.cutout))
+    renamed = sum(stems[f] != f.stem for f in files)
+    if renamed:
+        print(f"{renamed} inputs would write the same output name as another: their outputs keep the source "
+              "extension in the name (e.g. a_jpg.png)")
     failed = 0
     bar = tqdm(total=len(files), desc="predict", unit="img")
     for start in range(0, len(files), args.batch):
@@ -80,16 +106,16 @@ def main(argv: list[str] | None = None) -> int:
         for f, image, probs in zip(chunk, images, predictions):
             if get_task(args.task).saliency_map:
                 sal = probs[saliency_channel(model)]
-                write_image(out / f"{f.stem}.png", np.clip(np.round(sal * 255), 0, 255).astype(np.uint8))
+                write_image(out / f"{stems[f]}.png", np.clip(np.round(sal * 255), 0, 255).astype(np.uint8))
                 mask = binarize(sal) if args.mask or args.cutout else None
                 if args.mask:
-                    write_image(out / f"{f.stem}_mask.png", mask.astype(np.uint8) * 255)
+                    write_image(out / f"{stems[f]}_mask.png", mask.astype(np.uint8) * 255)
                 if args.cutout:
-                    write_image(out / f"{f.stem}_cutout.png", np.dstack([to_rgb8(image), mask.astype(np.uint8) * 255]))
+                    write_image(out / f"{stems[f]}_cutout.png", np.dstack([to_rgb8(image), mask.astype(np.uint8) * 255]))
             else:
                 # The decoder the weights record (superpixel merging, clustering), as in the app and eval.
                 labels = decode_regions(model, probs, image, min_size=args.min_size, size=args.size)
-                write_label_map(out / f"{f.stem}.png", labels)
+                write_label_map(out / f"{stems[f]}.png", labels)
         bar.update(len(files[start:start + args.batch]))
     bar.close()
     print(f"wrote {len(files) - failed} predictions to {out}" + (f"; {failed} inputs skipped" if failed else ""))

@@ -267,3 +267,16 @@ def test_predict_help_does_not_import_torch():
             "assert 'torch' not in sys.modules, 'torch imported'")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_predict_never_overwrites_an_output_of_the_same_run(tiny, tmp_path, capsys):
+    folder = tmp_path / "in"
+    for name in ("a.png", "a.jpg", "a_mask.jpg", "b.png"):
+        write_image(folder / name, np.full((32, 40, 3), len(name) * 20, np.uint8))
+    assert main(["predict", "--weights", str(tiny["saliency"]), "--task", "saliency", str(folder), "--mask",
+                 "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "wrote 4 predictions" in out and "keep the source extension" in out
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["a_jpg.png", "a_jpg_mask.png", "a_mask_jpg.png", "a_mask_jpg_mask.png", "a_png.png",
+                     "a_png_mask.png", "b.png", "b_mask.png"]
