@@ -180,7 +180,27 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
                          f"(at least {MIN_SIDE} pixels a side)")
     if decoded.ndim == 3:  # OpenCV decodes to BGR(A)
         decoded = decoded[..., [2, 1, 0, 3][: decoded.shape[2]]] if decoded.shape[2] in (3, 4) else decoded
-    return to_rgb8(decoded, source=str(path))
+    return to_rgb8(_upright(decoded, path), source=str(path))
+
+
+#: EXIF orientation -> the numpy steps that show the picture upright (PIL's exif_transpose table).
+_ORIENT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1),
+           7: lambda a: a.swapaxes(0, 1)[::-1, ::-1], 8: lambda a: np.rot90(a, 1)}
+
+
+def _upright(image: np.ndarray, path: Path) -> np.ndarray:
+    """``image`` turned as its EXIF orientation says (a phone's portrait photo stored sideways),
+    once, at decode: every pixel coordinate in the project then refers to what a person sees."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            orientation = im.getexif().get(0x0112, 1)
+    except (OSError, UnidentifiedImageError, SyntaxError):
+        return image
+    turn = _ORIENT.get(orientation)
+    return image if turn is None else np.ascontiguousarray(turn(image))
 
 
 def read_label_map(path: str | os.PathLike) -> np.ndarray:

@@ -87,3 +87,19 @@ def test_an_image_too_small_to_segment_is_refused_by_name(tmp_path, shape):
     with pytest.raises(ImageError, match=f"tiny.png: image is {shape[1]}x{shape[0]} pixels, too small to segment "
                                          f"\\(at least {MIN_SIDE}"):
         read_image(path)
+
+
+def test_a_jpeg_with_an_exif_rotation_is_read_upright(tmp_path):
+    from PIL import Image
+
+    from cas_studio.io import read_image
+
+    stored = np.zeros((40, 60, 3), np.uint8)
+    stored[:10] = 255  # a white band along the stored top edge
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to show"
+    Image.fromarray(stored).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    Image.fromarray(stored).save(tmp_path / "plain.jpg", quality=95)
+    shown = read_image(tmp_path / "phone.jpg")
+    assert shown.shape == (60, 40, 3) and shown[:, -10:].mean() > 200 and shown[:, :10].mean() < 50
+    assert read_image(tmp_path / "plain.jpg").shape == (40, 60, 3)
