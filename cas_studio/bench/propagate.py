@@ -66,12 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frozen-blocks", type=int, default=PropagateOptions.frozen_blocks)
     p.add_argument("--flip", action="store_true", help="label by the mean of each frame and its mirror image")
     p.add_argument("--only", default="", help="comma-separated sequence names")
-    p.add_argument("--no-imprint", action="store_true", help="start from the base model's head, not the annotation's")
+    p.add_argument("--imprint", choices=("auto", "always", "never"), default="auto",
+                   help="start the output layer from the annotated regions (auto: when the base does not tell them apart)")
     p.add_argument("--sequences", type=int, default=0, help="only the first N sequences (0: all)")
     p.add_argument("--no-second", action="store_true", help="skip the second round (worst frame annotated too)")
     args = p.parse_args(argv)
     options = PropagateOptions(model=args.model, seconds=args.seconds, size=args.size, lr=args.lr,
-                               batch=args.batch, steps=args.steps, imprint=not args.no_imprint,
+                               batch=args.batch, steps=args.steps,
+                               imprint={"auto": None, "always": True, "never": False}[args.imprint],
                                frozen_blocks=args.frozen_blocks, flip=args.flip)
     seqs = davis_sequences()
     if args.only:
@@ -110,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"second annotated frame (the worst): J {mean('J1_rest'):.3f} -> {mean('J2_rest'):.3f} "
               f"on the frames annotated in neither round, {n} sequences")
     print(f"options: model {options.model}, budget {options.seconds:g} s, size {options.size}, lr {options.lr:g}, "
-          f"batch {options.batch}, imprint {options.imprint}, frozen blocks {options.frozen_blocks}, flip {options.flip}, at most {options.steps} steps")
+          f"batch {options.batch}, imprint {args.imprint}, frozen blocks {options.frozen_blocks}, flip {options.flip}, "
+          f"at most {options.steps} steps")
     print(f"davis: J {mean('J'):.3f} (base {mean('base'):.3f}, copy {mean('copy'):.3f}), "
           f"{mean('s'):.1f} s per sequence")
     return 0

@@ -36,6 +36,14 @@ from ..weights import load_model, resolve_device
 from .frames import Frames
 
 
+#: Mean region IoU between the annotation and the base model's own output decoded by nearest
+#: prototype, under which the base does not tell the annotated regions apart and the output layer
+#: is imprinted. On 8 hard `davis` sequences at 60 steps the saliency head kept as it is gave J
+#: 0.659, imprinted 0.635: where the base model already finds the annotated object, its head is
+#: the better start; where it finds another object (a salient thing that is not the annotated
+#: one), the imprinted head is.
+SEPARATED = 0.7
+
 #: Fine-tune steps over which the learning rate rises linearly to its value.
 WARMUP_STEPS = 10
 
@@ -62,8 +70,11 @@ class PropagateOptions:
         frozen_blocks: the encoder's stem and first blocks kept as they are (no backward through
             them: faster steps).
         flip: label each frame by the mean output of it and its mirror image (two passes).
-        imprint: start the output layer from the annotated regions (:func:`imprint_head`); off, a
-            two-region fine-tune starts from the base model's own head (a new head for more).
+        imprint: start the output layer from the annotated regions (:func:`imprint_head`). None
+            (the default) imprints when the base model's own output does not already tell the
+            annotated regions apart (mean region IoU under :data:`SEPARATED`) and whenever there
+            are more than two regions; False keeps the base model's head (a new, random one
+            for more regions than it has channels).
     """
 
     model: str = "saliency"
@@ -75,7 +86,7 @@ class PropagateOptions:
     alpha: float = 0.5
     device: str = "auto"
     seed: int = 0
-    imprint: bool = True
+    imprint: bool | None = None
     frozen_blocks: int = 0
     flip: bool = False
 
@@ -198,24 +209,15 @@ class Propagator:
             k = np.searchsorted(ids, lab).clip(0, len(ids) - 1)
             k[ids[k] != lab] = -1
             index[i] = cv2.resize(k.astype(np.float32), work[::-1], interpolation=cv2.INTER_NEAREST).astype(np.int64)
-        if options.imprint:
+        fresh = len(ids) > 2
+        imprint = options.imprint
+        if imprint is None:
+            imprint = fresh or _agreement(model, small, index, _prototypes(model, small, index, ids, device, work),
+                                          device) < SEPARATED
+        if imprint:
             imprint_head(model, [small[i] for i in small], [index[i] for i in small], len(ids))
         steps, stopped = _finetune(model, small, index, options, device, progress, should_stop)
-        model.eval()
-        with torch.inference_mode():
-            sums = torch.zeros(len(ids), model.out_channels, dtype=torch.float64)
-            counts = torch.zeros(len(ids), dtype=torch.float64)
-            for i in small:
-                p = _probabilities(model, small[i], device).double().flatten(1)  # (M, hw)
-                t = torch.from_numpy(index[i]).flatten()
-                keep = t >= 0
-                sums.index_add_(0, t[keep], p[:, keep].T)
-                counts.index_add_(0, t[keep], torch.ones(int(keep.sum()), dtype=torch.float64))
-        if (counts == 0).any():  # a region seen only in pixels smaller than the working size's grid
-            missing = ids[(counts == 0).numpy()]
-            raise PropagationError(f"region(s) {missing.tolist()[:5]} are too small to see at the working size "
-                                   f"{work[1]}x{work[0]}: raise the size or enlarge them")
-        prototypes = (sums / counts[:, None]).float()
+        prototypes = _prototypes(model, small, index, ids, device, work)
         prop = cls(model, ids, prototypes, shape, work, steps=steps, stopped=stopped)
         prop.flip = options.flip
         return prop
@@ -238,6 +240,45 @@ class Propagator:
         h, w = self.frame_shape
         up = np.stack([cv2.resize(d, (w, h), interpolation=cv2.INTER_LINEAR) for d in dist])
         return self.ids[up.argmin(0)]
+
+
+@torch.inference_mode()
+def _prototypes(model: torch.nn.Module, images: dict, index: dict, ids: np.ndarray, device: torch.device,
+                work: tuple[int, int]) -> torch.Tensor:
+    """(N, M) mean softmax output of each annotated region over the annotated frames."""
+    model.eval()
+    sums = torch.zeros(len(ids), model.out_channels, dtype=torch.float64)
+    counts = torch.zeros(len(ids), dtype=torch.float64)
+    for i in images:
+        p = _probabilities(model, images[i], device).double().flatten(1)  # (M, hw)
+        t = torch.from_numpy(index[i]).flatten()
+        keep = t >= 0
+        sums.index_add_(0, t[keep], p[:, keep].T)
+        counts.index_add_(0, t[keep], torch.ones(int(keep.sum()), dtype=torch.float64))
+    if (counts == 0).any():  # a region seen only in pixels smaller than the working size's grid
+        missing = ids[(counts == 0).numpy()]
+        raise PropagationError(f"region(s) {missing.tolist()[:5]} are too small to see at the working size "
+                               f"{work[1]}x{work[0]}: raise the size or enlarge them")
+    return (sums / counts[:, None]).float()
+
+
+@torch.inference_mode()
+def _agreement(model: torch.nn.Module, images: dict, index: dict, prototypes: torch.Tensor,
+               device: torch.device) -> float:
+    """Mean IoU, over the annotated regions, of the annotation and the model's output on the
+    annotated frames decoded by nearest prototype."""
+    n = len(prototypes)
+    inter, union = np.zeros(n), np.zeros(n)
+    for i in images:
+        p = _probabilities(model, images[i], device).cpu()
+        pred = ((p[None] - prototypes[:, :, None, None]) ** 2).sum(1).argmin(0).numpy()
+        t = index[i]
+        keep = t >= 0
+        for k in range(n):
+            a, b = (pred == k) & keep, t == k
+            inter[k] += (a & b).sum()
+            union[k] += (a | b).sum()
+    return float(np.mean(inter / np.maximum(union, 1)))
 
 
 def _probabilities(model: torch.nn.Module, image: np.ndarray, device: torch.device, mean=None, std=None) -> torch.Tensor:
