@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=PropagateOptions.steps)
     p.add_argument("--model", default=PropagateOptions.model)
     p.add_argument("--frozen-blocks", type=int, default=PropagateOptions.frozen_blocks)
-    p.add_argument("--flip", action="store_true", help="label by the mean of each frame and its mirror image")
+    p.add_argument("--no-flip", action="store_true", help="label each frame in one pass, not with its mirror image")
     p.add_argument("--only", default="", help="comma-separated sequence names")
     p.add_argument("--imprint", choices=("auto", "always", "never"), default="auto",
                    help="start the output layer from the annotated regions (auto: when the base does not tell them apart)")
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     options = PropagateOptions(model=args.model, seconds=args.seconds, size=args.size, lr=args.lr,
                                batch=args.batch, steps=args.steps,
                                imprint={"auto": None, "always": True, "never": False}[args.imprint],
-                               frozen_blocks=args.frozen_blocks, flip=args.flip)
+                               frozen_blocks=args.frozen_blocks, flip=not args.no_flip)
     seqs = davis_sequences()
     if args.only:
         seqs = {k: v for k, v in seqs.items() if k in args.only.split(",")}
