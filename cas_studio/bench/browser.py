@@ -199,7 +199,8 @@ def run(megapixels: float = 1.0, clicks: int = 5) -> dict[str, list[float]]:
                 page.locator("#shortcuts").click()
                 times.setdefault("grow (G)", []).append(_timed(page, lambda: page.keyboard.press("g")))
                 page.locator("#deselect").click()
-                times.setdefault("undo (Ctrl+Z)", []).append(_timed(page, lambda: page.keyboard.press("Control+z")))
+                times.setdefault("undo (Ctrl+Z)", []).append(
+                    _timed(page, lambda: page.keyboard.press("Control+z"), f"{_edits(page) - 1} edits"))
             track = page.locator("#granularity input[type=range]")
             for frac in (0.6, 0.8):
                 track.scroll_into_view_if_needed()
