@@ -210,6 +210,20 @@ def test_export_refuses_a_link_out_of_the_project(tmp_path, coffee):
     assert not (tmp_path / "out.zip").exists()
 
 
+def test_export_refuses_a_project_json_linked_outside(tmp_path, coffee):
+    project = create_project(tmp_path / "p")
+    write_image(tmp_path / "a.png", coffee[:40, :40])
+    (img,) = project.add_images([tmp_path / "a.png"])
+    project.save_labels(img, np.ones((40, 40), np.int32))
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text(project.manifest.read_text())
+    project.manifest.unlink()
+    project.manifest.symlink_to(outside)
+    with pytest.raises(ValueError, match="links or lie outside the project: project.json"):
+        export_zip(project, tmp_path / "out.zip")
+    assert not (tmp_path / "out.zip").exists()
+
+
 def test_progress_counts_whole_images_confirmed(tmp_path, coffee):
     project = create_project(tmp_path / "p")
     for name in ("a.png", "b.png"):

@@ -667,6 +667,7 @@ def export_zip(project: Project, dest: str | os.PathLike) -> Path:
         files.append((label, f"labels/{label.name}"))
         if label.with_suffix(".json").is_file():
             files.append((label.with_suffix(".json"), f"labels/{label.stem}.json"))
+    files.append((project.manifest, "project.json"))  # checked like the rest; written from its parsed copy
     outside = [arc for path, arc in files if not _inside(project, path)]
     if outside:
         raise ValueError(f"{project.root.name}: not exported, these are links or lie outside the project: "
@@ -678,5 +679,6 @@ def export_zip(project: Project, dest: str | os.PathLike) -> Path:
             z.writestr("project.json", json.dumps(meta, indent=2))
             z.writestr("annotations.coco.json", json.dumps(coco_dataset(project)))
             for path, arc in files:
-                z.write(path, arc)
+                if arc != "project.json":
+                    z.write(path, arc)
     return Path(dest)
