@@ -139,3 +139,21 @@ def test_the_edit_count_goes_down_on_undo_and_up_on_redo(session):
     assert s.history.edits == n and s.project.sidecar(s.current())["edits"] == n
     s.redo()
     assert s.history.edits == n + 1
+
+
+def test_an_exported_project_opens_with_its_labels_and_confirmations(session, tmp_path):
+    import zipfile
+
+    from cas_studio.data.project import export_zip
+
+    s = session
+    click(s, s.proposed()[0], "confirm region")
+    labels, confirmed_before = s.labels().copy(), confirmed(s)
+    with zipfile.ZipFile(export_zip(s.project, tmp_path / "out.zip")) as z:
+        z.extractall(tmp_path / "unzipped")
+    reopened = open_project(tmp_path / "unzipped", repair=True)
+    image = reopened.images()[0]
+    assert np.array_equal(reopened.load_labels(image), labels)
+    assert sorted(reopened.sidecar(image)["confirmed"]) == confirmed_before
+    again = Session(reopened)  # the proposal came along: what was proposed still is
+    assert np.array_equal(again.labels(), labels) and sorted(set(np.unique(labels)) - set(again.proposed())) == confirmed_before

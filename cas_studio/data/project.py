@@ -6,20 +6,24 @@
       project.json            {"format": "cas-studio-project/2", "created": ..., "images": [names...],
                               "sequences": {name: [frame image names in order]} (videos; optional)}
       images/<name>           the images, copied in (any readable format)
-      labels/<name>.png       16-bit label map: 0 = unlabelled (ignored in training), 1..N regions
-                              (keyed by the image's full file name: a.png and a.jpg never share)
-      labels/<name>.json      sidecar: source image sha256, method and parameters, edit count, time,
-                              which regions a person confirmed (``confirmed``), a ``version`` that
-                              every save increments, and the label map's sha256 (pair check)
-      labels/<name>.proposal.png  the automatic over-segmentation the annotation started from
+      labels/<name>.json      the annotation's record (the commit point): the label map and proposal
+                              it names (``labels``, ``proposal``: SHA-256 of objects), which regions
+                              a person confirmed (``confirmed``, ``by_hand``, ``image_confirmed``),
+                              a ``version`` that every save increments, method, parameters, edits
+      labels/objects/<sha>.png  immutable 16-bit label maps (0 = unlabelled, 1..N regions) that
+                              records name: label maps and proposals
+      labels/<name>.png       the record's label map, published for other tools (a hard link to
+                              its object; keyed by the image's full file name)
       .lock                   held while project.json or an annotation is being changed
       runs/                   fine-tuning runs (see cas_studio.train)
 
 Several sessions and processes may work on one project: changes happen under the project's
 lock file, new images are created exclusively, and a save names the version it was based on, so
-one session never silently overwrites another's edit (:class:`EditConflict`). The label map is
-written before its sidecar; a pair left inconsistent by a crash is repaired on open, and version-1
-projects (labels keyed by file stem) are migrated on open without losing a label.
+one session never silently overwrites another's edit (:class:`EditConflict`). A save writes its
+objects, then replaces the record in one atomic rename (the commit), then publishes the PNG: a
+crash at any point leaves the last committed record whole, and repair on open removes what a
+crashed save left and re-publishes the PNG. Annotations of the earlier layout (PNG + sidecar +
+``.proposal.png``) and version-1 projects (labels keyed by file stem) are migrated on open.
 
 There are no class names anywhere: a region is just an id. A region is *confirmed* when a person
 made or changed it (it differs from every region of the proposal), confirmed it by hand, or
@@ -225,6 +229,11 @@ class Project:
         path = self.object_path(digest)
         if not path.is_file() and published is not None and published.is_file() and file_sha256(published) == digest:
             path = published
+        if not path.is_file():
+            if published is None:  # a proposal an export left out: the record's lists still say what is confirmed
+                return None
+            raise ImageError(f"the label map {digest[:12]}... that the record names is missing (not a complete "
+                             "project folder)")
         labels, _ = _label_facts(*_version(path))
         return labels.copy()
 
@@ -667,6 +676,11 @@ def export_zip(project: Project, dest: str | os.PathLike) -> Path:
         files.append((label, f"labels/{label.name}"))
         if label.with_suffix(".json").is_file():
             files.append((label.with_suffix(".json"), f"labels/{label.stem}.json"))
+            side = project.sidecar(img)
+            for digest in {side.get("labels"), side.get("proposal")} - {None}:  # the record's label maps
+                obj = project.object_path(digest)
+                if obj.is_file():
+                    files.append((obj, f"labels/{OBJECTS}/{obj.name}"))
     files.append((project.manifest, "project.json"))  # checked like the rest; written from its parsed copy
     outside = [arc for path, arc in files if not _inside(project, path)]
     if outside:
