@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.project import EditConflict, Project
-from ..io import write_image
+from ..io import read_image, write_image
 from .frames import Frames
 from .propagation import PropagateOptions, PropagationError, Progress, propagate
 
@@ -90,7 +90,7 @@ def propagate_sequence(project: Project, sequence: str, *, options: PropagateOpt
         raise PropagationError(f"{sequence}: no frame has a confirmed region yet: annotate and confirm one "
                                "frame, then propagate")
     report = ProjectPropagation(sequence, learned_from=[frames[i].name for i in sorted(annotations)])
-    source = Frames([p.stem for p in frames], lambda i: _read(frames[i]), source=sequence)
+    source = Frames([p.stem for p in frames], lambda i: read_image(frames[i]), source=sequence)
     stop = should_stop or (lambda: False)
     for i, labels in propagate(source, annotations, options=options, ignore=0, progress=progress,
                                should_stop=should_stop):
@@ -107,8 +107,3 @@ def propagate_sequence(project: Project, sequence: str, *, options: PropagateOpt
     report.stopped = bool(stop())
     return report
 
-
-def _read(path: Path) -> np.ndarray:
-    from ..io import read_image
-
-    return read_image(path)

@@ -162,12 +162,11 @@ class Propagator:
     """
 
     def __init__(self, model: torch.nn.Module, ids: np.ndarray, prototypes: torch.Tensor,
-                 frame_shape: tuple[int, int], work: tuple[int, int], *, steps: int, stopped: bool) -> None:
+                 frame_shape: tuple[int, int], work: tuple[int, int], *, steps: int, stopped: bool,
+                 flip: bool = False) -> None:
         self.model, self.ids, self.prototypes = model, ids, prototypes
         self.frame_shape, self.work = frame_shape, work
-        self.steps, self.stopped = steps, stopped
-        self._mean, self._std = model.info.mean, model.info.std
-        self.flip = False
+        self.steps, self.stopped, self.flip = steps, stopped, flip
 
     @classmethod
     def fit(cls, annotated: Mapping[int, tuple[np.ndarray, np.ndarray]], *,
@@ -210,18 +209,18 @@ class Propagator:
             k = np.searchsorted(ids, lab).clip(0, len(ids) - 1)
             k[ids[k] != lab] = -1
             index[i] = cv2.resize(k.astype(np.float32), work[::-1], interpolation=cv2.INTER_NEAREST).astype(np.int64)
-        fresh = len(ids) > 2
         imprint = options.imprint
-        if imprint is None:
-            imprint = fresh or _agreement(model, small, index, _prototypes(model, small, index, ids, device, work),
-                                          device) < SEPARATED
+        if imprint is None:  # more than two regions: a new head, always imprinted
+            imprint = len(ids) > 2
+            if not imprint:
+                base = {i: _probabilities(model, small[i], device) for i in small}
+                imprint = _agreement(base, index, _prototypes(base, index, ids, work)) < SEPARATED
         if imprint:
             imprint_head(model, [small[i] for i in small], [index[i] for i in small], len(ids))
         steps, stopped = _finetune(model, small, index, options, device, progress, should_stop)
-        prototypes = _prototypes(model, small, index, ids, device, work)
-        prop = cls(model, ids, prototypes, shape, work, steps=steps, stopped=stopped)
-        prop.flip = options.flip
-        return prop
+        tuned = {i: _probabilities(model, small[i], device) for i in small}
+        return cls(model, ids, _prototypes(tuned, index, ids, work), shape, work, steps=steps, stopped=stopped,
+                   flip=options.flip)
 
     @torch.inference_mode()
     def label(self, frame: np.ndarray) -> np.ndarray:
@@ -232,26 +231,28 @@ class Propagator:
                                    f"{self.frame_shape[1]}x{self.frame_shape[0]}: all frames must share one size")
         device = next(self.model.parameters()).device
         small = cv2.resize(frame, self.work[::-1], interpolation=cv2.INTER_AREA)
-        p = _probabilities(self.model, small, device, self._mean, self._std).cpu()  # (M, h, w)
+        p = _probabilities(self.model, small, device)  # (M, h, w)
         if self.flip:
-            p = 0.5 * (p + _probabilities(self.model, np.ascontiguousarray(small[:, ::-1]), device,
-                                          self._mean, self._std).cpu().flip(-1))
-        # Squared distance to each prototype, up-sampled before the arg-min so borders stay smooth.
-        dist = ((p[None] - self.prototypes[:, :, None, None]) ** 2).sum(1).numpy()  # (N, h, w)
+            p = 0.5 * (p + _probabilities(self.model, np.ascontiguousarray(small[:, ::-1]), device).flip(-1))
+        # Up-sampled before the arg-min so borders stay smooth.
+        dist = _distances(p, self.prototypes).numpy()  # (N, h, w)
         h, w = self.frame_shape
         up = np.stack([cv2.resize(d, (w, h), interpolation=cv2.INTER_LINEAR) for d in dist])
         return self.ids[up.argmin(0)]
 
 
-@torch.inference_mode()
-def _prototypes(model: torch.nn.Module, images: dict, index: dict, ids: np.ndarray, device: torch.device,
-                work: tuple[int, int]) -> torch.Tensor:
-    """(N, M) mean softmax output of each annotated region over the annotated frames."""
-    model.eval()
-    sums = torch.zeros(len(ids), model.out_channels, dtype=torch.float64)
+def _distances(probs: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
+    """(N, h, w) squared distance of each pixel's (M, h, w) output to each of N prototypes."""
+    return ((probs[None] - prototypes[:, :, None, None]) ** 2).sum(1)
+
+
+def _prototypes(probs: dict, index: dict, ids: np.ndarray, work: tuple[int, int]) -> torch.Tensor:
+    """(N, M) mean output of each annotated region, from each annotated frame's (M, h, w) output."""
+    m = next(iter(probs.values())).shape[0]
+    sums = torch.zeros(len(ids), m, dtype=torch.float64)
     counts = torch.zeros(len(ids), dtype=torch.float64)
-    for i in images:
-        p = _probabilities(model, images[i], device).double().flatten(1)  # (M, hw)
+    for i, out in probs.items():
+        p = out.double().flatten(1)  # (M, hw)
         t = torch.from_numpy(index[i]).flatten()
         keep = t >= 0
         sums.index_add_(0, t[keep], p[:, keep].T)
@@ -263,16 +264,13 @@ def _prototypes(model: torch.nn.Module, images: dict, index: dict, ids: np.ndarr
     return (sums / counts[:, None]).float()
 
 
-@torch.inference_mode()
-def _agreement(model: torch.nn.Module, images: dict, index: dict, prototypes: torch.Tensor,
-               device: torch.device) -> float:
-    """Mean IoU, over the annotated regions, of the annotation and the model's output on the
-    annotated frames decoded by nearest prototype."""
+def _agreement(probs: dict, index: dict, prototypes: torch.Tensor) -> float:
+    """Mean IoU, over the annotated regions, of the annotation and the annotated frames' outputs
+    decoded by nearest prototype."""
     n = len(prototypes)
     inter, union = np.zeros(n), np.zeros(n)
-    for i in images:
-        p = _probabilities(model, images[i], device).cpu()
-        pred = ((p[None] - prototypes[:, :, None, None]) ** 2).sum(1).argmin(0).numpy()
+    for i, p in probs.items():
+        pred = _distances(p, prototypes).argmin(0).numpy()
         t = index[i]
         keep = t >= 0
         for k in range(n):
@@ -282,10 +280,12 @@ def _agreement(model: torch.nn.Module, images: dict, index: dict, prototypes: to
     return float(np.mean(inter / np.maximum(union, 1)))
 
 
-def _probabilities(model: torch.nn.Module, image: np.ndarray, device: torch.device, mean=None, std=None) -> torch.Tensor:
-    info = model.info
-    x = to_tensor(image, info.mean if mean is None else mean, info.std if std is None else std)
-    return torch.softmax(model(x[None].to(device)).float(), 1)[0]
+@torch.inference_mode()
+def _probabilities(model: torch.nn.Module, image: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(M, h, w) softmax output on the CPU for one working-size RGB image (BatchNorm as recorded)."""
+    model.eval()
+    x = to_tensor(image, model.info.mean, model.info.std)
+    return torch.softmax(model(x[None].to(device)).float(), 1)[0].cpu()
 
 
 @torch.no_grad()
