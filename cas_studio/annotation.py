@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,9 @@ from . import annotate as ann
 from .data.project import EditConflict, Project
 from .io import ImageError, read_image
 from .tasks import get_task
+
+if TYPE_CHECKING:  # the video layer imports torch; the session loads it only when a video is used
+    from .video import Progress, PropagateOptions
 
 #: What a click on the canvas does, by mode name.
 MODES = ("select / merge", "confirm region", "split", "erase region", "click object")
@@ -678,7 +682,9 @@ class Session:
         self.index = [p.name for p in self.project.images()].index(target)
         self.load_image()
 
-    def propagate(self, *, options=None, progress=None, should_stop=None) -> str:
+    def propagate(self, *, options: PropagateOptions | None = None,
+                  progress: Callable[[Progress], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> str:
         """Fill every unconfirmed frame of the current video from its confirmed frames (a fine-tune
         within ``options.seconds``); confirmed frames are never written. Returns a one-line report."""
         found = self.project.sequence_of(self.current()) if self.project is not None else None
