@@ -2,7 +2,7 @@
 
 import sys
 
-from cas_studio.bench.annotate import main
+from cas_studio.bench.annotator import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -6,24 +6,24 @@ import argparse
 import importlib
 import sys
 
-from .allocator import keep_freed_memory
+from .training.allocator import keep_freed_memory
 
 # subcommand -> (module with a main(argv) function, one-line help). Modules load lazily so that
 # `cas-studio bench loss` does not pay for importing gradio.
 COMMANDS: dict[str, tuple[str, str]] = {
     "app": ("cas_studio.app.main", "serve the browser app on 127.0.0.1:7860"),
-    "train": ("cas_studio.train", "train a model (CAS or a baseline loss) on real or your own data"),
-    "predict": ("cas_studio.predict", "saliency maps or label maps for image files and folders"),
-    "eval": ("cas_studio.evaluate", "metrics of a model, a predictions folder or a baseline on a dataset"),
-    "low-fidelity": ("cas_studio.low_fidelity", "the paper's experiment: CE, CACE, CAS on clean and flipped labels"),
+    "train": ("cas_studio.training.command", "train a model (CAS or a baseline loss) on real or your own data"),
+    "predict": ("cas_studio.inference.predict", "saliency maps or label maps for image files and folders"),
+    "eval": ("cas_studio.inference.evaluate", "metrics of a model, a predictions folder or a baseline on a dataset"),
+    "low-fidelity": ("cas_studio.training.low_fidelity", "the paper's experiment: CE, CACE, CAS on clean and flipped labels"),
     "train-clicks": ("cas_studio.interactive.train", "train the click-to-object model (iterative click simulation)"),
-    "average": ("cas_studio.averaging", "average the weights of several fine-tunes of one network (a model soup)"),
+    "average": ("cas_studio.models.averaging", "average the weights of several fine-tunes of one network (a model soup)"),
     "propagate": ("cas_studio.video.command", "label every frame of a video from a few annotated frames"),
-    "distill": ("cas_studio.distill", "train one network to do in one pass what a model does with its flip average"),
+    "distill": ("cas_studio.training.distill", "train one network to do in one pass what a model does with its flip average"),
 }
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "loss": ("cas_studio.bench.loss", "CAS vs CE forward+backward time ratios"),
-    "annotate": ("cas_studio.bench.annotate", "over-segmentation and edit times at 1 and 4 MP; --clicks: simulated annotator"),
+    "annotate": ("cas_studio.bench.annotator", "over-segmentation and edit times at 1 and 4 MP; --clicks: simulated annotator"),
     "clicks": ("cas_studio.bench.noc", "click-to-object NoC@85/90 on davis and SOD val, beside GrabCut"),
     "browser": ("cas_studio.bench.browser", "click-to-object round trip in Chromium at 1 MP (target 300 ms)"),
     "infer": ("cas_studio.bench.infer", "inference time per 256x256 image of the shipped models"),

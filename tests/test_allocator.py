@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-SNIPPET = "from cas_studio.allocator import keep_freed_memory as k; a = k(); print(a, k() == a)"
+SNIPPET = "from cas_studio.training.allocator import keep_freed_memory as k; a = k(); print(a, k() == a)"
 
 
 def _run(env_value: str | None) -> str:
@@ -33,7 +33,7 @@ def test_default_leaves_the_c_library_alone():
 IDLE = """
 import os, time
 import torch
-from cas_studio.allocator import keep_freed_memory, trim_when_idle
+from cas_studio.training.allocator import keep_freed_memory, trim_when_idle
 def rss_mb():
     return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE') >> 20
 keep_freed_memory()
@@ -59,7 +59,7 @@ def test_an_idle_process_hands_its_kept_memory_back():
 
 
 def test_trim_when_idle_refuses_a_nonsense_period():
-    from cas_studio.allocator import trim_when_idle
+    from cas_studio.training.allocator import trim_when_idle
 
     with pytest.raises(ValueError, match="idle_s"):
         trim_when_idle(idle_s=0)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from cas_studio import annotate as ann
+from cas_studio import annotation as ann
 from cas_studio.data import resolve
 from cas_studio.data.project import create_project, export_zip, open_project
 from cas_studio.io import write_image, write_label_map

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from skimage import data
 
-from cas_studio import annotate as ann
+from cas_studio import annotation as ann
 from cas_studio.data.project import create_project, open_project, sha256
 from cas_studio.io import read_label_map, write_image
-from cas_studio.annotation import AnnotationError, Session
+from cas_studio.annotation.session import AnnotationError, Session
 
 
 class DiskSegmenter:

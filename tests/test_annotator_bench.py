@@ -6,7 +6,7 @@ import numpy as np
 from scipy import sparse
 
 from cas_studio.bench import clicks as sim
-from cas_studio.grouping import adjacent_pairs
+from cas_studio.inference.grouping import adjacent_pairs
 
 
 def grid_superpixels(shape=(60, 90), cell=6) -> np.ndarray:
@@ -101,7 +101,7 @@ def test_a_lasso_outline_is_traced_within_its_tolerance_and_merges_regions_half_
 
 
 def test_grow_costs_the_select_click_and_each_press():
-    from cas_studio.hierarchy import Hierarchy
+    from cas_studio.annotation.hierarchy import Hierarchy
 
     # Four superpixels in a row; the hierarchy joins 0+1 and 2+3, then everything.
     sp = np.repeat(np.repeat(np.arange(4)[None, :], 10, 0), 10, 1)

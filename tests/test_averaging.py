@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cas_studio.averaging import average_models, main
-from cas_studio.models import build_model
-from cas_studio.weights import WeightsInfo, load_model, save_weights
+from cas_studio.models.averaging import average_models, main
+from cas_studio.models.factory import build_model
+from cas_studio.models.weights import WeightsInfo, load_model, save_weights
 
 ARCH = "lraspp_mobilenet_v3_large"
 

@@ -10,11 +10,11 @@ import re
 
 import pytest
 
-from cas_studio.bench import annotate as bench_annotate
+from cas_studio.bench import annotator as bench_annotate
 from cas_studio.bench import finetune as bench_finetune
 from cas_studio.bench import infer as bench_infer
 from cas_studio.bench import loss as bench_loss
-from cas_studio.weights import load_model
+from cas_studio.models.weights import load_model
 
 NUMBER = r"(\d+(?:\.\d+)?)"
 

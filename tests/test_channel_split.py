@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cas_studio.channel_split import dead_channels, split_dead_channels
-from cas_studio.models import build_model
+from cas_studio.training.channel_split import dead_channels, split_dead_channels
+from cas_studio.models.factory import build_model
 
 
 def _kill(model, channels):
@@ -71,8 +71,8 @@ def test_nothing_to_split_and_bad_input():
 def test_training_with_split_dead_splits_in_the_first_two_thirds_only(tmp_path, monkeypatch):
     import json
 
-    from cas_studio import channel_split
-    from cas_studio.train import TrainConfig, train
+    from cas_studio.training import channel_split
+    from cas_studio.training.command import TrainConfig, train
 
     from .helpers import make_figure_ground
     seen = []

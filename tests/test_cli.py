@@ -10,8 +10,8 @@ import torch
 
 from cas_studio.cli import main
 from cas_studio.io import read_label_map, write_image, write_label_map
-from cas_studio.models import build_model
-from cas_studio.weights import WeightsInfo, save_weights
+from cas_studio.models.factory import build_model
+from cas_studio.models.weights import WeightsInfo, save_weights
 
 from .helpers import make_figure_ground
 
@@ -97,7 +97,7 @@ def test_eval_missing_predictions(tmp_path, capsys):
 
 def test_eval_worst_images_figure_picks_the_worst(tmp_path, capsys):
     from cas_studio.data import read_target, resolve
-    from cas_studio.evaluate import evaluate_saliency, worst_examples
+    from cas_studio.inference.evaluate import evaluate_saliency, worst_examples
 
     data = make_figure_ground(tmp_path / "d", n=4, size=40)
     items = resolve(str(data))
@@ -123,7 +123,7 @@ def test_eval_worst_images_figure_picks_the_worst(tmp_path, capsys):
 
 
 def test_eval_worst_for_regions_is_lowest_covering(tmp_path):
-    from cas_studio.evaluate import evaluate_regions, worst_examples
+    from cas_studio.inference.evaluate import evaluate_regions, worst_examples
     from cas_studio.data import resolve
 
     lm = tmp_path / "lm"
@@ -140,7 +140,7 @@ def test_eval_worst_for_regions_is_lowest_covering(tmp_path):
 
 
 def test_eval_decoder_flag_overrides_the_models_decoder(monkeypatch):
-    from cas_studio import evaluate
+    from cas_studio.inference import evaluate
 
     seen = []
     monkeypatch.setattr(evaluate, "model_predictor", lambda w, t, items, size=None, decoder=None, **kw: seen.append(decoder)
@@ -149,8 +149,8 @@ def test_eval_decoder_flag_overrides_the_models_decoder(monkeypatch):
     assert evaluate.main(["--task", "regions", "--data", "x", "--weights", "w", "--decoder", "merge"]) == 2  # no images
     monkeypatch.setattr(evaluate, "resolve", lambda data: [evaluate.Item(__import__("pathlib").Path("i.png"), __import__("pathlib").Path("t.png"), "label_map")])
     monkeypatch.setattr(evaluate, "evaluate_regions", lambda predict, items, scores=None: {"covering": 1.0})
-    from cas_studio.clustering import DECODER_DEFAULTS
-    from cas_studio.grouping import DEFAULTS
+    from cas_studio.inference.clustering import DECODER_DEFAULTS
+    from cas_studio.inference.grouping import DEFAULTS
 
     for argv, expected in ((["--decoder", "merge", "--merge-threshold", "0.2"], {"method": "merge", **DEFAULTS, "threshold": 0.2}),
                            (["--decoder", "merge", "--merge-color-weight", "1.5", "--merge-scale", "400"],
@@ -167,9 +167,9 @@ def test_eval_decoder_options_alone_change_the_recorded_decoder(tmp_path):
     used to be ignored without ``--decoder merge``); an option of another decoder is refused."""
     import argparse
 
-    from cas_studio.evaluate import decoder_from_args
-    from cas_studio.models import build_model
-    from cas_studio.weights import WeightsInfo, save_weights
+    from cas_studio.inference.evaluate import decoder_from_args
+    from cas_studio.models.factory import build_model
+    from cas_studio.models.weights import WeightsInfo, save_weights
 
     recorded = {"method": "merge", "scale": 300.0, "threshold": 0.3, "min_size": 100, "color_weight": 1.0,
                 "min_area": 0.005}
@@ -190,8 +190,8 @@ def test_eval_decoder_options_alone_change_the_recorded_decoder(tmp_path):
 
 
 def test_predict_regions_uses_the_decoder_the_weights_record(tmp_path):
-    from cas_studio.infer import decode_regions, labels_from_probabilities, predict_probabilities
-    from cas_studio.weights import load_model
+    from cas_studio.inference.infer import decode_regions, labels_from_probabilities, predict_probabilities
+    from cas_studio.models.weights import load_model
 
     torch.manual_seed(0)
     info = WeightsInfo(arch="lraspp_mobilenet_v3_large", out_channels=4, task="regions", input_size=64,
@@ -236,7 +236,7 @@ def test_eval_saliency_test_time_options(tiny, tmp_path):
 def test_predict_mask_and_cutout_follow_the_saliency_map(tiny, tmp_path):
     import cv2
 
-    from cas_studio.infer import adaptive_threshold
+    from cas_studio.inference.infer import adaptive_threshold
 
     data = make_figure_ground(tmp_path / "d", n=1, size=40)
     assert main(["predict", "--weights", str(tiny["saliency"]), "--task", "saliency", str(data / "images"),

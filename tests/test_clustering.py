@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cas_studio.clustering import DECODER_DEFAULTS, regions_from_features
+from cas_studio.inference.clustering import DECODER_DEFAULTS, regions_from_features
 from cas_studio.metrics import region_metrics
 
 
@@ -56,9 +56,9 @@ def test_constant_features_give_one_region_and_bad_input_is_named():
 def test_cluster_decoder_through_decode_regions_and_weights(tmp_path):
     from dataclasses import replace
 
-    from cas_studio.infer import decode_regions, predict_probabilities, predict_regions
-    from cas_studio.models import build_model
-    from cas_studio.weights import WeightsInfo, load_model, save_weights
+    from cas_studio.inference.infer import decode_regions, predict_probabilities, predict_regions
+    from cas_studio.models.factory import build_model
+    from cas_studio.models.weights import WeightsInfo, load_model, save_weights
 
     model = build_model("efficientnet_lite0_fpn", 4).eval()
     image = np.zeros((96, 128, 3), np.uint8)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from cas_studio import annotate as ann
-from cas_studio.annotation import Session, SaveConflict
+from cas_studio import annotation as ann
+from cas_studio.annotation.session import Session, SaveConflict
 from cas_studio.data.project import create_project, open_project
 from cas_studio.io import write_image
 

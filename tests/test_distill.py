@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cas_studio.distill import DistillTrainer, distillation_loss, teacher_probabilities
-from cas_studio.models import build_model
-from cas_studio.train_config import TrainConfig
-from cas_studio.weights import WeightsInfo, load_model, save_weights
+from cas_studio.training.distill import DistillTrainer, distillation_loss, teacher_probabilities
+from cas_studio.models.factory import build_model
+from cas_studio.training.config import TrainConfig
+from cas_studio.models.weights import WeightsInfo, load_model, save_weights
 
 from .helpers import make_figure_ground
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 from skimage import data as skdata
 
-from cas_studio import efficientnet_lite
+from cas_studio.models import efficientnet_lite
 from cas_studio.data.transforms import to_tensor
-from cas_studio.efficientnet_lite import EfficientNetLite, load_imagenet_weights, pretrained_path
-from cas_studio.models import build_model
+from cas_studio.models.efficientnet_lite import EfficientNetLite, load_imagenet_weights, pretrained_path
+from cas_studio.models.factory import build_model
 
 
 @pytest.fixture(scope="module")

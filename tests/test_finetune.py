@@ -10,13 +10,13 @@ import torch
 from cas_studio.app.wording import run_message
 from cas_studio.data import resolve
 from cas_studio.data.project import create_project
-from cas_studio.finetune import (
+from cas_studio.training.finetune import (
     FinetuneOptions, RunInProgress, RunManager, kept_weights, list_runs, make_config, max_regions,
 )
-from cas_studio.models import build_model
-from cas_studio.runs import Run
-from cas_studio.train import train, validate
-from cas_studio.weights import WeightsInfo, load_model, save_weights
+from cas_studio.models.factory import build_model
+from cas_studio.training.runs import Run
+from cas_studio.training.command import train, validate
+from cas_studio.models.weights import WeightsInfo, load_model, save_weights
 
 from .helpers import make_project
 
@@ -155,7 +155,7 @@ def _proposed_project(root, n=3, size=48, confirm=None):
 def test_untouched_regions_are_the_proposals_nobody_changed():
     import numpy as np
 
-    from cas_studio.annotate import untouched_regions
+    from cas_studio.annotation.edits import untouched_regions
 
     proposal = np.array([[1, 1, 2, 2], [3, 3, 4, 4]])
     assert untouched_regions(proposal, proposal).tolist() == [1, 2, 3, 4]
@@ -226,7 +226,7 @@ def test_more_images_more_held_out(tmp_path):
 
 
 def test_a_run_that_does_not_beat_its_base_is_never_offered(tmp_path, base_model, monkeypatch):
-    from cas_studio import trainer
+    from cas_studio.training import trainer
 
     scores = iter([0.41, 0.37, 0.39])  # the base, then two worse epochs
     monkeypatch.setattr(trainer, "validate", lambda *a, **k: {"covering": next(scores)})
@@ -242,8 +242,8 @@ def test_a_run_that_does_not_beat_its_base_is_never_offered(tmp_path, base_model
 
 
 def test_the_estimate_is_of_the_runs_order(tmp_path, base_model):
-    from cas_studio.finetune import estimate
-    from cas_studio.trainer import Trainer
+    from cas_studio.training.finetune import estimate
+    from cas_studio.training.trainer import Trainer
 
     project = make_project(tmp_path / "p", n=9, size=64)
     options = FinetuneOptions(base=str(base_model), epochs=4, size=64, batch=2)
@@ -294,8 +294,8 @@ def test_a_second_process_on_the_same_project_is_refused(tmp_path, base_model):
 def test_only_runs_this_app_recorded_become_models(tmp_path, base_model, monkeypatch):
     import shutil
 
-    from cas_studio import trainer
-    from cas_studio.finetune import record_run
+    from cas_studio.training import trainer
+    from cas_studio.training.finetune import record_run
 
     scores = iter([0.30, 0.50])  # the base, then a better epoch: the run's best is kept
     monkeypatch.setattr(trainer, "validate", lambda *a, **k: {"covering": next(scores)})
@@ -347,7 +347,7 @@ def test_a_fine_tune_runs_as_its_base_did(tmp_path):
     project = make_annotated_project(tmp_path / "p", n=3, size=48)
     cfg = make_config(project.root, FinetuneOptions(base=str(base), task="saliency", epochs=1, size=48, batch=2),
                       tmp_path / "run")
-    from cas_studio.trainer import Trainer
+    from cas_studio.training.trainer import Trainer
 
     Trainer(cfg, show_progress=False).fit()
     tuned = load_model(Run(cfg.out_dir).weights(), device="cpu").info
@@ -363,8 +363,8 @@ def test_a_saliency_fine_tune_is_checked_on_the_held_out_regions_class_free(tmp_
 
     from cas_studio.data.synthetic import make_annotated_project
     from cas_studio.io import read_label_map
-    from cas_studio.trainer import Trainer
-    from cas_studio.trainer import validate as check
+    from cas_studio.training.trainer import Trainer
+    from cas_studio.training.trainer import validate as check
 
     torch.manual_seed(0)
     info = WeightsInfo(arch="lraspp_mobilenet_v3_large", out_channels=2, task="saliency", input_size=48,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cas_studio.grouping import absorb_small, adjacent_pairs, merge_regions, regions_from_code
+from cas_studio.inference.grouping import absorb_small, adjacent_pairs, merge_regions, regions_from_code
 from cas_studio.metrics import region_metrics
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from skimage import data
 
-from cas_studio import annotate as ann
-from cas_studio.grouping import boundary_merge_sequence
-from cas_studio.hierarchy import build_hierarchy
+from cas_studio import annotation as ann
+from cas_studio.inference.grouping import boundary_merge_sequence
+from cas_studio.annotation.hierarchy import build_hierarchy
 from cas_studio.metrics import achievable_accuracy
 
 
@@ -46,8 +46,8 @@ def test_boundary_merging_follows_edges_not_sizes():
 def test_size_prior_keeps_asa_high_on_a_real_photo(coffee_hierarchy):
     """Without the small-first prior, large regions leak across weak boundaries early."""
     image, h = coffee_hierarchy
-    from cas_studio.hierarchy import edge_strength
-    from cas_studio.hierarchy import Hierarchy
+    from cas_studio.annotation.hierarchy import edge_strength
+    from cas_studio.annotation.hierarchy import Hierarchy
 
     gt = ann.oversegment(image, "watershed", regions=40)  # a stand-in reference segmentation
     plain = Hierarchy(h.superpixels, boundary_merge_sequence(h.superpixels, edge_strength(image), size_power=0.0))
@@ -89,7 +89,7 @@ def test_the_superpixel_simulation_matches_the_pixel_rule(coffee_hierarchy):
 
 
 def test_salient_object_start(monkeypatch):
-    from cas_studio import infer
+    from cas_studio.inference import infer
 
     image = np.zeros((20, 30, 3), np.uint8)
     sal = np.zeros((20, 30), np.float32)
@@ -144,7 +144,7 @@ def _ancestor_by_replay(h, members):
 def test_the_merge_trees_ancestor_is_the_replayed_one():
     from skimage import data
 
-    from cas_studio import annotate as ann
+    from cas_studio import annotation as ann
 
     image = data.astronaut()[::4, ::4]
     h = build_hierarchy(image, ann.oversegment(image, "felzenszwalb", **ann.DEFAULTS["felzenszwalb"]))

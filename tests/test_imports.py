@@ -8,7 +8,7 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("module", ["cas_studio.io", "cas_studio.annotation", "cas_studio.tasks"])
+@pytest.mark.parametrize("module", ["cas_studio.io", "cas_studio.annotation", "cas_studio.inference.tasks"])
 def test_module_imports_without_torch_or_gradio(module):
     code = f"import sys, {module}; print(sorted(m for m in ('torch', 'gradio') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

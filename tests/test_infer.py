@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from cas_studio.infer import (
+from cas_studio.inference.infer import (
     binarize, choose_saliency_channel, labels_from_probabilities, predict_probabilities, predict_regions,
     predict_saliency, predict_segmentation,
 )
-from cas_studio.models import build_model
+from cas_studio.models.factory import build_model
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +71,8 @@ def test_batched_list_equals_one_by_one(model):
 def test_region_decoder_from_argument_or_weights(tmp_path):
     from dataclasses import replace
 
-    from cas_studio.models import build_model
-    from cas_studio.weights import WeightsInfo, load_model, save_weights
+    from cas_studio.models.factory import build_model
+    from cas_studio.models.weights import WeightsInfo, load_model, save_weights
 
     image = np.zeros((48, 64, 3), np.uint8)
     image[:, 32:] = 255
@@ -92,7 +92,7 @@ def test_region_decoder_from_argument_or_weights(tmp_path):
 
 
 def _softmax_of(model, image, size, *, flip, temperature):
-    from cas_studio.infer import _prepare
+    from cas_studio.inference.infer import _prepare
 
     x = _prepare(model, image, size)[0][None]
     with torch.inference_mode():
@@ -137,7 +137,7 @@ def test_bad_temperature_is_refused(model, bad):
 def test_weights_record_the_test_time_options(tmp_path):
     from dataclasses import replace
 
-    from cas_studio.weights import WeightsInfo, load_model, save_weights
+    from cas_studio.models.weights import WeightsInfo, load_model, save_weights
 
     torch.manual_seed(1)
     net = build_model("lraspp_mobilenet_v3_large", 2).eval()
@@ -156,7 +156,7 @@ def test_weights_record_the_test_time_options(tmp_path):
 
 
 def test_flip_is_refused_for_a_region_model_and_temperature_range_is_the_weights(tmp_path):
-    from cas_studio.weights import MAX_TEMPERATURE, WeightsInfo, load_model, save_weights
+    from cas_studio.models.weights import MAX_TEMPERATURE, WeightsInfo, load_model, save_weights
 
     info = WeightsInfo(arch="lraspp_mobilenet_v3_large", out_channels=3, task="regions", input_size=32)
     regions = load_model(save_weights(build_model(info.arch, 3), tmp_path / "r.safetensors", info))
@@ -169,9 +169,9 @@ def test_flip_is_refused_for_a_region_model_and_temperature_range_is_the_weights
 
 
 def test_one_registry_owns_the_decoders():
-    from cas_studio.decoders import DECODERS, default_decoder, get_decoder
-    from cas_studio.tasks import get_task
-    from cas_studio.weights import WeightsInfo
+    from cas_studio.inference.decoders import DECODERS, default_decoder, get_decoder
+    from cas_studio.inference.tasks import get_task
+    from cas_studio.models.weights import WeightsInfo
 
     assert default_decoder("merge")["method"] == "merge" and "threshold" in default_decoder("merge")
     with pytest.raises(ValueError, match="unknown region decoder 'kmeans'; choose one of"):

@@ -10,8 +10,8 @@ from cas_studio.bench.noc import grabcut_method, noc, run_protocol
 from cas_studio.interactive import ClickSegmenter, check_clicks, click_maps, iou, next_click
 from cas_studio.interactive.segmenter import zoom_box
 from cas_studio.interactive.train import first_clicks, init_model, loss_fn
-from cas_studio.models import build_model
-from cas_studio.weights import WeightsInfo, available_weights, save_weights
+from cas_studio.models.factory import build_model
+from cas_studio.models.weights import WeightsInfo, available_weights, save_weights
 
 
 def rectangle(shape=(60, 80), box=(10, 20, 40, 60)) -> np.ndarray:

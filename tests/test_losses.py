@@ -521,8 +521,8 @@ def test_cross_image_rewards_spread_codes_and_not_blur():
 
 def test_cross_image_weight_reaches_the_training_loss():
     from cas_studio.losses import cross_image_loss
-    from cas_studio.train_config import TrainConfig
-    from cas_studio.trainer import loss_function
+    from cas_studio.training.config import TrainConfig
+    from cas_studio.training.trainer import loss_function
     g = torch.Generator().manual_seed(0)
     x, t = torch.randn(2, 3, 6, 6, generator=g), torch.randint(0, 3, (2, 6, 6), generator=g)
     base = loss_function(TrainConfig(task="texture", out_channels=3))(x, t)

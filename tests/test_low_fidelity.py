@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from cas_studio import low_fidelity
-from cas_studio.low_fidelity import Setup, figure, main, run, table
-from cas_studio.runs import Run
+from cas_studio.training import low_fidelity
+from cas_studio.training.low_fidelity import Setup, figure, main, run, table
+from cas_studio.training.runs import Run
 
 from .helpers import make_figure_ground
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cas_studio.models import ARCHITECTURES, DEFAULT_ARCH, PRETRAINED, build_model, count_parameters
+from cas_studio.models.factory import ARCHITECTURES, DEFAULT_ARCH, PRETRAINED, build_model, count_parameters
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +50,7 @@ def test_bad_arguments(arch, channels, message):
 
 
 def test_weights_stay_channels_last_through_save_and_load_and_logits_are_contiguous(tmp_path):
-    from cas_studio.weights import WeightsInfo, load_model, save_weights
+    from cas_studio.models.weights import WeightsInfo, load_model, save_weights
 
     model = build_model(DEFAULT_ARCH, 5).eval()
     save_weights(model, tmp_path / "m.safetensors", WeightsInfo(task="regions", arch=DEFAULT_ARCH, out_channels=5))

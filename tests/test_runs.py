@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from cas_studio.app.wording import outcome_sentence, run_message
-from cas_studio.models import build_model
-from cas_studio.runs import Run
-from cas_studio.train import TrainConfig
-from cas_studio.trainer import EpochEvent, Outcome, StepEvent, Trainer
+from cas_studio.models.factory import build_model
+from cas_studio.training.runs import Run
+from cas_studio.training.command import TrainConfig
+from cas_studio.training.trainer import EpochEvent, Outcome, StepEvent, Trainer
 
 from .helpers import make_figure_ground
 
@@ -165,7 +165,7 @@ def test_a_run_of_a_few_steps_trains(figure_ground, tmp_path):
 def test_freeze_bn_keeps_the_starting_statistics(figure_ground, tmp_path):
     """A fine-tune with freeze_bn trains the weights but leaves every BatchNorm's statistics as
     its start had them (no update in training, no recalibration after)."""
-    from cas_studio.weights import WeightsInfo, load_model, save_weights
+    from cas_studio.models.weights import WeightsInfo, load_model, save_weights
 
     torch.manual_seed(0)
     info = WeightsInfo(arch="lraspp_mobilenet_v3_large", out_channels=2, task="saliency", input_size=32,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from cas_studio import annotate as ann
+from cas_studio import annotation as ann
 from cas_studio.data.project import EditConflict, create_project, open_project, sha256
 from cas_studio.io import ImageError, read_image, read_label_map, write_image, write_label_map
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cas_studio.tasks import TASKS, TRAINABLE, get_task
-from cas_studio.train_config import TrainConfig
-from cas_studio.weights import WeightsInfo, check_flip_average
+from cas_studio.inference.tasks import TASKS, TRAINABLE, get_task
+from cas_studio.training.config import TrainConfig
+from cas_studio.models.weights import WeightsInfo, check_flip_average
 
 
 def test_unknown_task_names_the_known_ones():
@@ -46,7 +46,7 @@ def test_only_region_tasks_record_a_decoder():
 
 
 def test_each_task_has_fine_tune_settings_and_saliency_starts_gentler():
-    from cas_studio.tasks import TRAINABLE, get_task
+    from cas_studio.inference.tasks import TRAINABLE, get_task
 
     for name in TRAINABLE:
         lr, epochs = get_task(name).finetune

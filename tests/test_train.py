@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from cas_studio import losses
-from cas_studio.runs import Run
-from cas_studio.train import TrainConfig, TrainingFailed, main, train
-from cas_studio.weights import load_model, read_weights
+from cas_studio.training.runs import Run
+from cas_studio.training.command import TrainConfig, TrainingFailed, main, train
+from cas_studio.models.weights import load_model, read_weights
 
 from .helpers import make_figure_ground
 
@@ -136,7 +136,7 @@ def test_ddp_two_cpu_processes(figure_ground, tmp_path):
 
 def test_balance_adds_the_regulariser_and_is_checked(figure_ground, tmp_path):
     from cas_studio.losses import channel_balance_loss
-    from cas_studio.trainer import loss_function
+    from cas_studio.training.trainer import loss_function
 
     x, t = torch.randn(2, 4, 8, 8), torch.randint(0, 3, (2, 8, 8))
     plain = loss_function(config(figure_ground, tmp_path, task="texture", out_channels=4))
@@ -153,8 +153,8 @@ def test_balance_adds_the_regulariser_and_is_checked(figure_ground, tmp_path):
 
 
 def test_backbone_lr_gives_the_encoder_its_own_rate(figure_ground, tmp_path):
-    from cas_studio.models import build_model
-    from cas_studio.trainer import param_groups
+    from cas_studio.models.factory import build_model
+    from cas_studio.training.trainer import param_groups
 
     cfg = config(figure_ground, tmp_path / "g", backbone_lr=1e-4, lr=2e-3)
     model = build_model(cfg.arch, 2)
@@ -180,7 +180,7 @@ def test_a_run_that_names_no_crop_gets_its_tasks(figure_ground, tmp_path):
 
 
 def test_pretrained_encoder_by_default_and_no_pretrained_from_scratch(figure_ground, tmp_path):
-    from cas_studio.efficientnet_lite import pretrained_path
+    from cas_studio.models.efficientnet_lite import pretrained_path
 
     stem = torch.load(pretrained_path(), map_location="cpu", weights_only=True)["_conv_stem.weight"]
     seen = {}
@@ -194,7 +194,7 @@ def test_pretrained_encoder_by_default_and_no_pretrained_from_scratch(figure_gro
 
 
 def test_losses_come_from_the_registry_with_the_options_they_take(figure_ground, tmp_path):
-    from cas_studio.trainer import loss_function
+    from cas_studio.training.trainer import loss_function
 
     cas = loss_function(config(figure_ground, tmp_path, cas_average=True, alpha=0.3))
     assert isinstance(cas, losses.CASLoss) and cas.options["average"] is True and cas.options["alpha"] == 0.3
@@ -211,7 +211,7 @@ def test_losses_come_from_the_registry_with_the_options_they_take(figure_ground,
 
 
 def test_decoder_option_validates_and_records_the_merge_decoder(figure_ground, tmp_path):
-    from cas_studio.grouping import DEFAULTS
+    from cas_studio.inference.grouping import DEFAULTS
 
     train(config(figure_ground, tmp_path / "m", epochs=1, task="regions", out_channels=4, decoder="merge"),
           show_progress=False)
@@ -230,8 +230,8 @@ def test_decoder_option_validates_and_records_the_merge_decoder(figure_ground, t
 def test_the_train_command_line_is_generated_from_the_config():
     from dataclasses import fields
 
-    from cas_studio.train import build_parser
-    from cas_studio.train_config import TrainConfig, from_arguments
+    from cas_studio.training.command import build_parser
+    from cas_studio.training.config import TrainConfig, from_arguments
 
     parser = build_parser()
     dests = {a.dest for a in parser._actions}

@@ -180,7 +180,7 @@ def test_cli_refuses_bad_annotations_clearly(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_session_video_annotate_one_frame_propagate_and_nothing_confirmed_is_overwritten(tmp_path):
-    from cas_studio.annotation import AnnotationError, Session
+    from cas_studio.annotation.session import AnnotationError, Session
     from cas_studio.data.project import create_project
 
     frames, truth = _scene(n=4)

@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import save_file
 
 from cas_studio.io import atomic_path
-from cas_studio.models import build_model
-from cas_studio.weights import (
+from cas_studio.models.factory import build_model
+from cas_studio.models.weights import (
     WEIGHTS_DIR_ENV, WeightsInfo, available_weights, load_model, read_weights, resolve_weights, save_weights,
 )
 

@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 import gradio as gr
 
-from .. import annotate as ann
-from ..annotation import DISPLAY_PIXELS, MODES, AnnotationError, SaveConflict, Session
+from .. import annotation as ann
+from ..annotation.session import DISPLAY_PIXELS, MODES, AnnotationError, SaveConflict, Session
 from ..data.project import create_project, export_zip
-from ..tasks import get_task
+from ..inference.tasks import get_task
 from ..video import PropagateOptions
 from . import canvas, settings
 from .context import AppContext
@@ -183,7 +183,7 @@ def go_to_frame(ctx: AppContext, number: float, s: Session):
 @_guard
 def propagate(ctx: AppContext, seconds: float, s: Session, progress=gr.Progress()):
     """Fine-tune on the video's confirmed frames and fill every unconfirmed frame's proposal."""
-    from ..finetune import format_seconds
+    from ..training.finetune import format_seconds
 
     def report(event) -> None:
         what = "learning from the confirmed frames" if event.stage == "fine-tune" else "labelling frames"

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..annotation import BRUSH_ACTIONS, MAX_BRUSH_RADIUS, MODES
+from ..annotation.session import BRUSH_ACTIONS, MAX_BRUSH_RADIUS, MODES
 
 #: What a drag on the canvas does: a brush action of the session, the lasso, or panning.
 DRAG_TOOLS = {"merge stroke": "merge", "lasso": "lasso", "paint a new region": "new",

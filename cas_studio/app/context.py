@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data.project import confine
-from ..finetune import RunManager
+from ..training.finetune import RunManager
 from .models import ModelStore
 
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import gradio as gr
 
-from .. import annotate as ann
+from .. import annotation as ann
 from ..data import read_target, resolve
-from ..finetune import FinetuneOptions, RunInProgress, estimate, format_seconds, kept_weights, list_runs
-from ..infer import predict_segmentation
+from ..training.finetune import FinetuneOptions, RunInProgress, estimate, format_seconds, kept_weights, list_runs
+from ..inference.infer import predict_segmentation
 from ..io import read_image
-from ..tasks import TRAINABLE, get_task
-from ..weights import load_model
+from ..inference.tasks import TRAINABLE, get_task
+from ..models.weights import load_model
 from .context import AppContext
 from .wording import run_message
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..io import write_image
-from ..allocator import keep_freed_memory, trim_when_idle
+from ..training.allocator import keep_freed_memory, trim_when_idle
 from . import annotate_tab, canvas, finetune_tab, segment_tab, settings
 from .context import AppContext
 
@@ -84,7 +84,7 @@ def read_auth(spec: str) -> list[tuple[str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python app.py`` and ``cas-studio app``."""
-    keep_freed_memory()  # steadier, faster model passes (cas_studio.allocator)
+    keep_freed_memory()  # steadier, faster model passes (cas_studio.training.allocator)
     trim_when_idle()  # ... and the freed memory back to the system while the app waits
     p = argparse.ArgumentParser(prog="cas-studio app", description="Serve the CAS Studio app.")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")

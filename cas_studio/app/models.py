@@ -7,8 +7,8 @@ from collections import OrderedDict
 from pathlib import Path
 
 from ..data.project import file_sha256
-from ..tasks import get_task
-from ..weights import available_weights, load_model, read_info, resolve_weights
+from ..inference.tasks import get_task
+from ..models.weights import available_weights, load_model, read_info, resolve_weights
 
 #: Loaded models kept per app (the least recently used go first).
 CACHE_SIZE = 4

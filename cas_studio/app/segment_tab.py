@@ -8,10 +8,10 @@ import time
 import gradio as gr
 import numpy as np
 
-from .. import annotate
-from ..infer import adaptive_threshold, binarize, decode_regions, predict_probabilities, saliency_channel
+from .. import annotation as annotate
+from ..inference.infer import adaptive_threshold, binarize, decode_regions, predict_probabilities, saliency_channel
 from ..io import ImageError, read_image, write_image
-from ..tasks import TRAINABLE, get_task
+from ..inference.tasks import TRAINABLE, get_task
 from .components import ImageUpload
 from .context import AppContext
 from .settings import SESSION_TTL_S, scratch

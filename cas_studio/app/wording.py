@@ -1,9 +1,9 @@
 """What the app says to its user about a finished fine-tune: the library states the facts
-(:class:`cas_studio.trainer.Outcome`), this module turns them into advice."""
+(:class:`cas_studio.training.trainer.Outcome`), this module turns them into advice."""
 
 from __future__ import annotations
 
-from ..trainer import Outcome
+from ..training.trainer import Outcome
 
 
 def outcome_from_status(status: dict) -> Outcome | None:

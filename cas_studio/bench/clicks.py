@@ -11,7 +11,7 @@ segmentation, until covering reaches 0.90 or 60 actions. Every action is physica
   person would draw are offered: per connected piece of the human region eroded by the radius,
   its medial axis (skeleton) and a ring just inside its border. The path's length is counted.
 * **granularity** (one action): one slider move to one of 11 cuts of the hierarchy, keeping every
-  edited region (:func:`cas_studio.annotate.regranulate`). Like a careful person, the oracle only
+  edited region (:func:`cas_studio.annotation.edits.regranulate`). Like a careful person, the oracle only
   moves to a cut from which merging can still reach the target (its *merge bound*, the covering
   once every region joins the human region it overlaps most, stays at or above the target).
 * **click-to-object** (one action per click, plus one to accept): the click model's clicks on one
@@ -52,9 +52,9 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from skimage.morphology import skeletonize
 
-from .. import annotate as ann
-from ..grouping import adjacent_pairs, coverage
-from ..hierarchy import Hierarchy, build_hierarchy
+from .. import annotation as ann
+from ..inference.grouping import adjacent_pairs, coverage
+from ..annotation.hierarchy import Hierarchy, build_hierarchy
 from ..interactive.clicks import protocol_masks
 from ..metrics import achievable_accuracy, boundary_fmeasure
 
@@ -137,7 +137,7 @@ def _bound(t: np.ndarray) -> float:
 
 
 def _regranulate(assign: np.ndarray, proposal: np.ndarray, cut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`cas_studio.annotate.regranulate` on superpixel assignments (-1 in ``proposal``: none).
+    """:func:`cas_studio.annotation.edits.regranulate` on superpixel assignments (-1 in ``proposal``: none).
 
     A region is untouched when its superpixels are exactly one proposal region's; those take the
     new cut's regions, the rest stay.
@@ -376,7 +376,7 @@ def run(items: list, method_list: list[Method], *, regions: int = 100, model=Non
     :class:`~cas_studio.interactive.ClickSegmenter` (for click-to-object).
     """
     from ..data import read_target
-    from ..infer import predict_probabilities
+    from ..inference.infer import predict_probabilities
     from ..io import read_image
 
     rows = {m.name: {"actions": [], "covering": [], "reached": [], "initial": [], "asa": [], "recall": [],
@@ -454,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     from ..data import resolve
-    from ..weights import load_model
+    from ..models.weights import load_model
 
     try:
         items = resolve("bsds500:val")[: args.images]

@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from ..data.synthetic import make_annotated_project
-from ..finetune import FinetuneOptions, estimate, kept_weights, make_config, record_run
-from ..runs import Run
-from ..tasks import get_task
-from ..trainer import EpochEvent, Trainer
-from ..weights import available_weights, resolve_device
+from ..training.finetune import FinetuneOptions, estimate, kept_weights, make_config, record_run
+from ..training.runs import Run
+from ..inference.tasks import get_task
+from ..training.trainer import EpochEvent, Trainer
+from ..models.weights import available_weights, resolve_device
 
 TARGET_S = 120.0
 
@@ -70,7 +70,7 @@ def oracle_project(root: Path, items: list, *, regions: int = 3) -> object:
     """A project of ``items`` over-segmented with the app's defaults (its method, and its hierarchy
     cut at the default granularity), with the superpixels of the ``regions`` largest human regions
     of each image merged (and so confirmed); returns it."""
-    from .. import annotate as ann
+    from .. import annotation as ann
     from ..data import read_target
     from ..data.project import create_project
     from ..io import read_image
@@ -100,11 +100,11 @@ def oracle_project(root: Path, items: list, *, regions: int = 3) -> object:
 
 
 def _realistic(args: argparse.Namespace) -> int:
-    from .. import annotate as ann
+    from .. import annotation as ann
     from ..data import resolve
-    from ..evaluate import evaluate_regions
-    from ..infer import predict_regions
-    from ..weights import load_model
+    from ..inference.evaluate import evaluate_regions
+    from ..inference.infer import predict_regions
+    from ..models.weights import load_model
 
     val = resolve("bsds500:val")
     chosen = val[:: max(1, len(val) // 6)][:6]
@@ -143,7 +143,7 @@ def _frames_split(args: argparse.Namespace, seed: int, by_sequence: dict[str, li
     """One split of ``_frames``: fine-tune on 10 frames of 3 sequences, score the rest; returns scores.
     ``base_predict`` is the base model's predictor, shared by all splits."""
     from ..data.project import create_project
-    from ..evaluate import evaluate_saliency, model_predictor
+    from ..inference.evaluate import evaluate_saliency, model_predictor
 
     sequences = sorted(by_sequence)
     chosen = list(np.random.default_rng(seed).choice(sequences, 3, replace=False))
@@ -180,7 +180,7 @@ def _frames_split(args: argparse.Namespace, seed: int, by_sequence: dict[str, li
 
 def _frames(args: argparse.Namespace) -> int:
     from ..data import resolve
-    from ..evaluate import model_predictor
+    from ..inference.evaluate import model_predictor
     from ..metrics import to_uint8
 
     by_sequence: dict[str, list] = {}

@@ -13,9 +13,9 @@ import argparse
 import torch
 from torch.utils.benchmark import Timer
 
-from ..allocator import keep_freed_memory
-from ..models import DEFAULT_ARCH, build_model
-from ..weights import available_weights, load_model
+from ..training.allocator import keep_freed_memory
+from ..models.factory import DEFAULT_ARCH, build_model
+from ..models.weights import available_weights, load_model
 
 TARGET_MS = 30.0
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.benchmark import Timer
 
-from ..allocator import keep_freed_memory
+from ..training.allocator import keep_freed_memory
 from ..losses import ce_loss, cas_loss, discriminative_loss
 from ..losses.reference import cas_loss_reference
 
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         devices = [torch.device(args.device)]
     kept = keep_freed_memory()  # as training runs (Trainer.setup); both sides of each ratio share it
     print(f"# forward+backward time ratios, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{'freed memory kept for reuse' if kept else 'freed memory returned to the OS'} (cas_studio.allocator)")
+          f"{'freed memory kept for reuse' if kept else 'freed memory returned to the OS'} (cas_studio.training.allocator)")
     for line in run(devices=devices, min_run_time=0.2 if args.quick else 1.0, loop=not args.quick):
         print(line, flush=True)
     return 0

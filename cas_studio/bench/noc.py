@@ -112,8 +112,8 @@ def grabcut_method(image: np.ndarray) -> Callable[[list[Click]], np.ndarray]:
 
 def salient_method() -> Predictor:
     """Today's one-click tool: the salient-object mask, whatever the clicks."""
-    from ..infer import binarize, predict_saliency
-    from ..weights import load_model
+    from ..inference.infer import binarize, predict_saliency
+    from ..models.weights import load_model
 
     model = load_model("saliency", "cpu")
 

@@ -21,10 +21,10 @@ from collections import defaultdict
 import numpy as np
 
 from ..data.sources import resolve
-from ..infer import binarize, predict_saliency
+from ..inference.infer import binarize, predict_saliency
 from ..io import read_image, read_label_map
 from ..video import Frames, PropagateOptions, propagate
-from ..weights import load_model
+from ..models.weights import load_model
 
 
 def davis_sequences() -> dict[str, list]:

@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 from skimage import data
 
-from .. import annotate as ann
+from .. import annotation as ann
 from ..data.project import create_project, open_project, sha256
-from ..annotation import Session, SaveConflict
-from ..io import write_image
+from ..annotation.session import Session, SaveConflict
+from ..io import to_rgb8, write_image
 
 
 def _peak_rss_mb() -> float:
@@ -51,7 +51,7 @@ def run(*, sessions: int = 50, seconds: float = 30.0, images: int = 5, readers: 
     for i in range(images):
         src = write_image(work / f"img{i}.png", sources[i % len(sources)])
         (path,) = project.add_images([src])
-        labels = ann.oversegment(ann.to_rgb8(sources[i % len(sources)]), "watershed", regions=200)
+        labels = ann.oversegment(to_rgb8(sources[i % len(sources)]), "watershed", regions=200)
         project.save_labels(path, labels, proposal=labels)  # every region proposed
         paths.append(path)
     bases: dict[str, list[int]] = {p.name: [] for p in paths}  # the version each successful save built on

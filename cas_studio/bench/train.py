@@ -13,10 +13,10 @@ import time
 
 import torch
 
-from ..allocator import keep_freed_memory
+from ..training.allocator import keep_freed_memory
 from ..losses import cas_loss
-from ..models import DEFAULT_ARCH, build_model
-from ..weights import resolve_device
+from ..models.factory import DEFAULT_ARCH, build_model
+from ..models.weights import resolve_device
 
 TARGET_IMG_S = 8.0
 

@@ -15,7 +15,7 @@
       labels/<name>.png       the record's label map, published for other tools (a hard link to
                               its object; keyed by the image's full file name)
       .lock                   held while project.json or an annotation is being changed
-      runs/                   fine-tuning runs (see cas_studio.train)
+      runs/                   fine-tuning runs (see cas_studio.training.command)
 
 Several sessions and processes may work on one project: changes happen under the project's
 lock file, new images are created exclusively, and a save names the version it was based on, so
@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock
 
-from ..annotate import untouched_regions
+from ..annotation.edits import untouched_regions
 from ..io import IMAGE_SUFFIXES, ImageError, atomic_path, read_image, read_label_map, write_label_map
 from .items import IGNORE, Item
 

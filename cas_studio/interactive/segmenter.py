@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..io import to_rgb8
-from ..weights import load_model
+from ..models.weights import load_model
 from .clicks import DISK_RADIUS, Click, check_clicks
 from .network import network_input, object_logit
 
@@ -57,7 +57,7 @@ class ClickSegmenter:
 
     Args:
         weights: a weights name (``clicks``), a path to a click model's ``.safetensors``, or a
-            click model already loaded with :func:`cas_studio.weights.load_model`.
+            click model already loaded with :func:`cas_studio.models.weights.load_model`.
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         input_size: the network's input long side (default: what the weights record).
         zoom: zoom in around the object after the first click.
@@ -78,7 +78,7 @@ class ClickSegmenter:
         self.model = weights if isinstance(weights, torch.nn.Module) else load_model(weights, device)
         info = getattr(self.model, "info", None)  # a module passed in need not be a SegmentationNet
         if info is None:
-            raise ValueError("the model has no weights metadata: load it with cas_studio.weights.load_model")
+            raise ValueError("the model has no weights metadata: load it with cas_studio.models.weights.load_model")
         if info.task != "clicks" or self.model.extra_inputs != 3:
             raise ValueError(f"{weights}: a {info.task} model, not a click model (its metadata task must be "
                              "'clicks', with click maps as 3 extra inputs)")

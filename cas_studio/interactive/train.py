@@ -29,8 +29,8 @@ from torch.utils.data import DataLoader
 
 from ..data.sources import resolve
 from ..io import atomic_path
-from ..weights import WeightsInfo, load_model, resolve_device, save_weights
-from ..models import build_model
+from ..models.weights import WeightsInfo, load_model, resolve_device, save_weights
+from ..models.factory import build_model
 from .clicks import farthest_from_border, iou, next_click, protocol_masks
 from .data import ObjectDataset
 from .network import ARCH, network_input, object_logit

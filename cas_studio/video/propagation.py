@@ -32,7 +32,7 @@ from tqdm import tqdm
 from ..data.transforms import to_tensor
 from ..io import to_rgb8
 from ..losses import cas_loss
-from ..weights import load_model, resolve_device
+from ..models.weights import load_model, resolve_device
 from .frames import Frames
 
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from cas_studio.bench.browser import free_port
-from cas_studio.models import build_model
-from cas_studio.weights import WEIGHTS_DIR_ENV, WeightsInfo, save_weights
+from cas_studio.models.factory import build_model
+from cas_studio.models.weights import WEIGHTS_DIR_ENV, WeightsInfo, save_weights
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +36,7 @@ def live_app(weights_dir, tmp_path_factory):
     mp.setenv(WEIGHTS_DIR_ENV, str(weights_dir))
     # Hide the shipped folder but keep honouring $CAS_STUDIO_WEIGHTS, as the real function does: a
     # later test that points it elsewhere must still find its own files.
-    mp.setattr("cas_studio.weights.weights_dirs",
+    mp.setattr("cas_studio.models.weights.weights_dirs",
                lambda: list(dict.fromkeys([Path(os.environ.get(WEIGHTS_DIR_ENV, weights_dir)), weights_dir])))
     from cas_studio.app import build_app
 

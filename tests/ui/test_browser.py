@@ -253,7 +253,7 @@ def test_click_object_mode_annotates_objects_one_after_another(page, tmp_path):
     a confirmed region, and the next object is clicked without leaving the mode; then the label map."""
     from playwright.sync_api import expect
 
-    from cas_studio.weights import weights_dirs
+    from cas_studio.models.weights import weights_dirs
 
     if not any((d / "clicks.safetensors").is_file() for d in weights_dirs()):
         pytest.skip("no clicks weights (weights/clicks.safetensors)")
@@ -300,7 +300,7 @@ def test_browser_benchmark_times_each_click():
     import subprocess
     import sys
 
-    from cas_studio.weights import weights_dirs
+    from cas_studio.models.weights import weights_dirs
 
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed")

@@ -69,7 +69,7 @@ def test_the_threshold_is_one_control_shown_in_the_summary(app_url, image_file):
 def test_adaptive_threshold_is_capped_at_the_decision_boundary():
     import numpy as np
 
-    from cas_studio.infer import adaptive_threshold, binarize
+    from cas_studio.inference.infer import adaptive_threshold, binarize
 
     large = np.full((10, 10), 0.9)
     large[:2] = 0.05  # an object over 80% of the image: 2 x mean = 1.47

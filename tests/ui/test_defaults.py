@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 import pytest
 
-from cas_studio import annotate as ann
+from cas_studio import annotation as ann
 from cas_studio.app import annotate_tab
 
 

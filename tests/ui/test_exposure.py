@@ -83,7 +83,7 @@ def test_run_labels_of_same_named_projects_differ(tmp_path):
 
 
 def test_weights_metadata_ranges_are_checked_before_allocation():
-    from cas_studio.weights import WeightsInfo
+    from cas_studio.models.weights import WeightsInfo
 
     base = WeightsInfo(arch="efficientnet_lite0_fpn", out_channels=2, task="saliency").to_metadata()
     for key, value in (("out_channels", "1000000000"), ("input_size", "1000000"), ("mean", "[0.5, 0.5]"),
@@ -93,7 +93,7 @@ def test_weights_metadata_ranges_are_checked_before_allocation():
 
 
 def test_the_served_app_keeps_freed_memory_while_working_and_trims_it_when_idle(tmp_path, monkeypatch):
-    """``main`` sets both allocator policies before it serves (cas_studio.allocator)."""
+    """``main`` sets both allocator policies before it serves (cas_studio.training.allocator)."""
     calls = []
     monkeypatch.setattr(app_main, "keep_freed_memory", lambda: calls.append("keep"))
     monkeypatch.setattr(app_main, "trim_when_idle", lambda: calls.append("trim"))

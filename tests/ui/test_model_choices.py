@@ -13,8 +13,8 @@ from cas_studio.app import segment_tab
 from cas_studio.app.context import AppContext
 from cas_studio.app.models import ModelStore
 from cas_studio.io import write_image
-from cas_studio.models import build_model
-from cas_studio.weights import WEIGHTS_DIR_ENV, WeightsInfo, save_weights
+from cas_studio.models.factory import build_model
+from cas_studio.models.weights import WEIGHTS_DIR_ENV, WeightsInfo, save_weights
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def weights_here(tmp_path, monkeypatch):
     }.items():
         save_weights(build_model(info.arch, info.out_channels), tmp_path / f"{name}.safetensors", info, half=True)
     monkeypatch.setenv(WEIGHTS_DIR_ENV, str(tmp_path))
-    monkeypatch.setattr("cas_studio.weights.weights_dirs", lambda: [tmp_path])
+    monkeypatch.setattr("cas_studio.models.weights.weights_dirs", lambda: [tmp_path])
     return tmp_path
 
 

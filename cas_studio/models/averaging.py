@@ -19,7 +19,7 @@ from dataclasses import replace
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from .models import SegmentationNet
+from .factory import SegmentationNet
 from .weights import check_flip_average, check_temperature, load_model, save_weights
 
 

@@ -5,7 +5,7 @@ the base model on the held-out images first, keeps the best epoch by held-out sc
 with one plain sentence: it improved, or it did not and the base model stays selected. A run that
 did not beat its base is never offered as a model. One run at a time per project, in this process
 and across processes (a lock file); each run lives in its own ``<project>/runs/<timestamp>/``
-(a :class:`~cas_studio.runs.Run`), so its state survives an app restart.
+(a :class:`~cas_studio.training.runs.Run`), so its state survives an app restart.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ import torch
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-from .data import read_target, resolve
-from .data.project import file_sha256, open_project
-from .io import atomic_path
+from ..data import read_target, resolve
+from ..data.project import file_sha256, open_project
+from ..io import atomic_path
 from .runs import Run
-from .train_config import TrainConfig
+from .config import TrainConfig
 from .trainer import EpochEvent, StepEvent, Trainer
-from .weights import read_weights
+from ..models.weights import read_weights
 
 #: Fewest confirmed images a run needs: one to learn from and one to check it on.
 MIN_CONFIRMED = 2

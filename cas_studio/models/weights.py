@@ -13,11 +13,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .constants import IMAGENET_MEAN, IMAGENET_STD
-from .decoders import DECODERS
-from .io import atomic_path
-from .models import ARCHITECTURES, SegmentationNet, build_model
-from .tasks import get_task
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
+from ..inference.decoders import DECODERS
+from ..io import atomic_path
+from .factory import ARCHITECTURES, SegmentationNet, build_model
+from ..inference.tasks import get_task
 
 FORMAT = "cas-studio-weights/1"
 #: Environment variable naming an extra folder searched for bare weight names.
@@ -63,7 +63,7 @@ class WeightsInfo:
         recipe: the exact command that trained it.
         metrics: measured validation metrics, name -> value.
         decoder: for region models, how the CAS code becomes regions (see
-            :func:`cas_studio.infer.predict_regions`); empty means arg-max.
+            :func:`cas_studio.inference.infer.predict_regions`); empty means arg-max.
         flip_average: average the logits of the image and of its mirror image at inference
             (test-time augmentation; it suits models whose channels mean the same thing in both,
             such as saliency models, and doubles the cost of a prediction).

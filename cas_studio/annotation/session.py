@@ -33,13 +33,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import annotate as ann
-from .data.project import EditConflict, Project
-from .io import ImageError, read_image
-from .tasks import get_task
+from .. import constants
+from . import edits, history, render
+from .oversegment import DEFAULTS, DEFAULT_GRANULARITY, DEFAULT_METHOD, build_regions, salient_object
+from ..data.project import EditConflict, Project
+from ..io import ImageError, read_image
+from ..inference.tasks import get_task
 
 if TYPE_CHECKING:  # the video layer imports torch; the session loads it only when a video is used
-    from .video import Progress, PropagateOptions
+    from ..video import Progress, PropagateOptions
 
 #: What a click on the canvas does, by mode name.
 MODES = ("select / merge", "confirm region", "split", "erase region", "click object")
@@ -71,7 +73,7 @@ def _without_paths(err: Exception, *paths: str | os.PathLike) -> str:
 
 
 def _default_loader(name: str):
-    from .weights import load_model
+    from ..models.weights import load_model
 
     return load_model(name)
 
@@ -111,7 +113,7 @@ class Session:
     project: Project | None = None
     load_model: ModelLoader = _default_loader
     index: int = 0
-    history: ann.History | None = None
+    history: history.History | None = None
     image: np.ndarray | None = None
     selected: list[int] = field(default_factory=list)
     method: str = "manual"
@@ -139,7 +141,7 @@ class Session:
         # holds the arrays themselves, so a freed array's id can never match by accident.
         current, hand, memo = self.history.current, frozenset(self.by_hand), self._proposed_memo
         if memo is None or memo[0] is not current or memo[1] is not self.proposal or memo[2] != hand:
-            ids = sorted(set(ann.untouched_regions(current, self.proposal).tolist()) - hand)
+            ids = sorted(set(edits.untouched_regions(current, self.proposal).tolist()) - hand)
             memo = self._proposed_memo = (current, self.proposal, hand, ids)
         return list(memo[3])
 
@@ -163,9 +165,9 @@ class Session:
         """Counts for a status line: regions, confirmed, proposed, unlabelled share, edits."""
         labels = self.labels()
         proposed = self.proposed()
-        n = int(len(np.unique(labels[labels != ann.UNLABELLED])))
+        n = int(len(np.unique(labels[labels != constants.UNLABELLED])))
         return {"regions": n, "confirmed": n - len(proposed), "proposed": len(proposed),
-                "unlabelled": float((labels == ann.UNLABELLED).mean()), "edits": self.history.edits,
+                "unlabelled": float((labels == constants.UNLABELLED).mean()), "edits": self.history.edits,
                 "image_confirmed": self.image_confirmed}
 
     def display_scale(self, max_pixels: int | None = None) -> float:
@@ -210,7 +212,7 @@ class Session:
         if self.history is None and self.pending.mask is None:
             return image
         labels = shown(self.history.current) if self.history is not None else np.zeros(image.shape[:2], np.int32)
-        out = ann.overlay(image, labels, highlight=self.selected, muted=self.proposed())
+        out = render.overlay(image, labels, highlight=self.selected, muted=self.proposed())
         preview = self._grow_preview_if_cheap()
         if preview is not None:  # what G would add to the selection, tinted before it is applied
             _tint(out, image, shown(preview), (255, 160, 0), 0.4)
@@ -237,7 +239,7 @@ class Session:
             raise AnnotationError(f"Could not read the annotation of {path.name}: "
                                   f"{_without_paths(err, self.project.label_path(path), path)}") from None
         # An annotation that has only a proposal so far (none of its own labels) opens at it.
-        self.history = None if labels is None else ann.History(labels, aux=self.proposal)
+        self.history = None if labels is None else history.History(labels, aux=self.proposal)
         self.method, self.params, self.selected = meta.get("method", "manual"), meta.get("params", {}), []
         self.hierarchy = None
         self.by_hand = set(meta.get("by_hand", []))
@@ -277,11 +279,11 @@ class Session:
         edit), so a fragment nobody confirmed is never counted as confirmed. The painted region is
         the person's (``by_hand``)."""
         region = int(labels.max()) + 1 if region is None else int(region)
-        out = ann.paint(labels, mask, region)
+        out = edits.paint(labels, mask, region)
         if self.proposal is None:
             self._edit(out)
             return
-        self._edit(out, ann.paint(self.proposal, mask, region), hand=region)
+        self._edit(out, edits.paint(self.proposal, mask, region), hand=region)
 
     def _edit(self, labels: np.ndarray, proposal: np.ndarray | None = None, *, hand: int | None = None,
               image_confirmed: bool | None = None) -> None:
@@ -306,7 +308,7 @@ class Session:
         proposal = labels if proposal is None else proposal
         try:  # History refuses ids a 16-bit label map cannot hold, before anything changes
             if self.history is None:
-                self.history = ann.History(labels, aux=proposal)
+                self.history = history.History(labels, aux=proposal)
                 self.history.edits = 1
             else:
                 self._push(labels, proposal)
@@ -349,13 +351,13 @@ class Session:
             raise AnnotationError("Choose a regions model for this.")
         try:
             model = self.load_model(model_name) if needs_model else None
-            return ann.build_regions(self.image, method, model=model, guided=guided, **params)
+            return build_regions(self.image, method, model=model, guided=guided, **params)
         except (ValueError, FileNotFoundError) as err:
             raise AnnotationError(str(err)) from None
 
-    def oversegment(self, method: str = ann.DEFAULT_METHOD, params: dict | None = None, *,
+    def oversegment(self, method: str = DEFAULT_METHOD, params: dict | None = None, *,
                     model_name: str | None = None, guided: bool = False,
-                    granularity: float = ann.DEFAULT_GRANULARITY) -> None:
+                    granularity: float = DEFAULT_GRANULARITY) -> None:
         """Over-segment the image anew (undoable): a cut of a new region hierarchy, its regions proposed.
 
         Regions the person confirmed (edited, accepted or confirmed by hand) stay as they are and the
@@ -364,9 +366,9 @@ class Session:
         self.current()
         if self.image is None:
             self.load_image()
-        if method not in ann.DEFAULTS:
-            raise AnnotationError(f"Unknown over-segmentation method {method!r}; choose one of {list(ann.DEFAULTS)}.")
-        params = {name: (params or {}).get(name, default) for name, default in ann.DEFAULTS[method].items()}
+        if method not in DEFAULTS:
+            raise AnnotationError(f"Unknown over-segmentation method {method!r}; choose one of {list(DEFAULTS)}.")
+        params = {name: (params or {}).get(name, default) for name, default in DEFAULTS[method].items()}
         model_name = (model_name or "regions") if (method == "model" or guided) else None
         hierarchy = self._hierarchy(method, params, model_name, guided)
         labels = hierarchy.cut(hierarchy.regions_at(float(granularity)))
@@ -374,7 +376,7 @@ class Session:
         keep = self._confirmed_regions() if self.history is not None and not self.image_confirmed else []
         if keep:
             try:
-                labels, proposal = ann.recut(self.history.current, labels, keep)
+                labels, proposal = edits.recut(self.history.current, labels, keep)
             except ValueError as err:
                 raise AnnotationError(str(err)) from None
             self._start(labels, method, recorded, proposal=proposal, by_hand=self.by_hand & set(keep))
@@ -385,18 +387,18 @@ class Session:
     def _confirmed_regions(self) -> list[int]:
         """Region ids the person confirmed (every labelled region that is not proposed)."""
         labels = self.labels()
-        ids = np.unique(labels[labels != ann.UNLABELLED])
+        ids = np.unique(labels[labels != constants.UNLABELLED])
         return sorted(set(ids.tolist()) - set(self.proposed()))
 
     def set_granularity(self, granularity: float) -> None:
         """Re-cut the proposed regions at another granularity; edited and confirmed regions stay."""
         labels = self.labels()
-        if self.proposal is None or self.method not in ann.DEFAULTS:
+        if self.proposal is None or self.method not in DEFAULTS:
             raise AnnotationError("Over-segment the image first: the granularity works on its hierarchy.")
         self._ensure_hierarchy()
         cut = self.hierarchy.cut(self.hierarchy.regions_at(float(granularity)))
         try:
-            new, proposal = ann.regranulate(labels, self.proposal, cut, keep=sorted(self.by_hand))
+            new, proposal = edits.regranulate(labels, self.proposal, cut, keep=sorted(self.by_hand))
         except ValueError as err:
             raise AnnotationError(str(err)) from None
         if np.array_equal(new, labels) and np.array_equal(proposal, self.proposal):
@@ -414,7 +416,7 @@ class Session:
             if not get_task(model.info.task).saliency_map:
                 raise AnnotationError(f"{model_name} is a {model.info.task} model; the salient object needs a "
                                       "saliency model.")
-            labels = ann.salient_object(self.image, model)
+            labels = salient_object(self.image, model)
         except (ValueError, FileNotFoundError) as err:
             raise AnnotationError(str(err)) from None
         self._start(labels, "salient", {"model": model_name})
@@ -428,14 +430,14 @@ class Session:
             raise AnnotationError(f"Unknown click mode {mode!r}; choose one of {list(MODES)}.")
         labels = self.labels()
         try:
-            region = ann.region_at(labels, int(x), int(y))
+            region = edits.region_at(labels, int(x), int(y))
         except ValueError as err:
             raise AnnotationError(str(err)) from None
-        if mode in ("split", "confirm region") and region == ann.UNLABELLED:
+        if mode in ("split", "confirm region") and region == constants.UNLABELLED:
             raise AnnotationError("That pixel is unlabelled; paint it into a region first.")
         if mode == "split":
             try:
-                pieces = ann.split(labels, self.image, region, parts=int(parts))
+                pieces = edits.split(labels, self.image, region, parts=int(parts))
             except ValueError as err:  # refused before the history changes
                 raise AnnotationError(str(err)) from None
             self._edit(pieces)
@@ -447,9 +449,9 @@ class Session:
                 self.by_hand.discard(region)  # a second click takes a hand confirmation back
             self.save()
         elif mode == "erase region":
-            self._edit(ann.erase(labels, labels == region))
+            self._edit(edits.erase(labels, labels == region))
             self.selected = []
-        elif region == ann.UNLABELLED:
+        elif region == constants.UNLABELLED:
             return "Unlabelled pixels cannot be selected; use the brush to paint them."
         elif not self.selected or self.selected[0] not in labels:
             self.selected = [region]
@@ -458,7 +460,7 @@ class Session:
             # stray double click never silently drops a merge.
             return f"Region {region} is already selected; click another region to merge it in, or Esc to deselect."
         else:
-            self._edit(ann.merge(labels, [self.selected[0], region]))
+            self._edit(edits.merge(labels, [self.selected[0], region]))
         return None
 
     def deselect(self) -> None:
@@ -479,12 +481,12 @@ class Session:
         background's id (undoable like any edit).
         """
         labels = self.labels()
-        rest = self.proposed() + [ann.UNLABELLED] * bool((labels == ann.UNLABELLED).any())
+        rest = self.proposed() + [constants.UNLABELLED] * bool((labels == constants.UNLABELLED).any())
         if not rest:
             raise AnnotationError("Every region is confirmed already; nothing is left for a background.")
         background = int(labels.max()) + 1
         try:
-            labels = ann.paint(labels, np.isin(labels, rest), background)
+            labels = edits.paint(labels, np.isin(labels, rest), background)
         except ValueError as err:
             raise AnnotationError(str(err)) from None
         self._edit(labels, image_confirmed=True)
@@ -503,7 +505,7 @@ class Session:
             raise AnnotationError("Draw on the brush canvas first.")
         try:
             if action == "merge":
-                merged = ann.merge_under(labels, mask)
+                merged = edits.merge_under(labels, mask)
                 if (merged == labels).all():
                     raise AnnotationError("The stroke touches fewer than two regions; draw across the regions to merge.")
                 self._edit(merged)
@@ -514,7 +516,7 @@ class Session:
             elif action == "new":
                 self._claim(labels, mask)
             else:
-                self._edit(ann.erase(labels, mask))
+                self._edit(edits.erase(labels, mask))
         except ValueError as err:
             raise AnnotationError(str(err)) from None
 
@@ -533,14 +535,14 @@ class Session:
             raise AnnotationError(f"The stroke lies outside the {w}x{h} image.")
         # Coordinates are clamped far outside, where cv2's int32 drawing would overflow.
         line = np.clip(np.round(pts), -4 * max(h, w), 4 * max(h, w)).astype(np.int64)
-        self.brush(action, ann.stroke_mask((h, w), line.tolist(), max(1, int(round(r)))))
+        self.brush(action, edits.stroke_mask((h, w), line.tolist(), max(1, int(round(r)))))
 
     def _free(self, labels: np.ndarray, region: int | None = None) -> np.ndarray:
         """Pixels a tool may take: unlabelled, proposed, or of ``region`` itself."""
         # A lookup table over every possible id: one gather instead of np.isin's sort. Ids past
         # MAX_ID (never made here) clip to the last entry, which is never free.
-        lut = np.zeros(ann.MAX_ID + 2, bool)
-        lut[ann.UNLABELLED] = True
+        lut = np.zeros(constants.MAX_ID + 2, bool)
+        lut[constants.UNLABELLED] = True
         lut[np.asarray(self.proposed(), np.int64)] = True
         if region is not None:
             lut[region] = True
@@ -552,7 +554,7 @@ class Session:
         labels = self.labels()
         if not self.selected or self.selected[0] not in labels:
             raise AnnotationError("Select a region (click it in select mode) to grow it.")
-        if self.proposal is None or self.method not in ann.DEFAULTS:
+        if self.proposal is None or self.method not in DEFAULTS:
             raise AnnotationError("Over-segment the image first: grow climbs its region hierarchy.")
         self._ensure_hierarchy()
         region = self.selected[0]
@@ -599,7 +601,7 @@ class Session:
         h, w = labels.shape
         if (pts[:, 0] < 0).any() or (pts[:, 1] < 0).any() or (pts[:, 0] >= w).any() or (pts[:, 1] >= h).any():
             raise AnnotationError(f"The outline leaves the {w}x{h} image.")
-        return [int(i) for i in ann.regions_inside(labels, pts)]
+        return [int(i) for i in edits.regions_inside(labels, pts)]
 
     def lasso(self, outline: Sequence[tuple[int, int]]) -> None:
         """Merge every region at least half inside the closed ``outline`` into one (one action)."""
@@ -607,11 +609,11 @@ class Session:
         if len(ids) < 2:
             raise AnnotationError("The outline holds fewer than two regions at least half inside it; draw around "
                                   "the regions to merge.")
-        self._edit(ann.merge(self.labels(), ids))
+        self._edit(edits.merge(self.labels(), ids))
 
     def _ensure_hierarchy(self) -> None:
         if self.hierarchy is None:  # rebuilt from what the sidecar recorded
-            params = {k: v for k, v in self.params.items() if k in ann.DEFAULTS[self.method]}
+            params = {k: v for k, v in self.params.items() if k in DEFAULTS[self.method]}
             self.hierarchy = self._hierarchy(self.method, params, self.params.get("model"),
                                              bool(self.params.get("guided")))
 
@@ -652,7 +654,7 @@ class Session:
         returns how many frames were added."""
         if self.project is None:
             raise AnnotationError("Open or create a project first.")
-        from .video.in_project import add_video  # torch-free until a video is used
+        from ..video.in_project import add_video  # torch-free until a video is used
 
         try:
             added = add_video(self.project, file, every=every)
@@ -691,8 +693,8 @@ class Session:
         if found is None:
             raise AnnotationError("Propagate works on a video: add one (its frames become a sequence), annotate "
                                   "and confirm a frame, then propagate.")
-        from .video import PropagateOptions, PropagationError
-        from .video.in_project import propagate_sequence
+        from ..video import PropagateOptions, PropagationError
+        from ..video.in_project import propagate_sequence
 
         try:
             report = propagate_sequence(self.project, found[0], options=options or PropagateOptions(),
@@ -705,7 +707,7 @@ class Session:
     # -- click-to-object --------------------------------------------------------------------------
     def _segmenter(self):
         if self.segmenter is None:
-            from .interactive import ClickSegmenter
+            from ..interactive import ClickSegmenter
 
             try:
                 self.segmenter = ClickSegmenter(self.load_model("clicks"))
@@ -736,7 +738,7 @@ class Session:
             # A propagated frame's regions are the model's guess of the annotated objects: a click
             # on one refines it, as a click on a confirmed region does.
             refinable = region not in self.proposed() or self.method == "propagate"
-            if region != ann.UNLABELLED and refinable:
+            if region != constants.UNLABELLED and refinable:
                 self.pending.region = region
                 previous = self.history.current == region
         self.pending.clicks.append((int(x), int(y), bool(positive)))
@@ -774,7 +776,7 @@ class Session:
         if self.pending.mask is None or not self.pending.mask.any():
             raise AnnotationError("No object to accept: click on an object first.")
         if self.history is None:
-            self.history = ann.History(np.zeros(self.image.shape[:2], np.int32))
+            self.history = history.History(np.zeros(self.image.shape[:2], np.int32))
             self.method = "clicks"
         labels = self.history.current
         region = self.pending.region
@@ -786,7 +788,7 @@ class Session:
                                   "refine it instead.")
         try:
             if region is not None:
-                labels = ann.erase(labels, (labels == region) & ~mask)
+                labels = edits.erase(labels, (labels == region) & ~mask)
             else:
                 region = int(labels.max()) + 1
             self.pending = PendingObject()

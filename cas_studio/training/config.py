@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field, fields
 
-from .losses import LOSSES
-from .losses.balance import SCOPES as BALANCE_SCOPES
-from .losses.ce import OVERFLOW as CE_OVERFLOW
-from .decoders import DECODERS
-from .models import ARCHITECTURES, DEFAULT_ARCH
-from .tasks import TRAINABLE, get_task
+from ..losses import LOSSES
+from ..losses.balance import SCOPES as BALANCE_SCOPES
+from ..losses.ce import OVERFLOW as CE_OVERFLOW
+from ..inference.decoders import DECODERS
+from ..models.factory import ARCHITECTURES, DEFAULT_ARCH
+from ..inference.tasks import TRAINABLE, get_task
 
 
 def option(default, help: str = "", *, flag: str | None = None, choices=None, cli: bool = True, **kw):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .io import IMAGE_SUFFIXES, ImageError, list_images, read_image, write_image, write_label_map
+from ..io import IMAGE_SUFFIXES, ImageError, list_images, read_image, write_image, write_label_map
 from .tasks import TRAINABLE, get_task
 
 # torch loads only once the arguments are parsed: ``cas-studio predict --help`` stays instant.
@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --mask and --cutout need a saliency task, not {args.task}", file=sys.stderr)
         return 2
     from .infer import binarize, decode_regions, inference_options, predict_probabilities, saliency_channel
-    from .io import to_rgb8
-    from .weights import load_model
+    from ..io import to_rgb8
+    from ..models.weights import load_model
 
     try:
         files = gather_inputs(args.inputs)

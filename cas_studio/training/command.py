@@ -1,7 +1,7 @@
-"""``cas-studio train``: train a model as a :class:`~cas_studio.train_config.TrainConfig` says.
+"""``cas-studio train``: train a model as a :class:`~cas_studio.training.config.TrainConfig` says.
 
-The engine is :class:`cas_studio.trainer.Trainer`; the run folder's format is
-:class:`cas_studio.runs.Run`. Under ``torchrun`` the same command trains with
+The engine is :class:`cas_studio.training.trainer.Trainer`; the run folder's format is
+:class:`cas_studio.training.runs.Run`. Under ``torchrun`` the same command trains with
 DistributedDataParallel (gloo on CPU, nccl on GPU).
 """
 
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 
 from .runs import Run
-from .train_config import TrainConfig, add_arguments, from_arguments
+from .config import TrainConfig, add_arguments, from_arguments
 from .trainer import EpochEvent, StepEvent, Trainer, TrainingFailed, validate
 
 __all__ = ["EpochEvent", "StepEvent", "TrainConfig", "Trainer", "TrainingFailed", "build_parser",

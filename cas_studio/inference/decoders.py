@@ -2,11 +2,11 @@
 
 One registry owns every decoder: its name, its default settings (what training records in the
 weights) and the function that runs it. Everything else (weights metadata checks, the CLI choices,
-the task registry, :func:`cas_studio.infer.decode_regions`) asks this module. Importing it loads no
+the task registry, :func:`cas_studio.inference.infer.decode_regions`) asks this module. Importing it loads no
 torch; each decoder imports what it needs when it runs.
 
 Example:
-    >>> from cas_studio.decoders import DECODERS, default_decoder
+    >>> from cas_studio.inference.decoders import DECODERS, default_decoder
     >>> DECODERS
     ('argmax', 'merge', 'cluster')
     >>> default_decoder("argmax")
@@ -80,11 +80,11 @@ def _cluster_defaults() -> dict:
 
 _REGISTRY: dict[str, Decoder] = {d.name: d for d in (
     Decoder("argmax", "arg-max channel, then one region per connected blob (small ones absorbed)", dict, _argmax),
-    Decoder("merge", "superpixels merged by their mean CAS code (cas_studio.grouping)", _merge_defaults, _merge,
+    Decoder("merge", "superpixels merged by their mean CAS code (cas_studio.inference.grouping)", _merge_defaults, _merge,
             {"threshold": "code distance to merge below", "scale": "superpixel (Felzenszwalb) scale",
              "color_weight": "weight of the mean CIELAB colour beside the CAS code",
              "min_area": "regions below this share of the image join their closest neighbour"}),
-    Decoder("cluster", "the encoder's features clustered (cas_studio.clustering; for textures)", _cluster_defaults,
+    Decoder("cluster", "the encoder's features clustered (cas_studio.inference.clustering; for textures)", _cluster_defaults,
             _cluster, {"threshold": "feature distance to merge clusters below"}),
 )}
 

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from skimage import data, filters, segmentation
 
-from .. import annotate as ann
+from .. import annotation as ann
 
 
 def _median_ms(fn: Callable[[], object], repeat: int) -> float:
@@ -42,7 +42,7 @@ def run(*, repeat: int = 3) -> list[str]:
     methods = ["watershed", "slic", "felzenszwalb"]
     model = None
     try:
-        from ..weights import load_model
+        from ..models.weights import load_model
 
         model = load_model("regions", device="cpu")
         methods.append("model")
@@ -59,7 +59,7 @@ def run(*, repeat: int = 3) -> list[str]:
 def _edits(megapixels: int, repeat: int) -> list[str]:
     """Time each edit through the app's own path, :class:`~cas_studio.annotation.Session`: the
     edit, its atomic save, and the canvas picture the browser gets; on a ``megapixels`` MP image."""
-    from ..annotation import DISPLAY_PIXELS, Session
+    from ..annotation.session import DISPLAY_PIXELS, Session
     from ..data.project import create_project
     from ..io import write_image
 
@@ -120,7 +120,7 @@ def large(megapixels: tuple[float, ...] = (12.0, 39.9)) -> list[str]:
     a select + merge (with its save), regions and peak memory (``--large``)."""
     import resource
 
-    from ..annotation import DISPLAY_PIXELS, Session
+    from ..annotation.session import DISPLAY_PIXELS, Session
     from ..data.project import create_project
     from ..io import write_image
 

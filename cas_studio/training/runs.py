@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .io import atomic_path
+from ..io import atomic_path
 
 #: The states a run can be in; ``interrupted`` is derived (``running`` with nobody running it).
 STATES = ("running", "finished", "stopped", "failed")

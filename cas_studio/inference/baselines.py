@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 from skimage import segmentation as skseg
 
-from .io import to_rgb8
+from ..io import to_rgb8
 
 
 def spectral_residual_saliency(image: np.ndarray, *, width: int = 64) -> np.ndarray:

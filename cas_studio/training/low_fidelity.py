@@ -19,10 +19,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .io import atomic_path
-from .models import ARCHITECTURES, DEFAULT_ARCH
+from ..io import atomic_path
+from ..models.factory import ARCHITECTURES, DEFAULT_ARCH
 from .runs import Run
-from .train import TrainConfig, train
+from .command import TrainConfig, train
 
 #: The scores reported per run, as (metrics key, column title, higher is better).
 COLUMNS = (("adp_fbeta", "adaptive F-beta", True), ("mae", "MAE", False),

@@ -1,7 +1,7 @@
 """From a CAS output to regions: superpixels merged by their CAS code.
 
 A CAS network gives every pixel a code (its softmax vector) that is constant inside a region and
-differs between regions. Arg-max plus connected components (:func:`cas_studio.infer.labels_from_probabilities`)
+differs between regions. Arg-max plus connected components (:func:`cas_studio.inference.infer.labels_from_probabilities`)
 uses only which channel wins, so M channels rarely give more than M or so regions, and its
 boundaries are as blurry as the network's stride-4 output. Here the image's own edges decide the
 boundaries (a fine Felzenszwalb over-segmentation) and the CAS code decides what belongs
@@ -17,7 +17,7 @@ import numpy as np
 from skimage import color
 from skimage import segmentation as skseg
 
-from .io import to_rgb8
+from ..io import to_rgb8
 
 #: Settings of :func:`regions_from_code` when none are given: the best of the sweep on BSDS500 val
 #: recorded in ``weights/README.md`` (what the shipped ``regions`` model records too).

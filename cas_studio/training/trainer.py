@@ -25,17 +25,17 @@ from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from .channel_split import dead_channels, split_dead_channels
-from .data import make_dataset, resolve
-from .data.transforms import Augment
+from ..data import make_dataset, resolve
+from ..data.transforms import Augment
 from .allocator import keep_freed_memory
-from .decoders import default_decoder
-from .losses import channel_balance_loss, cross_image_loss, make_loss
-from .metrics import SaliencyMeter
-from .models import PRETRAINED, build_model
+from ..inference.decoders import default_decoder
+from ..losses import channel_balance_loss, cross_image_loss, make_loss
+from ..metrics import SaliencyMeter
+from ..models.factory import PRETRAINED, build_model
 from .runs import Run
-from .tasks import get_task
-from .train_config import TrainConfig
-from .weights import WeightsInfo, load_model, resolve_device, save_weights
+from ..inference.tasks import get_task
+from .config import TrainConfig
+from ..models.weights import WeightsInfo, load_model, resolve_device, save_weights
 
 
 class TrainingFailed(RuntimeError):
@@ -155,11 +155,11 @@ def validate(model: torch.nn.Module, task: str, source: str, *, size: int, limit
     regions, which record no "salient" (see :func:`class_free_saliency`), the binary mask (the
     paper's 2x mean threshold, on the channel the weights record) is scored like a region model's
     output instead. Regions / texture: covering, PRI, VI and boundary F against every human
-    segmentation (see :mod:`cas_studio.evaluate`), with the regions decoded by ``decoder`` (default
-    arg-max; see :func:`cas_studio.infer.decode_regions`).
+    segmentation (see :mod:`cas_studio.inference.evaluate`), with the regions decoded by ``decoder`` (default
+    arg-max; see :func:`cas_studio.inference.infer.decode_regions`).
     """
-    from .evaluate import evaluate_regions, saliency_channel_on
-    from .infer import decode_regions, predict_probabilities, predict_segmentation
+    from ..inference.evaluate import evaluate_regions, saliency_channel_on
+    from ..inference.infer import decode_regions, predict_probabilities, predict_segmentation
 
     items = resolve(source)[:limit]
     was_training = model.training
@@ -219,7 +219,7 @@ class Trainer:
     """Trains one run as ``cfg`` says (see the module docstring).
 
     Example:
-        >>> from cas_studio.train_config import TrainConfig
+        >>> from cas_studio.training.config import TrainConfig
         >>> trainer = Trainer(TrainConfig(train=["my-folder"], out_dir="runs/x"))  # doctest: +SKIP
         >>> final_row = trainer.fit()  # doctest: +SKIP
     """
@@ -275,7 +275,7 @@ class Trainer:
     def setup(self, *, resume: bool = False) -> None:
         """Process group, run folder, data, model, optimiser, schedule, and the resume state."""
         cfg = self.cfg
-        keep_freed_memory()  # 1.7x the CPU training throughput here (cas_studio.allocator)
+        keep_freed_memory()  # 1.7x the CPU training throughput here (cas_studio.training.allocator)
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
         device = resolve_device(cfg.device)
         if self.distributed and not dist.is_initialized():

@@ -19,10 +19,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from .decoders import get_decoder
-from .data.transforms import to_tensor
-from .io import to_rgb8
+from ..data.transforms import to_tensor
+from ..io import to_rgb8
 from .tasks import get_task
-from .weights import IMAGENET_MEAN, IMAGENET_STD, check_flip_average, check_temperature
+from ..models.weights import IMAGENET_MEAN, IMAGENET_STD, check_flip_average, check_temperature
 
 
 def _info(model: nn.Module):
@@ -213,9 +213,9 @@ def decode_regions(model: nn.Module, probs: np.ndarray, image: np.ndarray, *, de
     ``decoder`` says how the CAS code becomes regions: ``{"method": "argmax"}`` (arg-max channel
     plus connected components, :func:`labels_from_probabilities`), ``{"method": "merge",
     "scale": ..., "threshold": ...}`` (superpixels merged by their code,
-    :func:`cas_studio.grouping.regions_from_code`) or ``{"method": "cluster", "clusters": ...,
+    :func:`cas_studio.inference.grouping.regions_from_code`) or ``{"method": "cluster", "clusters": ...,
     "threshold": ..., "sigma": ...}`` (the encoder's features at input ``size`` clustered,
-    :func:`cas_studio.clustering.regions_from_features`; for textures). By default, what the
+    :func:`cas_studio.inference.clustering.regions_from_features`; for textures). By default, what the
     model's weights record, else arg-max.
     """
     info = _info(model)

