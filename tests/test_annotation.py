@@ -7,7 +7,7 @@ import pytest
 from skimage import data
 
 from cas_studio import annotation as ann
-from cas_studio.annotation import oversegment as oversegment_module
+from cas_studio.annotation import oversegmentation
 from cas_studio.data.project import create_project, open_project, sha256
 from cas_studio.io import read_label_map, write_image
 from cas_studio.annotation.session import AnnotationError, Session
@@ -356,7 +356,7 @@ def test_a_crash_at_every_write_point_of_a_save_reopens_the_last_acknowledged_re
 def test_a_large_photo_is_over_segmented_at_a_bounded_size_and_shown_downscaled(tmp_path, monkeypatch):
     import cv2
 
-    monkeypatch.setattr(oversegment_module, "WORK_PIXELS", 60_000)  # a 12 MP photo's situation, at test size
+    monkeypatch.setattr(oversegmentation, "WORK_PIXELS", 60_000)  # a 12 MP photo's situation, at test size
     big = cv2.resize(data.astronaut(), (900, 600), interpolation=cv2.INTER_CUBIC)
     s = Session(create_project(tmp_path / "proj"))
     s.add_images([str(write_image(tmp_path / "big.png", big))])

@@ -1,6 +1,6 @@
 """Label-free region annotation: over-segment, edit, confirm, undo, and the session that drives them.
 
-The rooms: :mod:`~cas_studio.annotation.oversegment` (watershed / SLIC / Felzenszwalb / model and
+The rooms: :mod:`~cas_studio.annotation.oversegmentation` (watershed / SLIC / Felzenszwalb / model and
 the region hierarchy of :mod:`~cas_studio.annotation.hierarchy`), :mod:`~cas_studio.annotation.edits`
 (pure functions on label maps), :mod:`~cas_studio.annotation.history` (bounded undo),
 :mod:`~cas_studio.annotation.render` (colours and overlays), :mod:`~cas_studio.annotation.tools`
@@ -22,7 +22,7 @@ from ..constants import MAX_ID, UNLABELLED
 from .edits import (erase, merge, merge_under, paint, recut, regions_inside, regranulate, region_at, split,
                     stroke_mask, untouched_regions)
 from .history import History
-from .oversegment import (DEFAULT_GRANULARITY, DEFAULT_METHOD, DEFAULTS, METHODS, build_regions, oversegment,
+from .oversegmentation import (DEFAULT_GRANULARITY, DEFAULT_METHOD, DEFAULTS, METHODS, build_regions, oversegment,
                           relabel, salient_object)
 from .render import boundaries, colorize, matched_colours, overlay
 

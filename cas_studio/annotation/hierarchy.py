@@ -1,6 +1,6 @@
 """A region hierarchy built once per image, cut at any granularity without recomputing.
 
-Fine superpixels (any :func:`cas_studio.annotation.oversegment.oversegment` method) are merged pairwise,
+Fine superpixels (any :func:`cas_studio.annotation.oversegmentation.oversegment` method) are merged pairwise,
 weakest shared boundary first (the edge strength of the colour and, when a CAS model's output is
 given, of its code: the model-guided hierarchy), or closest mean colour first. Cutting after the first ``N - R`` merges gives ``R``
 regions, and every coarser cut is a union of regions of every finer one (UCM-style), so a

@@ -35,7 +35,7 @@ import numpy as np
 
 from .. import constants
 from . import edits, history, render
-from .oversegment import DEFAULTS, DEFAULT_GRANULARITY, DEFAULT_METHOD, build_regions, salient_object
+from .oversegmentation import DEFAULTS, DEFAULT_GRANULARITY, DEFAULT_METHOD, build_regions, salient_object
 from ..data.project import EditConflict, Project
 from ..io import ImageError, read_image
 from ..inference.tasks import get_task
