@@ -69,12 +69,12 @@ def test_oversegment_merge_undo_are_saved(session):
     a, b = np.unique(s.labels())[:2]
     ya, xa = np.argwhere(s.labels() == a)[0]
     yb, xb = np.argwhere(s.labels() == b)[0]
-    s.click_region("select / merge", xa, ya)
-    s.click_region("select / merge", xb, yb)
+    s.click_region("merge", xa, ya)
+    s.click_region("merge", xb, yb)
     assert b not in s.labels() and (on_disk(s) == s.labels()).all()
     s.undo()
     assert b in s.labels() and b in on_disk(s)
-    with pytest.raises(AnnotationError, match="Unknown click mode"):
+    with pytest.raises(AnnotationError, match="unknown click tool .lasso."):
         s.click_region("lasso", 0, 0)
 
 
@@ -131,7 +131,7 @@ def test_a_brush_of_the_wrong_size_is_refused(session):
     session.oversegment("felzenszwalb")
     with pytest.raises(AnnotationError, match="The stroke is 3x3"):
         session.brush("merge", np.ones((3, 3), bool))
-    with pytest.raises(AnnotationError, match="Unknown brush action"):
+    with pytest.raises(AnnotationError, match="unknown drag tool .smudge."):
         session.brush("smudge", np.ones(session.labels().shape, bool))
 
 
@@ -150,7 +150,7 @@ def test_grow_climbs_the_hierarchy_one_node_per_press_and_undo_goes_back(session
     s = session
     s.oversegment("felzenszwalb", granularity=1.0)
     region = int(s.labels()[75, 110])
-    s.click_region("select / merge", 110, 75)
+    s.click_region("merge", 110, 75)
     with_previews = []
     for _ in range(3):
         add = s.grow_preview()
@@ -171,7 +171,7 @@ def test_grow_needs_a_selection_and_a_hierarchy(session):
     s.accept_object()
     with pytest.raises(AnnotationError, match="Select a region"):
         s.grow()
-    s.click_region("select / merge", 40, 40)
+    s.click_region("merge", 40, 40)
     with pytest.raises(AnnotationError, match="Over-segment the image first"):
         s.grow()
 
@@ -317,8 +317,8 @@ def test_a_crash_at_every_write_point_of_a_save_reopens_the_last_acknowledged_re
     s = session
     s.oversegment("felzenszwalb", granularity=0.6)
     a, b = np.unique(s.labels())[:2]
-    s.click_region("select / merge", *np.argwhere(s.labels() == a)[0][::-1])
-    s.click_region("select / merge", *np.argwhere(s.labels() == b)[0][::-1])
+    s.click_region("merge", *np.argwhere(s.labels() == a)[0][::-1])
+    s.click_region("merge", *np.argwhere(s.labels() == b)[0][::-1])
     path = s.current()
     acknowledged = (s.project.load_labels(path).copy(), s.project.sidecar(path)["confirmed"])
     assert acknowledged[1] == [int(a)]
@@ -345,7 +345,7 @@ def test_a_crash_at_every_write_point_of_a_save_reopens_the_last_acknowledged_re
         assert sorted(set(np.unique(again.labels()).tolist()) - set(again.proposed())) == [int(a)]
         c = again.proposed()[0]
         ys, xs = np.nonzero(again.labels() == c)
-        again.click_region("confirm region", int(xs[0]), int(ys[0]))
+        again.click_region("confirm", int(xs[0]), int(ys[0]))
         assert sorted(reopened.sidecar(path)["confirmed"]) == sorted([int(a), int(c)])
     # the published PNG is the record's label map, and no object is left that no record names
     assert sha256(reopened.label_path(path)) == reopened.sidecar(path)["labels"]
@@ -371,7 +371,7 @@ def test_a_large_photo_is_over_segmented_at_a_bounded_size_and_shown_downscaled(
     k = s.display_scale(54_000)
     assert picture.shape[0] * picture.shape[1] <= 54_000 * 1.01 and k == pytest.approx((540_000 / 54_000) ** 0.5)
     x, y = 450, 300
-    s.click_region("select / merge", x, y)
+    s.click_region("merge", x, y)
     assert s.selected == [labels[y, x]]
     # The label map the lasso preview reads is the shown picture's size, each pixel its region.
     shown = s.shown_labels(54_000)
@@ -389,7 +389,7 @@ def test_the_canvas_previews_what_grow_would_add(session):
     labels = s.labels()
     region = int(np.unique(labels)[len(np.unique(labels)) // 2])
     ys, xs = np.nonzero(labels == region)
-    s.click_region("select / merge", int(xs[0]), int(ys[0]))
+    s.click_region("merge", int(xs[0]), int(ys[0]))
     add = s.grow_preview()
     plain = ann.overlay(s.image, labels, highlight=s.selected, muted=s.proposed())
     shown = s.picture()

@@ -47,7 +47,7 @@ def test_undo_of_an_over_segmentation_brings_hand_confirmations_back(session):
     s = session
     three = s.proposed()[:3]
     for r in three:
-        click(s, r, "confirm region")
+        click(s, r, "confirm")
     assert confirmed(s) == sorted(three)
     s.oversegment("slic")
     s.undo()
@@ -70,19 +70,19 @@ def test_undo_of_an_over_segmentation_brings_the_whole_image_confirmation_back(s
 def test_undo_after_grow_leaves_the_region_unconfirmed(session):
     s = session
     region = s.proposed()[0]
-    click(s, region, "select / merge")
+    click(s, region, "merge")
     s.grow()
     assert region in confirmed(s)
     s.undo()
     assert region not in confirmed(s) and region in s.proposed()
-    click(s, region, "confirm region")  # the next confirm click confirms it (it was not silently so)
+    click(s, region, "confirm")  # the next confirm click confirms it (it was not silently so)
     assert region in confirmed(s)
 
 
 def test_confirmed_regions_survive_a_granularity_move_and_a_new_over_segmentation(session):
     s = session
     region = s.proposed()[0]
-    click(s, region, "confirm region")
+    click(s, region, "confirm")
     mask = s.labels() == region
     s.set_granularity(0.2)
     assert region in confirmed(s) and np.array_equal(s.labels() == region, mask)
@@ -97,9 +97,9 @@ def test_a_refused_save_writes_nothing(session):
     click(other, other.proposed()[0], "confirm region")  # the other session saves first
     before = files(s.project.root / "labels")
     a, b = s.proposed()[:2]
-    click(s, a, "select / merge")
+    click(s, a, "merge")
     with pytest.raises(SaveConflict):
-        click(s, b, "select / merge")
+        click(s, b, "merge")
     assert files(s.project.root / "labels") == before  # no proposal, no object, no record
     with pytest.raises(SaveConflict):
         s.oversegment("slic")
@@ -132,8 +132,8 @@ def test_the_edit_count_goes_down_on_undo_and_up_on_redo(session):
     s = session
     n = s.history.edits
     a, b = s.proposed()[:2]
-    click(s, a, "select / merge")
-    click(s, b, "select / merge")
+    click(s, a, "merge")
+    click(s, b, "merge")
     assert s.history.edits == n + 1
     s.undo()
     assert s.history.edits == n and s.project.sidecar(s.current())["edits"] == n

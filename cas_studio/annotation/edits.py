@@ -15,6 +15,9 @@ import numpy as np
 from ..constants import MAX_ID, UNLABELLED
 from ..io import to_rgb8
 
+#: A region joins a lasso when at least this share of its pixels lies inside the outline (the
+#: canvas preview and the simulated annotator read it here too).
+LASSO_COVER = 0.5
 # k-means of a split is fitted on at most this many pixels, then every pixel takes its nearest centre.
 _SPLIT_SAMPLE = 20_000
 
@@ -112,12 +115,12 @@ def region_at(labels: np.ndarray, x: int, y: int) -> int:
 
 
 def regions_inside(labels: np.ndarray, outline: np.ndarray) -> np.ndarray:
-    """Ids of the regions (never :data:`UNLABELLED`) at least half inside the closed polygon
-    ``outline`` ((N, 2) int (x, y) points): what a lasso merges."""
+    """Ids of the regions (never :data:`UNLABELLED`) with at least :data:`LASSO_COVER` of their
+    pixels inside the closed polygon ``outline`` ((N, 2) int (x, y) points): what a lasso merges."""
     from ..inference.grouping import coverage
 
     inside = cv2.fillPoly(np.zeros(labels.shape, np.uint8), [np.asarray(outline, np.int32).reshape(-1, 2)], 1)
-    ids = np.flatnonzero(coverage(inside, labels) >= 0.5)
+    ids = np.flatnonzero(coverage(inside, labels) >= LASSO_COVER)
     return ids[ids != UNLABELLED]
 
 

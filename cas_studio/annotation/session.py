@@ -18,7 +18,7 @@ Example:
     >>> _ = s.add_images([f"{root}/coffee.png"])
     >>> s.oversegment("felzenszwalb", granularity=0.3)
     >>> a, b = s.labels()[10, 10], s.labels()[60, 100]
-    >>> s.click_region("select / merge", 10, 10); s.click_region("select / merge", 100, 60)
+    >>> s.click_region("merge", 10, 10); s.click_region("merge", 100, 60)
     >>> int(s.labels()[10, 10]) == int(s.labels()[60, 100]) or a == b
     True
 """
@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import constants
 from . import edits, history, render
+from .tools import MAX_BRUSH_RADIUS, get_tool
 from .oversegmentation import DEFAULTS, DEFAULT_GRANULARITY, DEFAULT_METHOD, build_regions, salient_object
 from ..data.project import EditConflict, Project
 from ..io import ImageError, read_image
@@ -43,12 +44,6 @@ from ..inference.tasks import get_task
 if TYPE_CHECKING:  # the video layer imports torch; the session loads it only when a video is used
     from ..video import Progress, PropagateOptions
 
-#: What a click on the canvas does, by mode name.
-MODES = ("select / merge", "confirm region", "split", "erase region", "click object")
-#: Brush actions: merge every region under the stroke, grow the selected one, a new region, erase.
-BRUSH_ACTIONS = ("merge", "grow", "new", "erase")
-#: Largest brush radius a stroke may have, in pixels.
-MAX_BRUSH_RADIUS = 1000
 
 
 class AnnotationError(Exception):
@@ -273,7 +268,7 @@ class Session:
             raise AnnotationError(f"Could not save the annotation: {err}") from None
         self.version += 1
 
-    def _claim(self, labels: np.ndarray, mask: np.ndarray, region: int | None = None) -> None:
+    def claim(self, labels: np.ndarray, mask: np.ndarray, region: int | None = None) -> None:
         """Paint ``mask`` into ``region`` (a new one when None) as one edit, keeping what is left of
         the proposed regions it cuts *proposed*: the proposal takes the same paint (undone with the
         edit), so a fragment nobody confirmed is never counted as confirmed. The painted region is
@@ -281,11 +276,11 @@ class Session:
         region = int(labels.max()) + 1 if region is None else int(region)
         out = edits.paint(labels, mask, region)
         if self.proposal is None:
-            self._edit(out)
+            self.apply_edit(out)
             return
-        self._edit(out, edits.paint(self.proposal, mask, region), hand=region)
+        self.apply_edit(out, edits.paint(self.proposal, mask, region), hand=region)
 
-    def _edit(self, labels: np.ndarray, proposal: np.ndarray | None = None, *, hand: int | None = None,
+    def apply_edit(self, labels: np.ndarray, proposal: np.ndarray | None = None, *, hand: int | None = None,
               image_confirmed: bool | None = None) -> None:
         """One undoable edit: new labels (and proposal), then a region confirmed by hand or the
         image's confirmation set, all committed as one record."""
@@ -422,46 +417,35 @@ class Session:
         self._start(labels, "salient", {"model": model_name})
 
     # -- edits ------------------------------------------------------------------------------------
-    def click_region(self, mode: str, x: int, y: int, *, parts: int = 2) -> str | None:
-        """A click at pixel (x, y) in ``mode`` (see :data:`MODES`); returns a note for the person, if any."""
-        if mode == "click object":
-            raise AnnotationError("Click-object clicks go to click_object(x, y, positive).")
-        if mode not in MODES:
-            raise AnnotationError(f"Unknown click mode {mode!r}; choose one of {list(MODES)}.")
+    def click_region(self, tool: str, x: int, y: int, *, parts: int = 2, negative: bool = False) -> str | None:
+        """A click at pixel (x, y) with the click ``tool`` (an id or label of
+        :func:`~cas_studio.annotation.tools.tools` ``("click")``); returns a note for the person, if any.
+
+        ``parts`` is what a split makes; ``negative`` marks a click-object click as "not the object".
+        """
+        try:
+            chosen = get_tool("click", tool)
+        except ValueError as err:
+            raise AnnotationError(str(err)) from None
         labels = self.labels()
         try:
             region = edits.region_at(labels, int(x), int(y))
         except ValueError as err:
             raise AnnotationError(str(err)) from None
-        if mode in ("split", "confirm region") and region == constants.UNLABELLED:
+        if chosen.needs_region and region == constants.UNLABELLED:
             raise AnnotationError("That pixel is unlabelled; paint it into a region first.")
-        if mode == "split":
-            try:
-                pieces = edits.split(labels, self.image, region, parts=int(parts))
-            except ValueError as err:  # refused before the history changes
-                raise AnnotationError(str(err)) from None
-            self._edit(pieces)
-            self.selected = []
-        elif mode == "confirm region":
-            if region in self.proposed():
-                self.by_hand.add(region)
-            elif region in self.by_hand:
-                self.by_hand.discard(region)  # a second click takes a hand confirmation back
-            self.save()
-        elif mode == "erase region":
-            self._edit(edits.erase(labels, labels == region))
-            self.selected = []
-        elif region == constants.UNLABELLED:
-            return "Unlabelled pixels cannot be selected; use the brush to paint them."
-        elif not self.selected or self.selected[0] not in labels:
-            self.selected = [region]
-        elif self.selected[0] == region:
-            # Clicking the selected region again keeps it: deselecting is its own action (Esc), so a
-            # stray double click never silently drops a merge.
-            return f"Region {region} is already selected; click another region to merge it in, or Esc to deselect."
-        else:
-            self._edit(edits.merge(labels, [self.selected[0], region]))
-        return None
+        try:
+            return chosen.apply(self, region, int(x), int(y), negative=bool(negative), parts=int(parts))
+        except ValueError as err:  # refused before the history changes
+            raise AnnotationError(str(err)) from None
+
+    def toggle_confirmed(self, region: int) -> None:
+        """Confirm a proposed ``region`` by hand, or take a hand confirmation back; saved at once."""
+        if region in self.proposed():
+            self.by_hand.add(region)
+        elif region in self.by_hand:
+            self.by_hand.discard(region)
+        self.save()
 
     def deselect(self) -> None:
         """Clear the selection."""
@@ -489,14 +473,18 @@ class Session:
             labels = edits.paint(labels, np.isin(labels, rest), background)
         except ValueError as err:
             raise AnnotationError(str(err)) from None
-        self._edit(labels, image_confirmed=True)
+        self.apply_edit(labels, image_confirmed=True)
         return background
 
-    def brush(self, action: str, mask: np.ndarray) -> None:
-        """Apply a brush ``mask`` (HxW bool): see :data:`BRUSH_ACTIONS`."""
+    def brush(self, tool: str, mask: np.ndarray) -> None:
+        """Apply the brush ``tool`` (a drag tool drawn as a stroke, by id or label) to ``mask`` (HxW bool)."""
         labels = self.labels()
-        if action not in BRUSH_ACTIONS:
-            raise AnnotationError(f"Unknown brush action {action!r}; choose one of {list(BRUSH_ACTIONS)}.")
+        try:
+            chosen = get_tool("drag", tool)
+        except ValueError as err:
+            raise AnnotationError(str(err)) from None
+        if chosen.draws != "stroke":
+            raise AnnotationError(f"The {chosen.label} tool is not a brush.")
         mask = np.asarray(mask, bool)
         if mask.shape != labels.shape:
             raise AnnotationError(f"The stroke is {mask.shape[1]}x{mask.shape[0]} but the image is "
@@ -504,25 +492,13 @@ class Session:
         if not mask.any():
             raise AnnotationError("Draw on the brush canvas first.")
         try:
-            if action == "merge":
-                merged = edits.merge_under(labels, mask)
-                if (merged == labels).all():
-                    raise AnnotationError("The stroke touches fewer than two regions; draw across the regions to merge.")
-                self._edit(merged)
-            elif action == "grow":
-                if not self.selected:
-                    raise AnnotationError("Select a region (click it in select mode) to grow it.")
-                self._claim(labels, mask, self.selected[0])
-            elif action == "new":
-                self._claim(labels, mask)
-            else:
-                self._edit(edits.erase(labels, mask))
+            chosen.apply(self, labels, mask)
         except ValueError as err:
             raise AnnotationError(str(err)) from None
 
-    def stroke(self, action: str, points: Sequence[tuple[float, float]], *, radius: float) -> None:
-        """A brush stroke along ``points`` ((x, y) pixels) with a brush of ``radius`` px: :meth:`brush`
-        applied to what the brush covers (the parts outside the image are clipped)."""
+    def stroke(self, tool: str, points: Sequence[tuple[float, float]], *, radius: float) -> None:
+        """A stroke of the brush ``tool`` along ``points`` ((x, y) pixels) with a brush of ``radius``
+        px: :meth:`brush` applied to what the brush covers (the parts outside the image are clipped)."""
         labels = self.labels()
         pts = np.asarray(points, np.float64).reshape(-1, 2)
         if len(pts) == 0 or not np.isfinite(pts).all():
@@ -535,7 +511,7 @@ class Session:
             raise AnnotationError(f"The stroke lies outside the {w}x{h} image.")
         # Coordinates are clamped far outside, where cv2's int32 drawing would overflow.
         line = np.clip(np.round(pts), -4 * max(h, w), 4 * max(h, w)).astype(np.int64)
-        self.brush(action, edits.stroke_mask((h, w), line.tolist(), max(1, int(round(r)))))
+        self.brush(tool, edits.stroke_mask((h, w), line.tolist(), max(1, int(round(r)))))
 
     def _free(self, labels: np.ndarray, region: int | None = None) -> np.ndarray:
         """Pixels a tool may take: unlabelled, proposed, or of ``region`` itself."""
@@ -590,10 +566,11 @@ class Session:
         add = self.grow_preview()
         if not add.any():
             raise AnnotationError("The next larger region is all confirmed regions; nothing to grow into.")
-        self._claim(self.labels(), add, self.selected[0])
+        self.claim(self.labels(), add, self.selected[0])
 
     def lasso_preview(self, outline: Sequence[tuple[int, int]]) -> list[int]:
-        """Regions at least half inside the closed ``outline`` ((x, y) points): what :meth:`lasso` merges."""
+        """Regions with at least :data:`~cas_studio.annotation.edits.LASSO_COVER` of their pixels inside
+        the closed ``outline`` ((x, y) points): what :meth:`lasso` merges."""
         labels = self.labels()
         pts = np.asarray(outline, np.int64).reshape(-1, 2)
         if len(pts) < 3:
@@ -609,7 +586,7 @@ class Session:
         if len(ids) < 2:
             raise AnnotationError("The outline holds fewer than two regions at least half inside it; draw around "
                                   "the regions to merge.")
-        self._edit(edits.merge(self.labels(), ids))
+        self.apply_edit(edits.merge(self.labels(), ids))
 
     def _ensure_hierarchy(self) -> None:
         if self.hierarchy is None:  # rebuilt from what the sidecar recorded
@@ -792,7 +769,7 @@ class Session:
             else:
                 region = int(labels.max()) + 1
             self.pending = PendingObject()
-            self._claim(labels, mask, region)
+            self.claim(labels, mask, region)
         except ValueError as err:
             raise AnnotationError(str(err)) from None
         return region

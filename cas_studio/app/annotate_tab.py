@@ -8,13 +8,15 @@ check and save lives in the session.
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections.abc import Callable
 
 import gradio as gr
 
 from .. import annotation as ann
-from ..annotation.session import DISPLAY_PIXELS, MODES, AnnotationError, SaveConflict, Session
+from ..annotation.session import DISPLAY_PIXELS, AnnotationError, SaveConflict, Session
+from ..annotation.tools import BRUSH_RADIUS, tools
 from ..data.project import create_project, export_zip
 from ..inference.tasks import get_task
 from ..video import PropagateOptions
@@ -24,24 +26,39 @@ from .settings import scratch
 
 #: The sign of a click-object click; holding Shift makes a click negative.
 SIGNS = ["positive (object)", "negative (not object)"]
-#: Keyboard shortcuts, shown in the tab and installed by :data:`SHORTCUTS_JS`.
-SHORTCUTS = {"Ctrl+Z": "undo", "Ctrl+Y / Ctrl+Shift+Z": "redo", "N / P": "next / previous image",
-             "M / C / S / E / O": "click mode: merge / confirm / split / erase / click object",
-             "G": "grow the selected region to its next larger region",
-             "B": "confirm the image, every region not yet confirmed joined into one background",
-             "Shift+click": "a negative click (click object)", "Backspace": "undo the last object click",
-             "Esc": "deselect, or drop the object in progress",
-             "Enter": "accept the clicked object (click object), else confirm the whole image",
-             "wheel / right drag / 0": "zoom / pan / fit the picture"}
-# Key -> element id to click, or a mode to pick; typing in a text field is left alone.
-SHORTCUTS_JS = """
+
+
+def click_modes() -> list[str]:
+    """The "Click does" choices: the registered click tools' labels, in display order."""
+    return [tool.label for tool in tools("click")]
+
+
+def shortcuts() -> dict[str, str]:
+    """Keyboard shortcuts (key -> what it does), shown in the tab and installed by :func:`shortcuts_js`."""
+    keyed = [tool for tool in tools("click") if tool.key]
+    return {"Ctrl+Z": "undo", "Ctrl+Y / Ctrl+Shift+Z": "redo", "N / P": "next / previous image",
+            " / ".join(t.key.upper() for t in keyed): "click mode: " + " / ".join(t.label for t in keyed),
+            "G": "grow the selected region to its next larger region",
+            "B": "confirm the image, every region not yet confirmed joined into one background",
+            "Shift+click": "a negative click (click object)", "Backspace": "undo the last object click",
+            "Esc": "deselect, or drop the object in progress",
+            "Enter": "accept the clicked object (click object), else confirm the whole image",
+            "wheel / right drag / 0": "zoom / pan / fit the picture"}
+
+
+# Key -> element id to click, or a click tool to pick (%MODES%: key -> the tool's label;
+# %COLLECTING%: labels of the tools whose clicks gather into an object); typing in a text field is
+# left alone.
+_SHORTCUTS_JS = """
 () => {
+  const MODES = %MODES%, COLLECTING = %COLLECTING%;
   const click = (id) => { const el = document.getElementById(id); if (el) el.click(); };
-  const radio = (group, i) => { const inputs = document.querySelectorAll('#' + group + ' input[type=radio]');
-                                if (inputs[i] && !inputs[i].checked) inputs[i].click(); };
-  const mode = (i) => radio('click-mode', i);
-  const objectMode = () => { const r = document.querySelectorAll('#click-mode input[type=radio]');
-                             return r.length > 4 && r[4].checked; };
+  const pick = (group, test) => { const input = [...document.querySelectorAll('#' + group + ' input[type=radio]')].find(test);
+                                  if (input && !input.checked) input.click(); };
+  const radio = (group, i) => pick(group, (input, j) => j === i);
+  const mode = (label) => pick('click-mode', (input) => input.value === label);
+  const objectMode = () => { const r = document.querySelector('#click-mode input[type=radio]:checked');
+                             return !!r && COLLECTING.includes(r.value); };
   // Holding Shift makes click-object clicks negative; releasing it makes them positive again.
   document.addEventListener('keyup', (e) => { if (e.key === 'Shift' && objectMode()) radio('click-sign', 0); });
   document.addEventListener('keydown', (e) => {
@@ -54,11 +71,7 @@ SHORTCUTS_JS = """
     else if (e.ctrlKey || e.metaKey || e.altKey) return;
     else if (k === 'n') click('next-image');
     else if (k === 'p') click('prev-image');
-    else if (k === 'm') mode(0);
-    else if (k === 'c') mode(1);
-    else if (k === 's') mode(2);
-    else if (k === 'e') mode(3);
-    else if (k === 'o') mode(4);
+    else if (k in MODES) mode(MODES[k]);
     else if (k === 'g') click('grow-selected');
     else if (k === '0' && window.casCanvas) window.casCanvas.reset();
     else if (k === 'b') click('confirm-background');
@@ -68,6 +81,13 @@ SHORTCUTS_JS = """
   });
 }
 """
+
+
+def shortcuts_js() -> str:
+    """The page script that installs the keyboard shortcuts, with the click tools' keys filled in."""
+    keys = {tool.key.lower(): tool.label for tool in tools("click") if tool.key}
+    collecting = [tool.label for tool in tools("click") if tool.collects_clicks]
+    return _SHORTCUTS_JS.replace("%MODES%", json.dumps(keys)).replace("%COLLECTING%", json.dumps(collecting))
 
 #: Slider range of each over-segmentation parameter: (minimum, maximum, step, what it does). UI
 #: only: the defaults are the library's (annotate.DEFAULTS).
@@ -239,10 +259,7 @@ def _apply(action: dict, parts: int, s: Session) -> str | None:
     else:
         # The centre of the shown pixel clicked, in image pixels.
         x, y = int((action["x"] + 0.5) * k), int((action["y"] + 0.5) * k)
-        if action["mode"] == "click object":
-            s.click_object(x, y, positive=not action.get("negative"))
-        else:
-            return s.click_region(action["mode"], x, y, parts=parts)
+        return s.click_region(action["mode"], x, y, parts=parts, negative=bool(action.get("negative")))
     return None
 
 
@@ -384,10 +401,9 @@ def build(ctx: AppContext, default_folder: str) -> dict:
                 regions_btn = gr.Button("One click: regions (model-guided)", elem_id="one-click-regions")
         with gr.Column(scale=3):
             status = gr.Markdown("No project open.", elem_id="annotate-status")
-            mode = gr.Radio(list(MODES), value=MODES[0], label="Click does", elem_id="click-mode", interactive=True,
-                            info="select / merge: click a region, then others to merge them into it. Proposed "
-                                 "regions are outlined only; merged, edited or confirmed ones are coloured. "
-                                 "click object: a click gives a whole object, more clicks fix it (Shift: negative).")
+            gr.Radio(click_modes(), value=click_modes()[0], label="Click does", elem_id="click-mode", interactive=True,
+                     info="; ".join(f"{t.label}: {t.help}" for t in tools("click"))
+                     + ". Proposed regions are outlined only; merged, edited or confirmed ones are coloured.")
             with gr.Row():
                 sign = gr.Radio(SIGNS, value=SIGNS[0], label="click object: next click is", elem_id="click-sign",
                                 interactive=True,
@@ -405,11 +421,11 @@ def build(ctx: AppContext, default_folder: str) -> dict:
                                     label="granularity (coarser <-> finer)",
                                     info="re-cuts the proposed regions; your edits and confirmed regions stay")
             with gr.Row():
-                gr.Radio(list(canvas.DRAG_TOOLS), value="merge stroke", label="Drag on the picture",
+                gr.Radio(list(canvas.drag_tools()), value=next(iter(canvas.drag_tools())), label="Drag on the picture",
                          elem_id="drag-tool", scale=4, interactive=True,
                          info="a click does what 'Click does' says; a drag draws with this tool. Wheel: zoom; "
                               "right or middle drag (or Space + drag): pan; 0: fit")
-                gr.Slider(1, 50, value=canvas.BRUSH_RADIUS, step=1, label="brush radius (image px)",
+                gr.Slider(1, 50, value=BRUSH_RADIUS, step=1, label="brush radius (image px)",
                           elem_id="brush-size", scale=2, interactive=True)
             # Clicks, strokes and lassos are drawn by canvas.CANVAS_JS on this picture and sent, queued,
             # through the hidden payload box and button below.
@@ -426,7 +442,7 @@ def build(ctx: AppContext, default_folder: str) -> dict:
                 redo_btn = gr.Button("Redo", elem_id="redo")
                 export_btn = gr.Button("Export zip")
             exported = gr.File(label="Exported project")
-            gr.Markdown("Shortcuts: " + "; ".join(f"**{k}** {v}" for k, v in SHORTCUTS.items()),
+            gr.Markdown("Shortcuts: " + "; ".join(f"**{k}** {v}" for k, v in shortcuts().items()),
                         elem_id="shortcuts")
             with gr.Accordion("Import an existing mask or label map", open=False):
                 mask_file = gr.File(label="Mask / label map (PNG)", file_types=["image"], elem_id="import-mask-file")

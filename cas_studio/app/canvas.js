@@ -1,5 +1,6 @@
 // The Annotate canvas: drawing, zoom and pan, installed once per page (Blocks.load). Served as
-// the source of canvas.CANVAS_JS; %TOOLS% is replaced by the drag tools (canvas.DRAG_TOOLS).
+// the source of canvas.CANVAS_JS; %TOOLS% is replaced by the drag tools (canvas.drag_tools()),
+// %LASSO_COVER% by the share of a region a lasso must hold (annotation.edits.LASSO_COVER).
 () => {
   if (window.casCanvas) return;
   const S = {queue: [], zoom: 1, px: 0, py: 0, down: null, path: [], pending: [], space: false,
@@ -13,8 +14,9 @@
   const checked = (id) => { const i = document.querySelector('#' + id + ' input:checked'); return i ? i.value : null; };
   const radius = () => { const i = document.querySelector('#brush-size input[type=number]');
                          const v = i ? parseFloat(i.value) : 5; return isFinite(v) && v > 0 ? v : 5; };
-  const tool = () => checked('drag-tool') || 'merge stroke';
-  const TOOLS = %TOOLS%;
+  const TOOLS = %TOOLS%, LASSO_COVER = %LASSO_COVER%;
+  const tool = () => checked('drag-tool') || Object.keys(TOOLS)[0];
+  const draws = (label) => (TOOLS[label === undefined ? tool() : label] || {}).draws;
   function geom() {
     const el = img(); if (!el || !el.naturalWidth) return null;
     const r = el.getBoundingClientRect(), nw = el.naturalWidth, nh = el.naturalHeight;
@@ -47,7 +49,7 @@
     c.stroke();
   }
   // The lasso's preview. The label map comes once per picture (gen counts pictures); each move
-  // counts, per region, the pixels the filled outline covers, and tints the regions at least half
+  // counts, per region, the pixels the filled outline covers, and tints the regions at least LASSO_COVER
   // inside, as annotate.regions_inside decides on release.
   const lassoing = () => S.down !== null && !S.down.pan && S.path.length && S.path.at(-1).kind === 'lasso';
   S.labelsReady = () => !!S.labels && S.labels.gen === S.gen;  // the map of the picture shown
@@ -64,7 +66,7 @@
     const im = new Image();
     im.onload = () => {
       // A newer picture arrived while this map travelled: it may be the older map; ask again.
-      if (gen !== S.gen) { if (lassoing() || TOOLS[tool()] === 'lasso') S.wantLabels(); return; }
+      if (gen !== S.gen) { if (lassoing() || draws() === 'lasso') S.wantLabels(); return; }
       const w = im.naturalWidth, h = im.naturalHeight;
       const cv = document.createElement('canvas'); cv.width = w; cv.height = h;
       const x = cv.getContext('2d', {willReadFrequently: true}); x.drawImage(im, 0, 0);
@@ -104,7 +106,7 @@
       for (let x = 0; x < bw; x++, j += 4) if (m[j] >= 128) inside[L.ids[row + x]]++;
     }
     const chosen = [];
-    for (let id = 1; id <= L.max; id++) if (inside[id] && 2 * inside[id] >= L.area[id]) chosen.push(id);
+    for (let id = 1; id <= L.max; id++) if (inside[id] && inside[id] >= LASSO_COVER * L.area[id]) chosen.push(id);
     S.previewIds = chosen;
     p.tintKey = chosen.length >= 2 ? L.gen + ':' + chosen.join(',') : null;  // fewer than two merge nothing
     if (p.tintKey && p.tintKey !== S.tintKey) {
@@ -129,7 +131,7 @@
     drawTint(c, g);
     S.pending.forEach(p => drawPath(c, g, p));
     if (S.path.length) drawPath(c, g, S.path.at(-1));
-    if (cursor && TOOLS[tool()] !== 'lasso' && TOOLS[tool()] !== 'pan') {
+    if (cursor && draws() !== 'lasso' && draws() !== 'pan') {
       c.beginPath(); c.setLineDash([]); c.lineWidth = 1.5; c.strokeStyle = '#ff00ff';
       c.arc(cursor[0], cursor[1], Math.max(2, radius() * g.s), 0, 2 * Math.PI); c.stroke();
     }
@@ -158,10 +160,10 @@
     if (!inside(e)) return;
     e.preventDefault(); e.stopPropagation();
     const g = geom(); if (!g) return;
-    const pan = e.button !== 0 || S.space || TOOLS[tool()] === 'pan';
+    const pan = e.button !== 0 || S.space || draws() === 'pan';
     S.down = {x: e.clientX, y: e.clientY, pan, moved: false, px: S.px, py: S.py, shift: e.shiftKey};
-    const kind = TOOLS[tool()] === 'lasso' ? 'lasso' : 'stroke';
-    if (!pan) S.path.push({kind, action: TOOLS[tool()], radius: radius(), points: [toImage(g, e.clientX, e.clientY)]});
+    const kind = draws() === 'lasso' ? 'lasso' : 'stroke';
+    if (!pan) S.path.push({kind, action: TOOLS[tool()].id, radius: radius(), points: [toImage(g, e.clientX, e.clientY)]});
     if (!pan && kind === 'lasso') { S.previewIds = null; S.wantLabels(); }
   }, true);
   document.addEventListener('pointermove', (e) => {
@@ -211,13 +213,13 @@
   document.addEventListener('load', (e) => {
     if (e.target.tagName === 'IMG' && host() && host().contains(e.target)) {
       S.pending = S.pending.filter(p => !p.sent); S.gen++;
-      if (lassoing() || TOOLS[tool()] === 'lasso') S.wantLabels();  // ready before the next lasso
+      if (lassoing() || draws() === 'lasso') S.wantLabels();  // ready before the next lasso
       applyView();
     }
   }, true);
   // The changed radio's own value: Gradio marks it checked only after this event.
   document.addEventListener('change', (e) => {
-    if (e.target.closest && e.target.closest('#drag-tool') && TOOLS[e.target.value] === 'lasso') S.wantLabels();
+    if (e.target.closest && e.target.closest('#drag-tool') && draws(e.target.value) === 'lasso') S.wantLabels();
   }, true);
   addEventListener('resize', () => redraw());
   addEventListener('scroll', () => redraw(), true);

@@ -20,13 +20,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..annotation.session import BRUSH_ACTIONS, MAX_BRUSH_RADIUS, MODES
+from ..annotation.edits import LASSO_COVER
+from ..annotation.tools import MAX_BRUSH_RADIUS, get_tool, tools
 
-#: What a drag on the canvas does: a brush action of the session, the lasso, or panning.
-DRAG_TOOLS = {"merge stroke": "merge", "lasso": "lasso", "paint a new region": "new",
-              "paint into the selected region": "grow", "erase (unlabelled)": "erase", "pan": "pan"}
-#: Default brush radius in image pixels (the simulated annotator's brush: 10 px across).
-BRUSH_RADIUS = 5
+#: The drag that moves the picture instead of editing it (the canvas's own, not a session tool).
+PAN = "pan"
+
+
+def drag_tools() -> dict[str, dict[str, str]]:
+    """What a drag on the canvas does, by the label the tab shows: the registered drag tools (their
+    id and how the canvas draws them), then panning."""
+    return {**{t.label: {"id": t.id, "draws": t.draws} for t in tools("drag")}, PAN: {"id": PAN, "draws": PAN}}
 #: Most actions and points one message may carry (a browser sends a few; more is not a person).
 MAX_ACTIONS = 64
 MAX_POINTS = 20_000
@@ -60,8 +64,7 @@ def parse_actions(payload: str | None) -> list[dict]:
         kind = a.get("kind") if isinstance(a, dict) else None
         if kind == "click":
             _check_point((a.get("x"), a.get("y")))
-            if a.get("mode") not in MODES:
-                raise ValueError(f"Unknown click mode {a.get('mode')!r}.")
+            get_tool("click", a.get("mode"))  # ValueError naming the click tools
         elif kind in ("stroke", "lasso"):
             pts = a.get("points")
             if not isinstance(pts, list) or not 1 <= len(pts) <= MAX_POINTS:
@@ -69,8 +72,8 @@ def parse_actions(payload: str | None) -> list[dict]:
             for p in pts:
                 _check_point(p)
             if kind == "stroke":
-                if a.get("action") not in BRUSH_ACTIONS:
-                    raise ValueError(f"Unknown brush action {a.get('action')!r}.")
+                if get_tool("drag", a.get("action")).draws != "stroke":
+                    raise ValueError(f"{a.get('action')!r} is not a brush.")
                 r = a.get("radius")
                 if not isinstance(r, (int, float)) or not 0.5 <= r <= MAX_BRUSH_RADIUS:
                     raise ValueError(f"The brush radius must be between 0.5 and {MAX_BRUSH_RADIUS} px.")
@@ -118,7 +121,7 @@ def describe(action: dict) -> str:
         return f"the click at ({int(action['x'])}, {int(action['y'])})"
     if action["kind"] == "lasso":
         return "the lasso"
-    return f"the {next(k for k, v in DRAG_TOOLS.items() if v == action['action'])}"
+    return f"the {get_tool('drag', action['action']).label}"
 
 
 # Installed once per page (Blocks.load). Pixel mapping allows for the image's letterboxing
@@ -132,4 +135,4 @@ def _script(name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-CANVAS_JS = _script("canvas.js").replace("%TOOLS%", json.dumps(DRAG_TOOLS))
+CANVAS_JS = _script("canvas.js").replace("%TOOLS%", json.dumps(drag_tools())).replace("%LASSO_COVER%", repr(LASSO_COVER))

@@ -52,7 +52,7 @@ def build_app(*, project_folder: str = "my-project", projects_dir: str | Path = 
         # the user types another there.
         annot["folder"].change(lambda folder: folder, annot["folder"], tune["folder"], api_name=False,
                                show_progress="hidden")
-        demo.load(None, None, None, js=annotate_tab.SHORTCUTS_JS)  # keyboard shortcuts (Annotate tab)
+        demo.load(None, None, None, js=annotate_tab.shortcuts_js())  # keyboard shortcuts (Annotate tab)
         demo.load(None, None, None, js=canvas.CANVAS_JS)  # drawing, zoom and pan on the Annotate canvas
         # Model lists refresh on page load, so models added since start-up appear.
         demo.load(lambda: (gr.update(choices=ctx.models.choices()),) * 2, None, [seg["model"], annot["model"]],

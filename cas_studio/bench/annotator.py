@@ -82,13 +82,13 @@ def _edits(megapixels: int, repeat: int) -> list[str]:
     def selecting(x: int, y: int) -> Callable[[], None]:
         def prepare() -> None:
             session.deselect()
-            session.click_region("select / merge", x, y)
+            session.click_region("merge", x, y)
         return prepare
 
     # (prepare, edit): prepare is not timed; each edit is undone (untimed) before the next repeat.
     edits = {
         "merge": (selecting(int(xs[0]), int(ys[0])),
-                  lambda: session.click_region("select / merge", int(first[1]), int(first[0]))),
+                  lambda: session.click_region("merge", int(first[1]), int(first[0]))),
         "lasso": (session.deselect, lambda: session.lasso(outline)),
         "grow": (selecting(*centre), session.grow),
         "paint-to-merge": (session.deselect, lambda: session.stroke("merge", line, radius=15 * s)),
@@ -137,11 +137,11 @@ def large(megapixels: tuple[float, ...] = (12.0, 39.9)) -> list[str]:
         t1 = time.perf_counter()
         picture = s.picture(DISPLAY_PIXELS)
         t2 = time.perf_counter()
-        s.click_region("select / merge", w // 40, h // 40)
+        s.click_region("merge", w // 40, h // 40)
         t3 = time.perf_counter()
         s.picture(DISPLAY_PIXELS)  # with a region selected: the grow preview is drawn too
         t4 = time.perf_counter()
-        s.click_region("select / merge", w // 2, h // 2)
+        s.click_region("merge", w // 2, h // 2)
         t5 = time.perf_counter()
         lines.append(f"large {mp:g}MP ({w}x{h}): oversegment and save {t1 - t0:.1f} s, canvas "
                      f"{picture.shape[1]}x{picture.shape[0]} in {1000 * (t2 - t1):.0f} ms (with a selection and its "

@@ -53,8 +53,10 @@ from scipy.sparse.csgraph import connected_components
 from skimage.morphology import skeletonize
 
 from .. import annotation as ann
-from ..inference.grouping import adjacent_pairs, coverage
+from ..annotation.edits import LASSO_COVER
 from ..annotation.hierarchy import Hierarchy, build_hierarchy
+from ..annotation.tools import BRUSH_RADIUS
+from ..inference.grouping import adjacent_pairs, coverage
 from ..interactive.clicks import protocol_masks
 from ..metrics import achievable_accuracy, boundary_fmeasure
 
@@ -62,8 +64,9 @@ TARGET = 0.90
 LIMIT = 60
 #: Granularities the oracle may move the slider to (one action each).
 LEVELS = tuple(np.linspace(0.0, 1.0, 11))
-#: Brush radius of a simulated stroke, in pixels (the app's default brush: 10 px across).
-BRUSH_RADIUS = 5
+#: The app's tool each simulated move stands for: (kind, id) in :mod:`cas_studio.annotation.tools`.
+#: "granularity" is the slider, "grow" the G key; "flood" is no tool (the upper bound only).
+TOOL_OF = {"merge": ("click", "merge"), "stroke": ("drag", "merge"), "lasso": ("drag", "lasso")}
 #: Most clicks the click-to-object tool is given on one object before it is accepted.
 MAX_OBJECT_CLICKS = 5
 #: Human regions smaller than this share of the image are left to merges and strokes.
@@ -303,7 +306,7 @@ def simulate(counts: np.ndarray, pairs: np.ndarray, assign: np.ndarray, *, kinds
             size = rows  # pixels per region
             for inside, length in tools.lassos:
                 share = np.bincount(assign, weights=inside, minlength=n_regions) / np.maximum(size, 1)
-                group = np.flatnonzero(share >= 0.5)
+                group = np.flatnonzero(share >= LASSO_COVER)
                 if len(group) >= 2:
                     groups.append((group, length, "lasso"))
         for group, length, label in groups:

@@ -75,8 +75,8 @@ def run(*, sessions: int = 50, seconds: float = 30.0, images: int = 5, readers: 
                 picks = rng.choice(ids, 2, replace=False) if len(ids) >= 2 else ids[:1]
                 points = [np.argwhere(labels == i)[0] for i in picks]
                 if len(points) == 2:
-                    s.click_region("select / merge", points[0][1], points[0][0])
-                    s.click_region("select / merge", points[1][1], points[1][0])
+                    s.click_region("merge", points[0][1], points[0][0])
+                    s.click_region("merge", points[1][1], points[1][0])
                 else:
                     s.click_region("split", points[0][1], points[0][0])
                 current = s.labels()

@@ -29,7 +29,7 @@ def session(ctx, tmp_path):
     return s
 
 
-def click_at(s, region: int, mode: str = tab.MODES[0]):
+def click_at(s, region: int, mode: str = tab.click_modes()[0]):
     ctx = AppContext(s.project.root.parent)
     """A click on the canvas, as the browser's canvas script sends it."""
     ys, xs = np.nonzero(s.history.current == region)
@@ -87,7 +87,7 @@ def test_clicks_and_strokes_on_a_downscaled_canvas_land_at_full_size(ctx, sessio
     assert abs(picture.shape[0] - h / 2) <= 1 and abs(picture.shape[1] - w / 2) <= 1
     target = int(np.unique(s.history.current)[5])
     ys, xs = np.nonzero(s.history.current == target)
-    shown = {"kind": "click", "x": int(xs[0]) // 2, "y": int(ys[0]) // 2, "mode": tab.MODES[0], "negative": False}
+    shown = {"kind": "click", "x": int(xs[0]) // 2, "y": int(ys[0]) // 2, "mode": tab.click_modes()[0], "negative": False}
     s, *_ = tab.canvas_actions(ctx, json.dumps([shown]), 2, s)
     picked = s.selected[0]
     # The shown pixel covers a 2x2 block of the image: the click lands inside it.
