@@ -97,7 +97,8 @@ def test_eval_missing_predictions(tmp_path, capsys):
 
 def test_eval_worst_images_figure_picks_the_worst(tmp_path, capsys):
     from cas_studio.data import read_target, resolve
-    from cas_studio.inference.evaluate import evaluate_saliency, worst_examples
+    from cas_studio.inference.evaluate import worst_examples
+    from cas_studio.inference.scoring import evaluate_saliency
 
     data = make_figure_ground(tmp_path / "d", n=4, size=40)
     items = resolve(str(data))
@@ -123,7 +124,8 @@ def test_eval_worst_images_figure_picks_the_worst(tmp_path, capsys):
 
 
 def test_eval_worst_for_regions_is_lowest_covering(tmp_path):
-    from cas_studio.inference.evaluate import evaluate_regions, worst_examples
+    from cas_studio.inference.evaluate import worst_examples
+    from cas_studio.inference.scoring import evaluate_regions
     from cas_studio.data import resolve
 
     lm = tmp_path / "lm"
@@ -148,7 +150,8 @@ def test_eval_decoder_flag_overrides_the_models_decoder(monkeypatch):
     monkeypatch.setattr(evaluate, "resolve", lambda data: [])
     assert evaluate.main(["--task", "regions", "--data", "x", "--weights", "w", "--decoder", "merge"]) == 2  # no images
     monkeypatch.setattr(evaluate, "resolve", lambda data: [evaluate.Item(__import__("pathlib").Path("i.png"), __import__("pathlib").Path("t.png"), "label_map")])
-    monkeypatch.setattr(evaluate, "evaluate_regions", lambda predict, items, scores=None: {"covering": 1.0})
+    from cas_studio.inference.outputs import output_of
+    monkeypatch.setattr(output_of("regions"), "evaluate", lambda predict, items, scores=None, **kw: {"covering": 1.0})
     from cas_studio.inference.clustering import DECODER_DEFAULTS
     from cas_studio.inference.grouping import DEFAULTS
 
@@ -190,7 +193,8 @@ def test_eval_decoder_options_alone_change_the_recorded_decoder(tmp_path):
 
 
 def test_predict_regions_uses_the_decoder_the_weights_record(tmp_path):
-    from cas_studio.inference.infer import decode_regions, labels_from_probabilities, predict_probabilities
+    from cas_studio.inference.infer import decode_regions, predict_probabilities
+    from cas_studio.inference.labelling import labels_from_probabilities
     from cas_studio.models.weights import load_model
 
     torch.manual_seed(0)

@@ -7,10 +7,12 @@ import pytest
 import torch
 
 from cas_studio.inference.infer import (
-    binarize, choose_saliency_channel, labels_from_probabilities, predict_probabilities, predict_regions,
-    predict_saliency, predict_segmentation,
+    binarize, choose_saliency_channel, predict_probabilities, predict_regions,
+    predict_saliency,
 )
+from cas_studio.inference.labelling import labels_from_probabilities
 from cas_studio.models.factory import build_model
+from cas_studio.inference.outputs import output_of
 
 
 @pytest.fixture(scope="module")
@@ -189,8 +191,8 @@ def test_one_registry_owns_the_decoders():
 
 def test_a_held_out_check_sees_a_saliency_model_as_its_binary_mask(model):
     image = np.random.default_rng(1).integers(0, 255, (50, 80, 3), dtype=np.uint8)
-    mask = predict_segmentation(model, image, task="saliency", size=64)
+    mask = output_of("saliency").segment(model, image, size=64)
     assert mask.dtype == np.int32 and set(np.unique(mask)) <= {0, 1}
     assert (mask == binarize(predict_saliency(model, image, size=64))).all()
-    regions = predict_segmentation(model, image, task="regions", size=64)
+    regions = output_of("regions").segment(model, image, size=64)
     assert (regions == predict_regions(model, image, size=64)).all()

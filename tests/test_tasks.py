@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cas_studio.inference.outputs import output_of
 from cas_studio.inference.tasks import TASKS, TRAINABLE, get_task
 from cas_studio.training.config import TrainConfig
 from cas_studio.models.weights import WeightsInfo, check_flip_average
@@ -35,7 +36,7 @@ def test_every_task_selects_on_a_metric_and_region_tasks_name_decoders():
     for task in TASKS.values():
         key, higher = task.selection
         assert isinstance(key, str) and higher is True
-        assert task.saliency_map or task.name == "clicks" or task.decoders
+        assert task.click_maps or output_of(task).binary or task.decoders
     assert get_task("regions").decoders[0] == "merge" and get_task("texture").decoders[0] == "cluster"
 
 
@@ -52,3 +53,8 @@ def test_each_task_has_fine_tune_settings_and_saliency_starts_gentler():
         lr, epochs = get_task(name).finetune
         assert 0 < lr <= 1e-2 and epochs >= 1
     assert get_task("saliency").finetune[0] < get_task("regions").finetune[0]
+
+
+def test_the_click_task_has_no_output_kind_of_its_own():
+    with pytest.raises(ValueError, match="clicks task's output .'clicks'. has no output kind"):
+        output_of("clicks")

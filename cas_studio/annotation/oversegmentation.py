@@ -171,12 +171,26 @@ def build_regions(image: np.ndarray, method: str = DEFAULT_METHOD, *, model=None
 
 
 def salient_object(image: np.ndarray, model) -> np.ndarray:
-    """A one-click start: background (1) and salient object (2) from a saliency model.
+    """A one-click start: background (1) and salient object (2) from a model whose output kind gives
+    an object mask (a saliency model).
 
     Returns
     -------
     ndarray of int32, HxW, ids 1 and 2 (only 1 when nothing stands out).
-    """
-    from ..inference.infer import binarize, predict_saliency
 
-    return np.where(binarize(predict_saliency(model, to_rgb8(image))), 2, 1).astype(np.int32)
+    Raises
+    ------
+    ValueError
+        The model's task gives no object mask (a regions or click model).
+    """
+    from ..inference.outputs import output_of  # torch loads when a model is used, not with the session
+    from ..models.weights import info_of
+
+    task = info_of(model).task
+    try:
+        kind = output_of(task)
+    except ValueError:
+        kind = None
+    if kind is None or not kind.binary:
+        raise ValueError(f"a {task} model gives no salient object; the salient object needs a saliency model")
+    return np.where(kind.object_mask(model, to_rgb8(image)), 2, 1).astype(np.int32)

@@ -8,21 +8,13 @@ import cv2
 import numpy as np
 
 from ..io import to_rgb8
+from ..colours import colorize
 from ..metrics import boundary_map
 
 
 def boundaries(labels: np.ndarray) -> np.ndarray:
     """Boolean HxW map of pixels whose right or lower neighbour is in another region."""
     return boundary_map(labels)
-
-
-def colorize(labels: np.ndarray, *, seed: int = 7) -> np.ndarray:
-    """HxWx3 uint8 colours, a fixed colour per id; unlabelled (0) is dark gray."""
-    rng = np.random.default_rng(seed)
-    n = int(labels.max()) + 1
-    palette = rng.integers(40, 256, (max(n, 1), 3), dtype=np.uint8)
-    palette[0] = (48, 48, 48)
-    return np.take(palette, labels, axis=0)  # 4x faster than palette[labels] at 4 MP (7 vs 29 ms)
 
 
 def matched_colours(labels: np.ndarray, reference: np.ndarray) -> np.ndarray:

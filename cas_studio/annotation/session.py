@@ -39,7 +39,6 @@ from .tools import MAX_BRUSH_RADIUS, get_tool
 from .oversegmentation import DEFAULTS, DEFAULT_GRANULARITY, DEFAULT_METHOD, build_regions, salient_object
 from ..data.project import EditConflict, Project
 from ..io import ImageError, read_image
-from ..inference.tasks import get_task
 
 if TYPE_CHECKING:  # the video layer imports torch; the session loads it only when a video is used
     from ..video import Progress, PropagateOptions
@@ -408,9 +407,6 @@ class Session:
         self.current()
         try:
             model = self.load_model(model_name)
-            if not get_task(model.info.task).saliency_map:
-                raise AnnotationError(f"{model_name} is a {model.info.task} model; the salient object needs a "
-                                      "saliency model.")
             labels = salient_object(self.image, model)
         except (ValueError, FileNotFoundError) as err:
             raise AnnotationError(str(err)) from None

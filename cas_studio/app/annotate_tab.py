@@ -18,7 +18,7 @@ from .. import annotation as ann
 from ..annotation.session import DISPLAY_PIXELS, AnnotationError, SaveConflict, Session
 from ..annotation.tools import BRUSH_RADIUS, tools
 from ..data.project import create_project, export_zip
-from ..inference.tasks import get_task
+from ..inference.outputs import output_of
 from ..video import PropagateOptions
 from . import canvas, settings
 from .context import AppContext
@@ -237,11 +237,18 @@ def set_granularity(ctx: AppContext, granularity: float, s: Session):
     return (s, *_view(ctx, s))
 
 
+def _gives_object(model) -> bool:
+    try:
+        return output_of(model.info.task).binary
+    except ValueError:  # a task with no output kind here (the click model)
+        return False
+
+
 @_guard
 def one_click_salient(ctx: AppContext, model_name: str | None, s: Session):
     """Propose background and salient object from the saliency model, to accept or correct."""
     # The tab's model dropdown serves the regions tools; a saliency model chosen there is used here.
-    name = model_name if model_name and get_task(ctx.models.get(model_name).info.task).saliency_map else "saliency"
+    name = model_name if model_name and _gives_object(ctx.models.get(model_name)) else "saliency"
     s.salient(name)
     return (s, *_view(ctx, s))
 
@@ -392,7 +399,7 @@ def build(ctx: AppContext, default_folder: str) -> dict:
                         sliders.append(gr.Slider(lo, hi, value=default, step=step, label=f"{name} ({m})", info=what,
                                                  elem_id=f"param-{m}-{name}"))
             choices = ctx.models.choices()
-            model_name = gr.Dropdown(choices, value="regions" if "regions" in choices else None,
+            model_name = gr.Dropdown(choices, value=settings.START_MODEL if settings.START_MODEL in choices else None,
                                      label="model (for the 'model' method: shipped or fine-tuned)", elem_id="annotate-model")
             guided = gr.Checkbox(False, label="let the regions model guide the hierarchy", elem_id="guided")
             seg_btn = gr.Button("Over-segment", variant="primary", elem_id="oversegment")

@@ -10,10 +10,11 @@ import gradio as gr
 from .. import annotation as ann
 from ..data import read_target, resolve
 from ..training.finetune import FinetuneOptions, RunInProgress, estimate, format_seconds, kept_weights, list_runs
-from ..inference.infer import predict_segmentation
+from ..inference.outputs import output_of
 from ..io import read_image
 from ..inference.tasks import TRAINABLE, get_task
 from ..models.weights import load_model
+from . import settings
 from .context import AppContext
 from .wording import run_message
 
@@ -163,7 +164,7 @@ def before_after(ctx: AppContext, project: str):
     views = []
     for model in (base, after):
         # As the run's held-out check saw it: a saliency model's binary mask, a region model's regions.
-        labels = predict_segmentation(model, image, task=after.info.task, size=after.info.input_size) + 1
+        labels = output_of(after.info.task).segment(model, image, size=after.info.input_size) + 1
         views.append(ann.overlay(image, labels, colour_ids=ann.matched_colours(labels, truth)))
     return views[0], views[1]
 
@@ -175,7 +176,7 @@ def build(ctx: AppContext, default_folder: str, model_lists: list[gr.Dropdown]) 
     choices = ctx.models.choices()
     with gr.Row():
         folder = gr.Textbox(default_folder, label="Annotation project", scale=3, elem_id="ft-project")
-        base = gr.Dropdown(choices, value="regions" if "regions" in choices else None,
+        base = gr.Dropdown(choices, value=settings.START_MODEL if settings.START_MODEL in choices else None,
                            label="Base model", scale=2, elem_id="ft-base")
         task = gr.Radio(list(TRAINABLE), value="regions", label="Task", scale=2)
     with gr.Row():

@@ -9,9 +9,10 @@ import gradio as gr
 import numpy as np
 
 from .. import annotation as annotate
-from ..inference.infer import adaptive_threshold, binarize, decode_regions, predict_probabilities, saliency_channel
+from ..inference.infer import adaptive_threshold, binarize, predict_probabilities
+from ..inference.outputs import output_of
 from ..io import ImageError, read_image, write_image
-from ..inference.tasks import TRAINABLE, get_task
+from ..inference.tasks import TRAINABLE
 from .components import ImageUpload
 from .context import AppContext
 from .settings import SESSION_TTL_S, scratch
@@ -93,17 +94,18 @@ def _segment(ctx: AppContext, image_path: str | None, task: str, model: str | No
     channels = [(_heat(p), f"channel {c}: mean {p.mean():.2f}") for c, p in enumerate(probs)]
     info = net.info
     name = model or _default_model(ctx, task)
-    if get_task(task).saliency_map:
-        sal = probs[saliency_channel(net)]
+    kind = output_of(task)
+    if kind.binary:  # a map thresholded into a mask: the threshold is the person's to move
+        sal = kind.decode(net, probs, image)
         t = adaptive_threshold(sal) if auto else float(threshold)
         mask = binarize(sal, t)
         overlay, out = _mask_views(image, mask)
         heat = _heat(sal)
         timing = _timing((time.perf_counter() - t_start) * 1000, elapsed)
-        state = {"saliency": sal, "name": name, "arch": info.arch if info else "?", "timing": timing}
+        state = {"saliency": sal, "name": name, "arch": info.arch, "timing": timing}
         summary = _saliency_summary(name, state["arch"], timing, sal, t, auto, mask)
         return heat, overlay, channels, out, summary, state, round(t, 3)
-    labels = decode_regions(net, probs, image) + 1
+    labels = kind.decode(net, probs, image) + 1
     colours, outlines = annotate.colorize(labels), annotate.overlay(image, labels, alpha=0.0)
     summary = (f"**{task}** with `{name}` {_timing((time.perf_counter() - t_start) * 1000, elapsed)}: "
                f"**{len(np.unique(labels))} regions** from {probs.shape[0]} channels")

@@ -14,6 +14,8 @@ from pathlib import Path
 SCRATCH_TTL_S = 3600
 #: How long a closed tab's session state (its undo history, its last saliency map) is kept, in seconds.
 SESSION_TTL_S = 3600
+#: The shipped weights the Annotate and Fine-tune tabs start from, when installed.
+START_MODEL = "regions"
 _scratch_root: Path | None = None
 
 

@@ -102,7 +102,7 @@ def oracle_project(root: Path, items: list, *, regions: int = 3) -> object:
 def _realistic(args: argparse.Namespace) -> int:
     from .. import annotation as ann
     from ..data import resolve
-    from ..inference.evaluate import evaluate_regions
+    from ..inference.scoring import evaluate_regions
     from ..inference.infer import predict_regions
     from ..models.weights import load_model
 
@@ -143,7 +143,8 @@ def _frames_split(args: argparse.Namespace, seed: int, by_sequence: dict[str, li
     """One split of ``_frames``: fine-tune on 10 frames of 3 sequences, score the rest; returns scores.
     ``base_predict`` is the base model's predictor, shared by all splits."""
     from ..data.project import create_project
-    from ..inference.evaluate import evaluate_saliency, model_predictor
+    from ..inference.evaluate import model_predictor
+    from ..inference.scoring import evaluate_saliency
 
     sequences = sorted(by_sequence)
     chosen = list(np.random.default_rng(seed).choice(sequences, 3, replace=False))

@@ -10,6 +10,8 @@ from pathlib import Path
 #: map (0 = unlabelled and regions nobody confirmed read as IGNORE; with ``annotation_rest`` the
 #: unconfirmed regions become one "rest" region instead).
 TARGET_KINDS = ("mask", "jpeg_mask", "label_map", "bsds_mat", "annotation", "annotation_rest")
+#: Targets of annotation projects: class-free regions, with nothing recording which one is salient.
+PROJECT_KINDS = ("annotation", "annotation_rest")
 #: Region id of ignored pixels in the targets returned by :func:`cas_studio.data.read_target`.
 IGNORE = -1
 
@@ -25,3 +27,9 @@ class Item:
     def __post_init__(self) -> None:
         if self.kind not in TARGET_KINDS:
             raise ValueError(f"unknown target kind {self.kind!r}")
+
+
+def class_free(items) -> bool:
+    """Whether every one of ``items`` (at least one) is an annotation project's class-free regions."""
+    items = list(items)
+    return bool(items) and all(it.kind in PROJECT_KINDS for it in items)

@@ -52,7 +52,7 @@ import numpy as np
 from filelock import FileLock
 
 from ..annotation.edits import untouched_regions
-from ..io import IMAGE_SUFFIXES, ImageError, atomic_path, read_image, read_label_map, write_label_map
+from ..io import IMAGE_SUFFIXES, ImageError, atomic_path, read_image, read_label_map
 from .items import IGNORE, Item
 
 FORMAT = "cas-studio-project/2"
@@ -301,7 +301,8 @@ class Project:
         out = []
         for p in self.annotated():
             side = self.sidecar(p)
-            every = "regions" in side and len(side.get("confirmed", [])) >= side["regions"]
+            count = side.get("regions")  # how many regions the label map has (absent in old records)
+            every = count is not None and len(side.get("confirmed", [])) >= count
             if side.get("image_confirmed") or (every and not side.get("unlabelled", 0)):
                 out.append(p)
         return out

@@ -11,96 +11,40 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from ..data import Item, bsds_segmentations, read_target, resolve
-from .decoders import DECODERS, default_decoder, get_decoder
-from ..io import atomic_path, read_image, read_label_map
-from ..metrics import SaliencyMeter, mean_metrics, region_metrics
-from .tasks import TRAINABLE, get_task
-
-SALIENCY_METHODS = ("spectral_residual",)
-REGION_METHODS = ("felzenszwalb",)
-
-
-def _ground_truths(item: Item, shape) -> list[np.ndarray]:
-    if item.kind == "bsds_mat":
-        return bsds_segmentations(item.target)
-    return [read_target(item, shape=shape)]
-
-
-Predictor = Callable[[Item, np.ndarray], np.ndarray]
-
-
-def evaluate_saliency(predict: Predictor, items: list[Item], *, progress: bool = True,
-                      scores: list[tuple[Item, float]] | None = None) -> dict[str, float | np.ndarray]:
-    """SOD metrics of ``predict(item, image) -> HxW saliency in [0, 1]`` over ``items``.
-
-    ``scores``, when given, receives ``(item, MAE of that image)`` for every image.
-    """
-    meter = SaliencyMeter()
-    for it in tqdm(items, desc="saliency", disable=not progress, leave=False):
-        image = read_image(it.image)
-        pred, gt = predict(it, image), read_target(it, shape=image.shape[:2]) > 0
-        meter.update(pred, gt)
-        if scores is not None:
-            scores.append((it, float(np.abs(np.asarray(pred, np.float64) - gt).mean())))
-    return meter.results()
-
-
-def evaluate_regions(segment: Predictor, items: list[Item], *, progress: bool = True,
-                     scores: list[tuple[Item, float]] | None = None) -> dict[str, float]:
-    """Mean covering / PRI / VI of ``segment(item, image) -> HxW labels`` over ``items``.
-
-    ``scores``, when given, receives ``(item, covering of that image)`` for every image.
-    """
-    rows = []
-    for it in tqdm(items, desc="regions", disable=not progress, leave=False):
-        image = read_image(it.image)
-        labels = segment(it, image)
-        gts = _ground_truths(it, image.shape[:2])
-        valid = gts[0] >= 0  # unlabelled pixels of annotation projects are not scored
-        if not valid.all():
-            labels, gts = labels[valid], [g[valid] for g in gts]
-        rows.append(region_metrics(labels, gts))
-        if scores is not None:
-            scores.append((it, rows[-1]["covering"]))
-    return mean_metrics(rows)
+from ..data import Item, resolve
+from ..io import atomic_path, read_image
+from .decoders import DECODERS, DEFAULT_DECODER, default_decoder, get_decoder
+from .outputs import output_of
+from .scoring import Predictor, ground_truths
+from .tasks import trainable_tasks
 
 
 def worst_examples(predict: Predictor, task: str, scores: list[tuple[Item, float]], path: str | Path, *,
                    n: int = 4) -> Path:
     """Save a figure of the ``n`` worst-scored images: image, ground truth, prediction, score.
 
-    Worst means the highest MAE for saliency and the lowest covering for regions / texture.
+    Worst means the highest MAE for saliency and the lowest covering for regions / texture (the
+    task's output kind says which, and how to show its outputs).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..annotation.render import colorize
-
     if not scores:
         raise ValueError("no scored images to show")
-    saliency = get_task(task).saliency_map
-    worst = sorted(scores, key=lambda s: -s[1] if saliency else s[1])[:n]
+    kind = output_of(task)
+    worst = sorted(scores, key=lambda s: s[1] if kind.lower_is_worse else -s[1])[:n]
     fig, axes = plt.subplots(len(worst), 3, figsize=(9, 2.6 * len(worst)), squeeze=False)
     for row, (it, score) in zip(axes, worst):
         image = read_image(it.image)
         pred = predict(it, image)
-        gt = _ground_truths(it, image.shape[:2])[0]
-        if saliency:
-            shown = [(gt > 0, "gray"), (pred, "gray")]
-            label = f"MAE {score:.3f}"
-        else:
-            shown = [(colorize(np.unique(gt, return_inverse=True)[1].reshape(gt.shape) + 1), None),
-                     (colorize(np.unique(pred, return_inverse=True)[1].reshape(pred.shape) + 1), None)]
-            label = f"covering {score:.3f}"
+        gt = ground_truths(it, image.shape[:2])[0]
+        shown, label = kind.panels(gt, pred), f"{kind.score_name} {score:.3f}"
         row[0].imshow(image)
         row[0].set_title(it.image.stem, fontsize=8)
         for ax, (img, cmap) in zip(row[1:], shown):
@@ -117,40 +61,19 @@ def worst_examples(predict: Predictor, task: str, scores: list[tuple[Item, float
     return path
 
 
-def saliency_channel_on(model, items: list[Item], *, size: int | None = None, flip: bool | None = None,
-                        temperature: float | None = None) -> tuple[int, list[np.ndarray], list[np.ndarray]]:
-    """The paper's rule on ``items``: (channel, the probabilities, the binary masks) for reuse."""
-    from .infer import choose_saliency_channel, predict_probabilities
-
-    probs, masks = [], []
-    for it in items:
-        im = read_image(it.image)
-        probs.append(predict_probabilities(model, im, size=size, flip=flip, temperature=temperature))
-        masks.append(read_target(it, shape=im.shape[:2]) > 0)
-    return choose_saliency_channel(probs, masks), probs, masks
-
-
 def model_predictor(weights: str, task: str, items: list[Item], *, size: int | None = None,
                     decoder: dict | None = None, flip: bool | None = None,
                     temperature: float | None = None) -> Predictor:
-    """A predictor from weights; a saliency model without a recorded channel gets the paper's rule.
+    """A predictor from weights (see the task's output kind: ``Output.predictor``); a saliency model
+    without a recorded channel gets the paper's rule on ``items``.
 
     ``decoder`` overrides how a region model's output becomes regions, ``flip`` and ``temperature``
     a saliency model's test-time options (default: what the weights record).
     """
-    from .infer import inference_options, predict_probabilities, predict_regions
     from ..models.weights import load_model
 
-    model = load_model(weights)
-    if not get_task(task).saliency_map:
-        if temperature is not None:
-            raise ValueError("temperature applies to saliency models only")
-        inference_options(model, flip=flip)  # refuses flip averaging for a region model
-        return lambda it, im: predict_regions(model, im, size=size, decoder=decoder)
-    channel = model.info.saliency_channel
-    if channel is None:
-        channel, _, _ = saliency_channel_on(model, items, size=size, flip=flip, temperature=temperature)
-    return lambda it, im: predict_probabilities(model, im, size=size, flip=flip, temperature=temperature)[channel]
+    return output_of(task).predictor(load_model(weights), items, size=size, decoder=decoder, flip=flip,
+                                     temperature=temperature)
 
 
 def folder_predictor(folder: str | Path, task: str, items: list[Item]) -> Predictor:
@@ -160,30 +83,25 @@ def folder_predictor(folder: str | Path, task: str, items: list[Item]) -> Predic
     missing = [it.image.stem for it in items if it.image.stem not in lookup]
     if missing:
         raise ValueError(f"{folder}: no prediction for {len(missing)} of {len(items)} images, e.g. {missing[:3]}")
-
-    saliency = get_task(task).saliency_map
+    kind = output_of(task)
 
     def predict(it: Item, image: np.ndarray) -> np.ndarray:
-        pred = read_label_map(lookup[it.image.stem])
+        pred = kind.read(lookup[it.image.stem], image.shape[:2])
         if pred.shape != image.shape[:2]:
             raise ValueError(f"{lookup[it.image.stem]}: prediction is {pred.shape} but the image is {image.shape[:2]}")
-        return pred.astype(np.float32) / 255.0 if saliency else pred
+        return pred
 
     return predict
 
 
 def baseline_predictor(method: str, task: str, *, scale: float = 500, min_size: int = 200) -> Predictor:
-    """A classical baseline as a predictor."""
-    from . import baselines
-
-    saliency = get_task(task).saliency_map
-    if method in SALIENCY_METHODS:
-        if not saliency:
-            raise ValueError(f"{method} is a saliency method; use --task saliency")
-        return lambda it, im: baselines.spectral_residual_saliency(im)
-    if saliency:
-        raise ValueError(f"{method} is a region method; use --task regions or texture")
-    return lambda it, im: baselines.felzenszwalb_regions(im, scale=scale, min_size=min_size)
+    """A classical baseline as a predictor (``ValueError`` naming the tasks it belongs to otherwise)."""
+    kind = output_of(task)
+    if method not in kind.methods:
+        owners = [name for name in trainable_tasks() if method in output_of(name).methods]
+        what = f"a {output_of(owners[0]).id} method; use --task {' or '.join(owners)}" if owners else "no baseline"
+        raise ValueError(f"{method} is {what}")
+    return kind.baseline(method, scale=scale, min_size=min_size)
 
 
 def _table(name: str, metrics: dict) -> str:
@@ -230,7 +148,7 @@ def decoder_from_args(args: argparse.Namespace) -> dict | None:
         from ..models.weights import read_info
 
         base = read_info(args.weights).decoder or {}
-        method = base.get("method", "argmax")
+        method = base.get("method", DEFAULT_DECODER)
     else:
         return None
     wrong = [kind for kind in asked if kind != method]
@@ -245,12 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``cas-studio eval``."""
     p = argparse.ArgumentParser(prog="cas-studio eval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", choices=TRAINABLE, required=True)
+    p.add_argument("--task", choices=trainable_tasks(), required=True)
     p.add_argument("--data", required=True, help="ground truth: a named set (sod:val, bsds500:val, outex) or folder")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--weights", help="a model: shipped name or .safetensors path")
     what.add_argument("--pred", help="a folder of predictions named like the images (PNG)")
-    what.add_argument("--method", choices=SALIENCY_METHODS + REGION_METHODS, help="a classical baseline")
+    what.add_argument("--method", choices=sorted({m for t in trainable_tasks() for m in output_of(t).methods}),
+                      help="a classical baseline")
     p.add_argument("--size", type=int, default=None, help="network input size (default: the model's)")
     p.add_argument("--decoder", choices=DECODERS, default=None,
                    help="regions: arg-max + components, superpixels merged by CAS code, or the encoder's "
@@ -286,8 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             name = args.method
             predict = baseline_predictor(args.method, args.task, scale=args.scale, min_size=args.min_size)
         scores: list[tuple[Item, float]] = []
-        metrics = (evaluate_saliency(predict, items, scores=scores) if get_task(args.task).saliency_map
-                   else evaluate_regions(predict, items, scores=scores))
+        metrics = output_of(args.task).evaluate(predict, items, scores=scores)
         if args.worst:
             worst_examples(predict, args.task, scores, args.worst, n=args.worst_n)
     except (ValueError, FileNotFoundError) as err:
@@ -299,6 +217,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         with atomic_path(args.json) as tmp:
             tmp.write_text(json.dumps({"method": name, "data": args.data, "images": len(items), **scalars}, indent=2))
-    if args.pr_curve and get_task(args.task).saliency_map:
+    if args.pr_curve and "precision" in metrics:
         _plot_pr(metrics, name, Path(args.pr_curve))
     return 0

@@ -1,7 +1,7 @@
 """From a CAS output to regions: superpixels merged by their CAS code.
 
 A CAS network gives every pixel a code (its softmax vector) that is constant inside a region and
-differs between regions. Arg-max plus connected components (:func:`cas_studio.inference.infer.labels_from_probabilities`)
+differs between regions. Arg-max plus connected components (:func:`cas_studio.inference.labelling.labels_from_probabilities`)
 uses only which channel wins, so M channels rarely give more than M or so regions, and its
 boundaries are as blurry as the network's stride-4 output. Here the image's own edges decide the
 boundaries (a fine Felzenszwalb over-segmentation) and the CAS code decides what belongs

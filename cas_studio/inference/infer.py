@@ -13,27 +13,18 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 import torch
-from scipy import ndimage
-from skimage import measure
 from torch import nn
 from torch.nn import functional as F
 
-from .decoders import get_decoder
 from ..data.transforms import to_tensor
 from ..io import to_rgb8
-from .tasks import get_task
-from ..models.weights import IMAGENET_MEAN, IMAGENET_STD, check_flip_average, check_temperature
+from ..models.weights import check_flip_average, check_temperature, info_of
+from .decoders import DEFAULT_DECODER, get_decoder
 
 
-def _info(model: nn.Module):
-    # A SegmentationNet declares ``info``; a bare nn.Module (a test's stand-in) runs at the defaults.
-    return getattr(model, "info", None)
-
-
-def model_input_size(model: nn.Module, default: int = 320) -> int:
-    """The side length a model was trained at (its weights metadata), else ``default``."""
-    info = _info(model)
-    return int(info.input_size) if info is not None else default
+def model_input_size(model: nn.Module) -> int:
+    """The side length a model was trained at (its weights metadata; 320 for a fresh network)."""
+    return int(info_of(model).input_size)
 
 
 def _prepare(model: nn.Module, image: np.ndarray, size: int | None) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -45,9 +36,8 @@ def _prepare(model: nn.Module, image: np.ndarray, size: int | None) -> tuple[tor
     # Multiples of 8 keep the network's stride arithmetic exact.
     nh, nw = max(8, int(round(h * scale / 8)) * 8), max(8, int(round(w * scale / 8)) * 8)
     small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    info = _info(model)
-    mean, std = (info.mean, info.std) if info is not None else (IMAGENET_MEAN, IMAGENET_STD)
-    return to_tensor(small, mean, std), (h, w)
+    info = info_of(model)
+    return to_tensor(small, info.mean, info.std), (h, w)
 
 
 def inference_options(model: nn.Module, *, flip: bool | None = None,
@@ -57,13 +47,13 @@ def inference_options(model: nn.Module, *, flip: bool | None = None,
     Flip averaging is refused for region models: their channels may swap between an image and its
     mirror image, so averaging the two would blend unrelated regions.
     """
-    info = _info(model)
+    info = info_of(model)
     if flip is None:
-        flip = bool(info.flip_average) if info is not None else False
-    elif info is not None:
+        flip = bool(info.flip_average)
+    else:
         check_flip_average(bool(flip), info.task)
     if temperature is None:
-        temperature = info.temperature if info is not None else 1.0
+        temperature = info.temperature
     return bool(flip), check_temperature(temperature)
 
 
@@ -114,8 +104,8 @@ def predict_probabilities(model: nn.Module, image: np.ndarray | Sequence[np.ndar
 
 def saliency_channel(model: nn.Module) -> int:
     """The channel that means "salient": from the weights metadata, else channel 1."""
-    info = _info(model)
-    return int(info.saliency_channel) if info is not None and info.saliency_channel is not None else 1
+    channel = info_of(model).saliency_channel
+    return 1 if channel is None else int(channel)
 
 
 def predict_saliency(model: nn.Module, image: np.ndarray, *, size: int | None = None,
@@ -165,32 +155,6 @@ def binarize(saliency: np.ndarray, threshold: float | None = None) -> np.ndarray
     return saliency >= t
 
 
-def labels_from_probabilities(probs: np.ndarray, *, min_size: int = 64) -> np.ndarray:
-    """(M, H, W) probabilities -> HxW int32 labels 0..N-1.
-
-    Arg-max channel, then connected components (one region per connected blob of a channel), then
-    regions smaller than ``min_size`` pixels are absorbed by their nearest large region.
-    """
-    return connected_regions(probs.argmax(0), min_size=min_size)
-
-
-def connected_regions(labels: np.ndarray, *, min_size: int = 64) -> np.ndarray:
-    """HxW labels -> HxW int32 labels 0..N-1, one per 4-connected blob of equal input labels;
-    blobs smaller than ``min_size`` pixels are absorbed by their nearest large blob."""
-    labels = np.asarray(labels)
-    # background below every label: no pixel is left out; connectivity 1 is 4-connectivity
-    out = measure.label(labels, background=int(labels.min()) - 1, connectivity=1)
-    if min_size > 1:
-        sizes = np.bincount(out.ravel())
-        small = sizes[out] < min_size
-        if small.any() and not small.all():
-            # Each small-region pixel takes the label of the nearest pixel of a large region.
-            _, (iy, ix) = ndimage.distance_transform_edt(small, return_indices=True)
-            out = out[iy, ix]
-    _, out = np.unique(out, return_inverse=True)
-    return out.reshape(labels.shape).astype(np.int32)
-
-
 @torch.inference_mode()
 def encoder_features(model: nn.Module, image: np.ndarray, *, size: int | None = None, level: int = 1) -> np.ndarray:
     """(C, h, w) float32 feature map of the model's encoder on ``image`` (level 1: stride 8).
@@ -218,9 +182,10 @@ def decode_regions(model: nn.Module, probs: np.ndarray, image: np.ndarray, *, de
     :func:`cas_studio.inference.clustering.regions_from_features`; for textures). By default, what the
     model's weights record, else arg-max.
     """
-    info = _info(model)
-    spec = dict(decoder if decoder is not None else (getattr(info, "decoder", None) or {"method": "argmax"}))
-    return get_decoder(spec.pop("method", "argmax")).run(model, probs, image, spec, min_size, size)
+    spec = dict(decoder if decoder is not None else info_of(model).decoder)
+    chosen = get_decoder(spec.pop("method", DEFAULT_DECODER))
+    return chosen.run(probs, image, spec, min_size=min_size,
+                      features=lambda: encoder_features(model, image, size=size))
 
 
 def predict_regions(model: nn.Module, image: np.ndarray, *, size: int | None = None,
@@ -228,12 +193,3 @@ def predict_regions(model: nn.Module, image: np.ndarray, *, size: int | None = N
     """Region label map: HxW int32 ids 0..N-1 at the image's size (see :func:`decode_regions`)."""
     probs = predict_probabilities(model, image, size=size)
     return decode_regions(model, probs, image, decoder=decoder, min_size=min_size, size=size)
-
-
-def predict_segmentation(model: nn.Module, image: np.ndarray, *, task: str, size: int | None = None) -> np.ndarray:
-    """The model's output as a label map, as a held-out image checks it: for a saliency ``task`` the
-    binary mask (0 background, 1 salient; the paper's 2x mean threshold), else the decoded regions
-    (:func:`predict_regions`). HxW int32 at the image's size."""
-    if get_task(task).saliency_map:
-        return binarize(predict_saliency(model, image, size=size)).astype(np.int32)
-    return predict_regions(model, image, size=size)

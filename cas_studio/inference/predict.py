@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
-from ..io import IMAGE_SUFFIXES, ImageError, list_images, read_image, write_image, write_label_map
-from .tasks import TRAINABLE, get_task
+from ..io import IMAGE_SUFFIXES, ImageError, list_images, read_image
+from .outputs import output_of
+from .tasks import trainable_tasks
 
 # torch loads only once the arguments are parsed: ``cas-studio predict --help`` stays instant.
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="cas-studio predict", description=__doc__)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     p.add_argument("--weights", required=True, help="shipped name (saliency, regions, texture) or .safetensors path")
-    p.add_argument("--task", choices=TRAINABLE, required=True)
+    p.add_argument("--task", choices=trainable_tasks(), required=True)
     p.add_argument("--out", required=True, help="output folder: NAME.png per input NAME.*")
     p.add_argument("--size", type=int, default=None, help="network input size (default: the model's)")
     p.add_argument("--min-size", type=int, default=64, help="regions: smallest region kept, in pixels")
@@ -63,18 +63,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="saliency: average each image with its mirror image (default: the model's; "
                         "--no-flip halves the time)")
-    p.add_argument("--mask", action="store_true",
-                   help="saliency: also write NAME_mask.png, the binary mask (255 = object) at the automatic "
-                        "threshold (2 x mean saliency, at most 0.5; the app's)")
-    p.add_argument("--cutout", action="store_true",
-                   help="saliency: also write NAME_cutout.png, the image with the background transparent (RGBA)")
+    offered: dict[str, str] = {}  # --mask, --cutout: the extra files output kinds can write
+    for task in trainable_tasks():
+        kind = output_of(task)
+        for extra, text in kind.extras.items():
+            offered.setdefault(extra, f"{kind.id}: also write NAME_{extra}.png, {text}")
+    for extra, text in offered.items():
+        p.add_argument(f"--{extra}", action="store_true", help=text)
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    if (args.mask or args.cutout) and not get_task(args.task).saliency_map:
-        print(f"error: --mask and --cutout need a saliency task, not {args.task}", file=sys.stderr)
+    kind = output_of(args.task)
+    extras = [extra for extra in offered if getattr(args, extra)]
+    refused = [extra for extra in extras if extra not in kind.extras]
+    if refused:
+        wanted = " and ".join(f"--{extra}" for extra in refused)
+        print(f"error: {wanted} need a saliency task (one whose output kind writes them), not {args.task}", file=sys.stderr)
         return 2
-    from .infer import binarize, decode_regions, inference_options, predict_probabilities, saliency_channel
-    from ..io import to_rgb8
     from ..models.weights import load_model
+    from .infer import inference_options, predict_probabilities
 
     try:
         files = gather_inputs(args.inputs)
@@ -84,9 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    saliency = get_task(args.task).saliency_map
-    stems = output_stems(files, ("",) + ("_mask",) * bool(saliency and args.mask)
-                         + ("_cutout",) * bool(saliency and args.cutout))
+    stems = output_stems(files, ("",) + tuple(f"_{extra}" for extra in extras))
     renamed = sum(stems[f] != f.stem for f in files)
     if renamed:
         print(f"{renamed} inputs would write the same output name as another: their outputs keep the source "
@@ -104,18 +107,9 @@ def main(argv: list[str] | None = None) -> int:
                 failed += 1
         predictions = predict_probabilities(model, images, size=args.size, batch_size=args.batch, flip=args.flip)
         for f, image, probs in zip(chunk, images, predictions):
-            if get_task(args.task).saliency_map:
-                sal = probs[saliency_channel(model)]
-                write_image(out / f"{stems[f]}.png", np.clip(np.round(sal * 255), 0, 255).astype(np.uint8))
-                mask = binarize(sal) if args.mask or args.cutout else None
-                if args.mask:
-                    write_image(out / f"{stems[f]}_mask.png", mask.astype(np.uint8) * 255)
-                if args.cutout:
-                    write_image(out / f"{stems[f]}_cutout.png", np.dstack([to_rgb8(image), mask.astype(np.uint8) * 255]))
-            else:
-                # The decoder the weights record (superpixel merging, clustering), as in the app and eval.
-                labels = decode_regions(model, probs, image, min_size=args.min_size, size=args.size)
-                write_label_map(out / f"{stems[f]}.png", labels)
+            # Regions: the decoder the weights record (superpixel merging, clustering), as in the app and eval.
+            output = kind.decode(model, probs, image, size=args.size, min_size=args.min_size)
+            kind.write(out / stems[f], output, image, extras=extras)
         bar.update(len(files[start:start + args.batch]))
     bar.close()
     print(f"wrote {len(files) - failed} predictions to {out}" + (f"; {failed} inputs skipped" if failed else ""))

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from ..io import to_rgb8
-from ..models.weights import load_model
+from ..inference.tasks import get_task
+from ..models.weights import info_of, load_model
 from .clicks import DISK_RADIUS, Click, check_clicks
 from .network import network_input, object_logit
 
@@ -76,10 +77,8 @@ class ClickSegmenter:
                  input_size: int | None = None, zoom: bool = True) -> None:
         # A loaded model may be shared by several segmenters (one per app session).
         self.model = weights if isinstance(weights, torch.nn.Module) else load_model(weights, device)
-        info = getattr(self.model, "info", None)  # a module passed in need not be a SegmentationNet
-        if info is None:
-            raise ValueError("the model has no weights metadata: load it with cas_studio.models.weights.load_model")
-        if info.task != "clicks" or self.model.extra_inputs != 3:
+        info = info_of(self.model)  # a module passed in need not be a SegmentationNet
+        if not get_task(info.task).click_maps or getattr(self.model, "extra_inputs", 0) != 3:
             raise ValueError(f"{weights}: a {info.task} model, not a click model (its metadata task must be "
                              "'clicks', with click maps as 3 extra inputs)")
         self.device = next(self.model.parameters()).device

@@ -16,8 +16,8 @@ from safetensors.torch import save_file
 from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from ..inference.decoders import DECODERS
 from ..io import atomic_path
-from .factory import ARCHITECTURES, SegmentationNet, build_model
-from ..inference.tasks import get_task
+from .factory import ARCHITECTURES, DEFAULT_ARCH, SegmentationNet, build_model
+from ..inference.tasks import DEFAULT_TASK, get_task
 
 FORMAT = "cas-studio-weights/1"
 #: Environment variable naming an extra folder searched for bare weight names.
@@ -140,6 +140,18 @@ class WeightsInfo:
             return cls(**values)
         except (TypeError, json.JSONDecodeError, ValueError) as err:
             raise ValueError(f"{source}: bad weights metadata: {err}") from err
+
+
+def info_of(model: torch.nn.Module) -> WeightsInfo:
+    """The weights metadata ``model`` was loaded with; a network built fresh (or any module without
+    metadata) gets a default record: the library's defaults (ImageNet normalisation, input 320, no
+    flip averaging, temperature 1, arg-max decoding, channel 1 salient)."""
+    info = getattr(model, "info", None)
+    if info is not None:
+        return info
+    arch = getattr(model, "arch", DEFAULT_ARCH)
+    return WeightsInfo(arch=arch if arch in ARCHITECTURES else DEFAULT_ARCH,
+                       out_channels=max(2, int(getattr(model, "out_channels", 2))), task=DEFAULT_TASK)
 
 
 def weights_dirs() -> list[Path]:

@@ -53,15 +53,14 @@ class DistillTrainer(Trainer):
 
     def setup(self, *, resume: bool = False) -> None:
         """The run's setup, the frozen teacher, and the student recorded as one pass at T."""
-        from ..models.weights import load_model
+        from ..models.weights import info_of, load_model
 
         super().setup(resume=resume)
         self.teacher = load_model(self.teacher_name, device=self.device).eval()
         for p in self.teacher.parameters():
             p.requires_grad_(False)
-        info = self.model.info
-        if info is not None:  # validated (and later used) as it will run: one pass at T
-            self.model.info = replace(info, flip_average=False, temperature=self.temperature)
+        # Validated (and later used) as it will run: one pass at T.
+        self.model.info = replace(info_of(self.model), flip_average=False, temperature=self.temperature)
 
     def weights_info(self, row: dict):
         """The run's metadata, recording the student's test-time options: one pass at T."""

@@ -83,7 +83,7 @@ def make_config(project_root: str | Path, options: FinetuneOptions, out_dir: str
     train_source = f"{root}@train+rest" if options.proposed == "rest" else f"{root}@train"
     train_items = resolve(train_source)
     # Every task is checked on the held-out images; a saliency model's mask class-free, by
-    # covering (trainer.class_free_saliency): a project's regions do not say which is salient.
+    # covering (SaliencyOutput.validate): a project's regions do not say which is salient.
     validate_on = f"{root}@holdout"
     average = options.average
     if average is None:

@@ -30,9 +30,9 @@ from ..data.transforms import Augment
 from .allocator import keep_freed_memory
 from ..inference.decoders import default_decoder
 from ..losses import channel_balance_loss, cross_image_loss, make_loss
-from ..metrics import SaliencyMeter
 from ..models.factory import PRETRAINED, build_model
 from .runs import Run
+from ..inference.outputs import output_of
 from ..inference.tasks import get_task
 from .config import TrainConfig
 from ..models.weights import WeightsInfo, load_model, resolve_device, save_weights
@@ -130,54 +130,30 @@ def loss_function(cfg: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], to
     return loss
 
 
-#: Targets of annotation projects: class-free regions, with nothing recording which one is salient.
-PROJECT_KINDS = ("annotation", "annotation_rest")
-
-
-def class_free_saliency(task: str, items: list) -> bool:
-    """Whether a saliency model is checked on class-free regions (an annotation project's held-out
-    images): there its binary mask is scored as a two-region segmentation, by covering."""
-    return get_task(task).saliency_map and bool(items) and all(it.kind in PROJECT_KINDS for it in items)
-
-
 def selection(task: str, items: list) -> tuple[str, bool]:
-    """The validation metric that picks the best checkpoint on ``items``, and whether higher is better."""
-    return ("covering", True) if class_free_saliency(task, items) else get_task(task).selection
+    """The validation metric that picks the best checkpoint on ``items``, and whether higher is better
+    (the task's output kind decides: a saliency model on a project's class-free regions is scored
+    by covering)."""
+    return output_of(task).selection(get_task(task), items)
 
 
 @torch.inference_mode()
 def validate(model: torch.nn.Module, task: str, source: str, *, size: int, limit: int | None = None,
              decoder: dict | None = None) -> dict[str, float]:
-    """Validation metrics of ``model`` on ``source`` at the ground truth's resolution.
+    """Validation metrics of ``model`` on ``source`` at the ground truth's resolution, as the task's
+    output kind scores them (``Output.validate``).
 
     Saliency: the saliency channel is chosen by correlation with the ground truth (the paper's
-    rule) and reported as ``saliency_channel``; then SOD metrics. On an annotation project's
-    regions, which record no "salient" (see :func:`class_free_saliency`), the binary mask (the
-    paper's 2x mean threshold, on the channel the weights record) is scored like a region model's
-    output instead. Regions / texture: covering, PRI, VI and boundary F against every human
-    segmentation (see :mod:`cas_studio.inference.evaluate`), with the regions decoded by ``decoder`` (default
-    arg-max; see :func:`cas_studio.inference.infer.decode_regions`).
+    rule) and reported as ``saliency_channel``; then SOD metrics; on an annotation project's
+    regions, which record no "salient", the binary mask is scored like a region model's output.
+    Regions / texture: covering, PRI, VI and boundary F against every human segmentation, with the
+    regions decoded by ``decoder`` (default arg-max; see :func:`cas_studio.inference.infer.decode_regions`).
     """
-    from ..inference.evaluate import evaluate_regions, saliency_channel_on
-    from ..inference.infer import decode_regions, predict_probabilities, predict_segmentation
-
     items = resolve(source)[:limit]
     was_training = model.training
     model.eval()
     try:
-        if class_free_saliency(task, items):
-            mask = lambda it, im: predict_segmentation(model, im, task=task, size=size)  # noqa: E731
-            return evaluate_regions(mask, items, progress=False)
-        if get_task(task).saliency_map:
-            channel, probs, masks = saliency_channel_on(model, items, size=size)
-            meter = SaliencyMeter()
-            for p, m in zip(probs, masks):
-                meter.update(p[channel], m)
-            res = {k: v for k, v in meter.results().items() if np.isscalar(v)}
-            return {**res, "saliency_channel": channel}
-        spec = decoder or {"method": "argmax"}
-        segment = lambda it, im: decode_regions(model, predict_probabilities(model, im, size=size), im, decoder=spec, size=size)  # noqa: E731
-        return evaluate_regions(segment, items, progress=False)
+        return output_of(task).validate(model, get_task(task), items, size=size, decoder=decoder)
     finally:
         model.train(was_training)
 
@@ -206,7 +182,7 @@ def param_groups(model: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
 
 
 def _weights_info(cfg: TrainConfig, metrics: dict[str, float], recipe: str, decoder: dict | None) -> WeightsInfo:
-    channel = metrics.get("saliency_channel") if get_task(cfg.task).saliency_map else None
+    channel = output_of(cfg.task).recorded_channel(metrics)
     return WeightsInfo(decoder=dict(decoder or {}),
         arch=cfg.arch, out_channels=cfg.out_channels, task=cfg.task, input_size=cfg.val_size or cfg.size,
         saliency_channel=None if channel is None else int(channel),
@@ -308,7 +284,7 @@ class Trainer:
             model = load_model(cfg.init, device="cpu", out_channels=cfg.out_channels).train()
             self.init_info = model.info
             # A fine-tuned model decodes its regions as its base did (and is scored that way).
-            self.decoder = (self.init_info.decoder or None) if self.init_info is not None else None
+            self.decoder = self.init_info.decoder or None
             if model.arch != cfg.arch:
                 raise ValueError(f"--init {cfg.init} is a {model.arch} but the run asks for {cfg.arch}; "
                                  f"pass --arch {model.arch}")
