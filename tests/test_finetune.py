@@ -155,7 +155,7 @@ def _proposed_project(root, n=3, size=48, confirm=None):
 def test_untouched_regions_are_the_proposals_nobody_changed():
     import numpy as np
 
-    from cas_studio.annotation.edits import untouched_regions
+    from cas_studio.data.confirmation import untouched_regions
 
     proposal = np.array([[1, 1, 2, 2], [3, 3, 4, 4]])
     assert untouched_regions(proposal, proposal).tolist() == [1, 2, 3, 4]

@@ -55,6 +55,7 @@ def test_the_soak_counts_confirmation_errors_when_a_save_confirms_what_nobody_di
     import numpy as np
 
     # Every region judged "changed" against its proposal: all recorded confirmed, proposal kept.
-    monkeypatch.setattr(project_module, "untouched_regions", lambda labels, proposal: np.array([], np.int64))
+    monkeypatch.setattr(project_module, "confirmed_regions",
+                        lambda labels, proposal, **kw: np.setdiff1d(np.unique(labels), [0]))
     r = soak.run(sessions=4, seconds=2, images=1, readers=2, folder=tmp_path)
     assert r["confirmation_errors"] > 0, r

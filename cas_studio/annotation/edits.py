@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from ..constants import MAX_ID, UNLABELLED
+from ..data.confirmation import untouched_regions
 from ..io import to_rgb8
 
 #: A region joins a lasso when at least this share of its pixels lies inside the outline (the
@@ -21,35 +22,6 @@ LASSO_COVER = 0.5
 # k-means of a split is fitted on at most this many pixels, then every pixel takes its nearest centre.
 _SPLIT_SAMPLE = 20_000
 
-
-
-def untouched_regions(labels: np.ndarray, proposal: np.ndarray) -> np.ndarray:
-    """Ids of the regions of ``labels`` that are exactly one region of ``proposal``, pixel for pixel.
-
-    Proposal id 0 means "no proposal here" (pixels a person had already settled when the proposal
-    was made), so a region lying there is never untouched.
-
-    Returns
-    -------
-    ndarray of int
-        Sorted region ids (never 0): the regions nobody changed since the over-segmentation.
-    """
-    labels, proposal = np.asarray(labels), np.asarray(proposal)
-    if labels.shape != proposal.shape:
-        return np.zeros(0, np.int64)
-    # O(pixels), no sort: each region takes the proposal id of one of its pixels (any: fancy
-    # assignment keeps one), then counts the pixels that disagree with it.
-    lab = labels.ravel().astype(np.int64)
-    prop = proposal.ravel().astype(np.int64)
-    n = int(lab.max()) + 1
-    rep = np.zeros(n, np.int64)
-    rep[lab] = prop
-    disagree = np.bincount(lab[prop != np.take(rep, lab)], minlength=n)
-    sizes = np.bincount(lab, minlength=n)
-    proposal_sizes = np.bincount(prop, minlength=int(rep.max()) + 1)
-    keep = (sizes > 0) & (disagree == 0) & (rep != 0) & (sizes == proposal_sizes[rep])
-    keep[UNLABELLED] = False
-    return np.flatnonzero(keep).astype(np.int64)
 
 
 def recut(labels: np.ndarray, cut: np.ndarray, keep: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:

@@ -37,6 +37,7 @@ from .. import constants
 from . import edits, history, render
 from .tools import MAX_BRUSH_RADIUS, get_tool
 from .oversegmentation import DEFAULTS, DEFAULT_GRANULARITY, DEFAULT_METHOD, build_regions, salient_object
+from ..data.confirmation import proposed_regions
 from ..data.project import EditConflict, Project
 from ..io import ImageError, read_image
 
@@ -135,7 +136,7 @@ class Session:
         # holds the arrays themselves, so a freed array's id can never match by accident.
         current, hand, memo = self.history.current, frozenset(self.by_hand), self._proposed_memo
         if memo is None or memo[0] is not current or memo[1] is not self.proposal or memo[2] != hand:
-            ids = sorted(set(edits.untouched_regions(current, self.proposal).tolist()) - hand)
+            ids = proposed_regions(current, self.proposal, by_hand=hand).tolist()
             memo = self._proposed_memo = (current, self.proposal, hand, ids)
         return list(memo[3])
 

@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock
 
-from ..annotation.edits import untouched_regions
+from .confirmation import confirmed_regions, untouched_regions
 from ..io import IMAGE_SUFFIXES, ImageError, atomic_path, read_image, read_label_map
 from .items import IGNORE, Item
 
@@ -442,11 +442,8 @@ class Project:
             payload["proposal"] = self._put_object(proposal)
         if labels is not None:
             ids = _region_ids(labels)
-            if record.get("image_confirmed") or proposal is None:
-                confirmed = ids
-            else:
-                keep = np.setdiff1d(ids, untouched_regions(labels, proposal))
-                confirmed = np.union1d(keep, np.intersect1d(ids, by_hand))
+            confirmed = confirmed_regions(labels, proposal, by_hand=by_hand.tolist(),
+                                          image_confirmed=bool(record.get("image_confirmed")))
             payload.update(labels=self._put_object(labels), confirmed=[int(i) for i in confirmed],
                            regions=int(len(ids)), unlabelled=round(float((labels == UNLABELLED).mean()), 6))
         payload["labels_sha256"] = payload["labels"]
