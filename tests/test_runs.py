@@ -125,12 +125,13 @@ def test_outcome_verdicts_and_the_library_summary():
 def test_the_app_replaces_the_library_summary_with_its_sentence():
     outcome = Outcome("covering", 0.40, 0.58, 2, True, 0.58, holdout=3, noise=0.05)
     status = {"state": "finished", "message": f"stopped by the user; last checkpoint kept; {outcome.summary()}",
-              "outcome": asdict(outcome)}
+              "outcome": asdict(outcome), "head": "stopped by the user; last checkpoint kept"}
     assert run_message(status) == ("stopped by the user; last checkpoint kept; improved held-out covering 0.40 -> 0.58 "
                                    "on 3 held-out images (epoch 2)")
     assert run_message({"state": "failed", "message": "NaN loss"}) == "NaN loss"
-    # A message another version wrote (not ending in this summary) is shown as it is.
-    assert run_message({**status, "message": "2 epochs; improved by the old words"}) == "2 epochs; improved by the old words"
+    # A status another version wrote (no head recorded) is shown as it is.
+    old = {k: v for k, v in status.items() if k != "head"}
+    assert run_message({**old, "message": "2 epochs; improved by the old words"}) == "2 epochs; improved by the old words"
     assert run_message({"state": "finished", "message": "2 epochs", "outcome": {"unknown": 1}}) == "2 epochs"
 
 
@@ -140,6 +141,7 @@ def test_resume_keeps_the_best_epoch(figure_ground, tmp_path):
     trainer.on_epoch = lambda e: trainer.request_stop()
     trainer.fit()
     assert Run(cfg.out_dir).status()["state"] == "stopped" and Run(cfg.out_dir).load_state()["epoch"] == 0
+    assert Run(cfg.out_dir).status()["head"] == "stopped by the user; last checkpoint kept"  # no outcome words
     again = Trainer(cfg, show_progress=False)
     again.fit(resume=True)
     assert [r["epoch"] for r in Run(cfg.out_dir).rows()] == [1, 2]

@@ -16,6 +16,7 @@ from ..inference.tasks import TRAINABLE, get_task
 from ..models.weights import load_model
 from . import settings
 from .context import AppContext
+from ..training.runs import RunState, state_of
 from .wording import run_message
 
 
@@ -33,7 +34,7 @@ def register_runs(ctx: AppContext, project: str, runs: list | None = None) -> No
     root = _root(ctx, project)
     for run, status in list_runs(root, ctx.runs) if runs is None else runs:
         weights = kept_weights(run, status)
-        if weights is not None and status.get("state") in ("finished", "stopped"):
+        if weights is not None and state_of(status).ended_well:
             ctx.models.register(ctx.run_label(root, run.name), weights)
 
 
@@ -121,9 +122,9 @@ def status(ctx: AppContext, project: str):
                f"ETA {format_seconds(run.eta_seconds())}"
         if run.losses:
             text += f", loss {run.losses[-1]:.4f}"
-        if run.error or state["state"] == "failed":
+        if run.error or state_of(state) is RunState.FAILED:
             text += f"\n\n**Error:** {run.error or state.get('message')}"
-        elif state["state"] in ("finished", "stopped"):
+        elif state_of(state).ended_well:
             text += f". {run_message(state)}"
     found = list_runs(root, ctx.runs) if root and root.is_dir() else []  # read once per tick
     if found:
@@ -150,7 +151,7 @@ def before_after(ctx: AppContext, project: str):
     coloured as the annotated region it overlaps most: alike colours mean alike regions."""
     root = _root(ctx, project)
     held = resolve(f"{root}@holdout") if root.is_dir() else []
-    finished = [(r, s) for r, s in list_runs(root, ctx.runs) if s.get("state") in ("finished", "stopped")]
+    finished = [(r, s) for r, s in list_runs(root, ctx.runs) if state_of(s).ended_well]
     if not held or not finished:
         raise gr.Error("Needs a finished run and at least two confirmed images (some are held out).")
     run, status = finished[0]

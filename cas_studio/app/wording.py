@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from ..training.trainer import Outcome
+from ..training.runs import state_of
+from ..training.trainer import Outcome, Verdict
 
 
 def outcome_from_status(status: dict) -> Outcome | None:
@@ -21,13 +22,13 @@ def outcome_from_status(status: dict) -> Outcome | None:
 def outcome_sentence(outcome: Outcome) -> str:
     """One plain sentence for the user, e.g. "improved held-out covering 0.41 -> 0.58 on 3 held-out images"."""
     name = outcome.key.replace("adp_fbeta", "adaptive F-beta")
-    if outcome.verdict == "unscored":
+    if outcome.verdict is Verdict.UNSCORED:
         return f"best {name} {outcome.best:.3f} (epoch {outcome.best_epoch})" if outcome.best is not None else "no scores"
     on = f" on {outcome.holdout} held-out image{'s' * (outcome.holdout != 1)}" if outcome.holdout else ""
-    if outcome.verdict == "no clear change":
+    if outcome.verdict is Verdict.NO_CLEAR_CHANGE:
         return (f"no clear change{on}: {name} {outcome.start:.2f} -> {outcome.best:.2f} (epoch {outcome.best_epoch}) is "
                 f"within the epoch-to-epoch swing of {outcome.noise:.2f}; annotate more images for a clear verdict")
-    if outcome.verdict == "improved":
+    if outcome.verdict is Verdict.IMPROVED:
         return f"improved held-out {name} {outcome.start:.2f} -> {outcome.best:.2f}{on} (epoch {outcome.best_epoch})"
     reached = outcome.best_trained if outcome.best_trained is not None else outcome.best
     return (f"did not beat the base model ({outcome.start:.2f} -> {reached:.2f}); the base stays selected. "
@@ -39,11 +40,11 @@ def run_message(status: dict) -> str:
     message the run wrote."""
     message = str(status.get("message", ""))
     outcome = outcome_from_status(status)
-    if outcome is None or outcome.start is None or status.get("state") not in ("finished", "stopped"):
+    if outcome is None or outcome.start is None or not state_of(status).ended_well:
         return message
-    # The trainer ends its message with the outcome's summary; the app's words take its place. A
-    # message that does not (a run written by another version) is shown as it is.
-    if not message.endswith(outcome.summary()):
+    # The trainer records its message without the outcome as ``head``; the app's words take the
+    # outcome's place. A status without one (written by an older version) is shown as it is.
+    head = status.get("head")
+    if not isinstance(head, str):
         return message
-    head = message.removesuffix(outcome.summary()).removesuffix("; ")
     return f"{head}; {outcome_sentence(outcome)}" if head else outcome_sentence(outcome)

@@ -32,7 +32,7 @@ from ..data.synthetic import make_annotated_project
 from ..training.finetune import FinetuneOptions, estimate, kept_weights, make_config, record_run
 from ..training.runs import Run
 from ..inference.tasks import get_task
-from ..training.trainer import EpochEvent, Trainer
+from ..training.trainer import EpochEvent, Trainer, Verdict
 from ..models.weights import available_weights, resolve_device
 
 TARGET_S = 120.0
@@ -204,7 +204,7 @@ def _frames(args: argparse.Namespace) -> int:
     gains = [s["fine-tuned"]["adp_fbeta"] - s["base"]["adp_fbeta"] for s in splits]
     max_gains = [s["fine-tuned"]["max_fbeta"] - s["base"]["max_fbeta"] for s in splits]
     gain = float(np.mean(gains))
-    verdict = ("improved" if gain >= 0.03 else "no clear change" if gain > -0.03 else "worse")
+    verdict = (Verdict.IMPROVED if gain >= 0.03 else Verdict.NO_CLEAR_CHANGE if gain > -0.03 else Verdict.NOT_IMPROVED)
     print(f"frames verdict: {verdict}: adaptive F-beta {gain:+.3f} on the held-out sequences, the mean of "
           f"{len(splits)} splits ({', '.join(f'{g:+.3f}' for g in gains)}; target +0.03), better on "
           f"{sum(g > 0 for g in gains)} of {len(splits)}; max F-beta {np.mean(max_gains):+.3f}; "

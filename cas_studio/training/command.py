@@ -12,7 +12,7 @@ import shlex
 import sys
 from collections.abc import Callable
 
-from .runs import Run
+from .runs import Run, state_of
 from .config import TrainConfig, add_arguments, from_arguments
 from .trainer import EpochEvent, StepEvent, Trainer, TrainingFailed, validate
 
@@ -60,4 +60,4 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     status = Run(cfg.out_dir).status()
     print(f"{status['state']}: {status['message']} -> {cfg.out_dir}")
-    return 0 if status["state"] in ("finished", "stopped") else 1
+    return 0 if state_of(status).ended_well else 1

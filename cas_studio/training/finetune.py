@@ -26,7 +26,7 @@ from tqdm import tqdm
 from ..data import read_target, resolve
 from ..data.project import file_sha256, open_project
 from ..io import atomic_path
-from .runs import Run
+from .runs import Run, RunState, state_of
 from .config import TrainConfig
 from .trainer import EpochEvent, StepEvent, Trainer
 from ..models.weights import read_weights
@@ -212,7 +212,7 @@ class FinetuneJob:
         """The run's status, or ``running`` while the thread is alive."""
         status = self.run.status()
         if self.alive:
-            status = {**status, "state": "running"}
+            status = {**status, "state": RunState.RUNNING}
         return status
 
 
@@ -320,8 +320,8 @@ def list_runs(project_root: str | Path, manager: RunManager | None = None) -> li
         mine = active is not None and active.run == run and active.alive
         if not mine:
             run.remove_temporaries()  # what a killed writer left half-written
-        if status.get("state") == "running" and not mine:
-            status = {**status, "state": "interrupted",
+        if state_of(status) is RunState.RUNNING and not mine:
+            status = {**status, "state": RunState.INTERRUPTED,
                       "message": "the app stopped during this run; its last checkpoint is kept"}
         out.append((run, status))
     return out

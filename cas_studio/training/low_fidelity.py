@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..io import atomic_path
 from ..models.factory import ARCHITECTURES, DEFAULT_ARCH
-from .runs import Run
+from .runs import Run, RunState, state_of
 from .command import TrainConfig, train
 
 #: The scores reported per run, as (metrics key, column title, higher is better).
@@ -82,12 +82,12 @@ def run(setup: Setup, out: str | Path, *, recipe: str = "", show_progress: bool 
     for cfg in setup.configs(out):
         folder = Run(cfg.out_dir)
         rows = folder.rows()
-        done = folder.status()["state"] == "finished" and len(rows) == cfg.epochs
+        done = state_of(folder.status()) is RunState.FINISHED and len(rows) == cfg.epochs
         if not done:
             train(cfg, resume=folder.state_path.is_file(), recipe=recipe, show_progress=show_progress)
             rows = folder.rows()
         status = folder.status()
-        if status["state"] != "finished":
+        if state_of(status) is not RunState.FINISHED:
             raise RuntimeError(f"{cfg.out_dir}: run did not finish ({status['message']})")
         last = rows[-1]
         results.append({"loss": cfg.loss, "p": cfg.label_noise, "run": cfg.out_dir,

@@ -24,13 +24,41 @@ import os
 import time
 from pathlib import Path
 
+from enum import StrEnum
+
 import numpy as np
 import torch
 
 from ..io import atomic_path
 
-#: The states a run can be in; ``interrupted`` is derived (``running`` with nobody running it).
-STATES = ("running", "finished", "stopped", "failed")
+class RunState(StrEnum):
+    """A run's state as ``status.json`` records it (the text is the stored value)."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    #: Derived, never written: ``running`` with nobody running it (the process died).
+    INTERRUPTED = "interrupted"
+    #: Derived, never written: no readable ``status.json``.
+    UNKNOWN = "unknown"
+
+    @property
+    def ended_well(self) -> bool:
+        """The run ended and its weights may be used (finished, or stopped by the user)."""
+        return self in (RunState.FINISHED, RunState.STOPPED)
+
+
+#: The states a run records.
+STATES = (RunState.RUNNING, RunState.FINISHED, RunState.STOPPED, RunState.FAILED)
+
+
+def state_of(status: dict) -> RunState:
+    """The :class:`RunState` a ``status.json`` dict records (``UNKNOWN`` for anything else)."""
+    try:
+        return RunState(status.get("state"))
+    except ValueError:
+        return RunState.UNKNOWN
 
 
 class Run:
@@ -92,9 +120,9 @@ class Run:
     # status -------------------------------------------------------------------------------------
     def status(self) -> dict:
         """``status.json`` (``{"state": "unknown"}`` when absent or unreadable)."""
-        return self._read_json("status.json") or {"state": "unknown", "message": "no status recorded"}
+        return self._read_json("status.json") or {"state": RunState.UNKNOWN, "message": "no status recorded"}
 
-    def set_status(self, state: str, message: str = "", **extra) -> None:
+    def set_status(self, state: RunState | str, message: str = "", **extra) -> None:
         """Record the run's state atomically, keeping earlier extra fields (e.g. the outcome)."""
         if state not in STATES:
             raise ValueError(f"unknown run state {state!r}; choose one of {STATES}")

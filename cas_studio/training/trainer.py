@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
 
 import numpy as np
 import torch
@@ -31,7 +32,7 @@ from .allocator import keep_freed_memory
 from ..inference.decoders import default_decoder
 from ..losses import channel_balance_loss, cross_image_loss, make_loss
 from ..models.factory import PRETRAINED, build_model
-from .runs import Run
+from .runs import Run, RunState
 from ..inference.outputs import output_of
 from ..inference.tasks import get_task
 from .config import TrainConfig
@@ -64,6 +65,17 @@ class EpochEvent:
     is_best: bool
 
 
+class Verdict(StrEnum):
+    """A fine-tune against its start, by the task's selection metric on the held-out images."""
+
+    IMPROVED = "improved"
+    #: Better, but by less than the epoch-to-epoch swing of the score.
+    NO_CLEAR_CHANGE = "no clear change"
+    NOT_IMPROVED = "not improved"
+    #: The start was not scored.
+    UNSCORED = "unscored"
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How a run ended up against where it started, by the task's selection metric."""
@@ -85,14 +97,13 @@ class Outcome:
         return self.noise is None or abs(self.best - self.start) > self.noise
 
     @property
-    def verdict(self) -> str:
-        """``"improved"``, ``"no clear change"`` (a gain within the noise), ``"not improved"`` or
-        ``"unscored"`` (the start was not scored)."""
+    def verdict(self) -> Verdict:
+        """How the run compares with its start (see :class:`Verdict`)."""
         if self.start is None or self.best is None:
-            return "unscored"
+            return Verdict.UNSCORED
         if not self.improved:
-            return "not improved"
-        return "improved" if self.clear else "no clear change"
+            return Verdict.NOT_IMPROVED
+        return Verdict.IMPROVED if self.clear else Verdict.NO_CLEAR_CHANGE
 
     def summary(self) -> str:
         """The facts in one line for logs and the CLI, e.g.
@@ -265,7 +276,7 @@ class Trainer:
         torch.manual_seed(cfg.seed + self.rank)
         if _is_main():
             self.run.create({**asdict(cfg), "recipe": self.recipe})
-            self.run.set_status("running", "starting")
+            self.run.set_status(RunState.RUNNING, "starting")
 
         augment = Augment(frame=cfg.crop == "frame")
         self.datasets = [make_dataset(src, size=cfg.size, label_noise=cfg.label_noise, seed=cfg.seed + 1000 * i,
@@ -417,7 +428,7 @@ class Trainer:
             save_weights(self.model, self.run.best_path, info)
         self.run.save_state({"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
                              "epoch": epoch, "best": self.best, "best_epoch": self.best_epoch})
-        self.run.set_status("running", f"epoch {epoch + 1}/{cfg.epochs}", epoch=epoch + 1)
+        self.run.set_status(RunState.RUNNING, f"epoch {epoch + 1}/{cfg.epochs}", epoch=epoch + 1)
         if self.on_epoch:
             self.on_epoch(EpochEvent(epoch + 1, cfg.epochs, row, is_best))
         if self.show_progress:
@@ -478,14 +489,14 @@ class Trainer:
         """
         self.setup(resume=resume)
         cfg = self.cfg
-        state, message = "finished", ""
+        state, message = RunState.FINISHED, ""
         try:
             if cfg.keep_start and _is_main() and not any(r.get("epoch") == 0 for r in self.rows):
                 self.score_start()
             for epoch in range(self.start_epoch, cfg.epochs):
                 result = self._epoch(epoch)
                 if result is None:
-                    state, message = "stopped", "stopped by the user; last checkpoint kept"
+                    state, message = RunState.STOPPED, "stopped by the user; last checkpoint kept"
                     break
                 if self.usage is not None and self.distributed:
                     dist.all_reduce(self.usage)  # every rank splits the same channels
@@ -494,11 +505,11 @@ class Trainer:
                 # After the checkpoint: what is validated and saved is the model the epoch trained.
                 self.split_channels(epoch)
         except KeyboardInterrupt:
-            state, message = "stopped", "stopped by the user; last checkpoint kept"
+            state, message = RunState.STOPPED, "stopped by the user; last checkpoint kept"
         except Exception as err:
             if _is_main():
                 text = str(err) if isinstance(err, TrainingFailed) else f"{type(err).__name__}: {err}"
-                self.run.set_status("failed", text)
+                self.run.set_status(RunState.FAILED, text)
             raise
         finally:
             if self.distributed and dist.is_initialized():
@@ -506,8 +517,8 @@ class Trainer:
         if _is_main():
             outcome = self.outcome()
             trained = sum(1 for r in self.rows if r.get("epoch", 0) > 0)
-            summary = message or f"{trained} epochs"
-            if outcome.start is not None:
-                summary += "; " + outcome.summary()
-            self.run.set_status(state, summary, epoch=trained, outcome=asdict(outcome))
+            head = message or f"{trained} epochs"
+            summary = head + ("; " + outcome.summary() if outcome.start is not None else "")
+            # ``head``: the message without the outcome, so a face can word the outcome its own way.
+            self.run.set_status(state, summary, epoch=trained, outcome=asdict(outcome), head=head)
         return self.rows[-1] if self.rows else {}
