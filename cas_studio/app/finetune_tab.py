@@ -179,14 +179,14 @@ def build(ctx: AppContext, default_folder: str, model_lists: list[gr.Dropdown]) 
         folder = gr.Textbox(default_folder, label="Annotation project", scale=3, elem_id="ft-project")
         base = gr.Dropdown(choices, value=settings.START_MODEL if settings.START_MODEL in choices else None,
                            label="Base model", scale=2, elem_id="ft-base")
-        task = gr.Radio(list(TRAINABLE), value="regions", label="Task", scale=2)
+        defaults = FinetuneOptions()  # the library's defaults, the task's among them
+        task = gr.Radio(list(TRAINABLE), value=defaults.task, label="Task", scale=2)
     with gr.Row():
-        start_lr, start_epochs = get_task("regions").finetune
-        epochs = gr.Slider(1, 100, value=start_epochs, step=1, label="epochs")
-        lr = gr.Number(start_lr, label="learning rate")
-        alpha = gr.Slider(0, 1, value=0.5, step=0.05, label="alpha (uniformer weight)")
-        size = gr.Slider(64, 512, value=FinetuneOptions.size, step=32, label="image size")
-        batch = gr.Slider(1, 16, value=FinetuneOptions.batch, step=1, label="batch")
+        epochs = gr.Slider(1, 100, value=defaults.epochs, step=1, label="epochs")
+        lr = gr.Number(defaults.lr, label="learning rate")
+        alpha = gr.Slider(0, 1, value=defaults.alpha, step=0.05, label="alpha (uniformer weight)")
+        size = gr.Slider(64, 512, value=defaults.size, step=32, label="image size")
+        batch = gr.Slider(1, 16, value=defaults.batch, step=1, label="batch")
         freeze = gr.Checkbox(False, label="freeze backbone")
     with gr.Row():
         est_btn = gr.Button("Estimate time", elem_id="ft-estimate")

@@ -36,7 +36,8 @@ class TrainConfig:
     out_dir: str = option("runs/saliency", "run folder", flag="--out")
     arch: str = option(DEFAULT_ARCH, choices=sorted(ARCHITECTURES))
     loss: str = option("cas", choices=sorted(LOSSES))
-    alpha: float = option(0.5, "the CAS loss's weight of the uniformer against the discriminator")
+    alpha: float | None = option(None, "the CAS loss's weight of the uniformer against the discriminator (default: "
+                                       "the task's, 0.5)")
     cas_average: bool = option(False, "average the CAS terms over regions and pairs instead of summing (many "
                                       "regions per image)")
     ce_overflow: str = option("error", "--loss ce only: 'ignore' leaves out pixels whose region id has no channel (a "
@@ -53,7 +54,8 @@ class TrainConfig:
     decoder: str | None = option(None, "how validation decodes regions (and what the weights record): arg-max, or "
                                        "superpixels merged by the code (default: as the --init weights, else "
                                        "arg-max)", choices=DECODERS)
-    out_channels: int = option(2, "output channels (the CAS code's length)", flag="--channels")
+    out_channels: int | None = option(None, "output channels, the CAS code's length (default: the task's: "
+                                            "saliency 2, regions 32, texture 8)", flag="--channels")
     size: int = option(256, "training input size")
     batch: int = option(8, "images per step")
     epochs: int = option(30, "epochs")
@@ -98,6 +100,11 @@ class TrainConfig:
             raise ValueError(f"ce_overflow is for loss 'ce' only; loss {self.loss!r} reads ids as regions, not classes")
         if self.optimizer not in ("adamw", "sgd"):
             raise ValueError(f"optimizer must be adamw or sgd, got {self.optimizer!r}")
+        task = get_task(self.task)
+        if self.out_channels is None:
+            self.out_channels = task.channels
+        if self.alpha is None:
+            self.alpha = task.alpha
         for name in ("size", "batch", "epochs", "out_channels"):
             if getattr(self, name) < (2 if name == "out_channels" else 1):
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -108,7 +115,7 @@ class TrainConfig:
         if self.backbone_lr is not None and self.backbone_lr < 0:
             raise ValueError(f"backbone_lr must be >= 0, got {self.backbone_lr}")
         if self.crop is None:  # the task's (tasks.Task.crop): saliency is judged on whole frames
-            self.crop = get_task(self.task).crop
+            self.crop = task.crop
         if self.crop not in ("square", "frame"):
             raise ValueError(f"crop must be square or frame, got {self.crop!r}")
         if self.keep_start and not self.val:

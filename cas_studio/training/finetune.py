@@ -26,6 +26,7 @@ from tqdm import tqdm
 from ..data import read_target, resolve
 from ..data.project import file_sha256, open_project
 from ..io import atomic_path
+from ..inference.tasks import get_task
 from .runs import Run, RunState, state_of
 from .config import TrainConfig
 from .trainer import EpochEvent, StepEvent, Trainer
@@ -42,9 +43,10 @@ class FinetuneOptions:
 
     base: str = "regions"
     task: str = "regions"
-    epochs: int = 20
-    lr: float = 5e-4
-    alpha: float = 0.5
+    #: ``None``: the task's (:attr:`cas_studio.inference.tasks.Task.finetune`, ``Task.alpha``).
+    epochs: int | None = None
+    lr: float | None = None
+    alpha: float | None = None
     size: int = 256
     batch: int = 4
     freeze_backbone: bool = False
@@ -60,6 +62,11 @@ class FinetuneOptions:
     proposed: str = "rest"
 
     def __post_init__(self) -> None:
+        task = get_task(self.task)
+        lr, epochs = task.finetune
+        self.lr = lr if self.lr is None else self.lr
+        self.epochs = epochs if self.epochs is None else self.epochs
+        self.alpha = task.alpha if self.alpha is None else self.alpha
         if self.proposed not in PROPOSED:
             raise ValueError(f"proposed must be one of {PROPOSED}, got {self.proposed!r}")
         if self.epochs < 1 or self.batch < 1 or self.size < 16:
