@@ -7,7 +7,7 @@ import pytest
 from skimage import data
 
 from cas_studio import annotation as ann
-from cas_studio.annotation import oversegmentation
+from cas_studio.annotation import oversegmentation, view
 from cas_studio.data.project import create_project, open_project, sha256
 from cas_studio.io import read_label_map, write_image
 from cas_studio.annotation.session import AnnotationError, Session
@@ -367,20 +367,20 @@ def test_a_large_photo_is_over_segmented_at_a_bounded_size_and_shown_downscaled(
     full = len(np.unique(ann.oversegment(big, "felzenszwalb", **ann.DEFAULTS["felzenszwalb"])))
     assert len(np.unique(labels)) < full / 3
     # Shown at most 54,000 px; a click on the shown picture lands on the same region at full size.
-    picture = s.picture(54_000)
-    k = s.display_scale(54_000)
+    picture = view.picture(s, 54_000)
+    k = view.display_scale(s, 54_000)
     assert picture.shape[0] * picture.shape[1] <= 54_000 * 1.01 and k == pytest.approx((540_000 / 54_000) ** 0.5)
     x, y = 450, 300
     s.click_region("merge", x, y)
     assert s.selected == [labels[y, x]]
     # The label map the lasso preview reads is the shown picture's size, each pixel its region.
-    shown = s.shown_labels(54_000)
+    shown = view.shown_labels(s, 54_000)
     assert shown.shape == picture.shape[:2]
     hs, ws = shown.shape
     centres = labels[((np.arange(hs) + 0.5) * 600 / hs).astype(int)][:, ((np.arange(ws) + 0.5) * 900 / ws).astype(int)]
     assert (shown == centres).mean() > 0.99  # each shown pixel is the region under its centre
     assert set(np.unique(shown)) <= set(np.unique(labels))
-    assert s.shown_labels() is s.labels()  # full size: the map itself
+    assert view.shown_labels(s) is s.labels()  # full size: the map itself
 
 
 def test_the_canvas_previews_what_grow_would_add(session):
@@ -392,7 +392,7 @@ def test_the_canvas_previews_what_grow_would_add(session):
     s.click_region("merge", int(xs[0]), int(ys[0]))
     add = s.grow_preview()
     plain = ann.overlay(s.image, labels, highlight=s.selected, muted=s.proposed())
-    shown = s.picture()
+    shown = view.picture(s)
     inside = add & ~ann.boundaries(labels)
     assert inside.any() and (shown[inside] != plain[inside]).any(axis=1).all()  # tinted
     assert (shown[~add] == plain[~add]).all()  # nothing else changes

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import constants
-from . import edits, history, render
+from . import edits, history
 from .tools import MAX_BRUSH_RADIUS, get_tool
 from .oversegmentation import DEFAULTS, DEFAULT_GRANULARITY, DEFAULT_METHOD, build_regions, salient_object
 from ..data.confirmation import proposed_regions
@@ -80,25 +80,6 @@ class PendingObject:
     clicks: list[tuple[int, int, bool]] = field(default_factory=list)
     mask: np.ndarray | None = None
     region: int | None = None  # an existing region being refined, else a new one
-
-
-#: Most pixels the canvas is sent: larger photos are shown downscaled (about a screen's worth), their
-#: edits still made at full size.
-DISPLAY_PIXELS = 2_100_000
-
-
-def _tint(out: np.ndarray, image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int], weight: float) -> None:
-    """Blend ``colour`` into ``out`` where ``mask`` is set, over ``image``; only within the mask's
-    bounding box (a preview is usually a small part of the picture, redrawn after every action)."""
-    import cv2
-
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if not rows.size:
-        return
-    box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    part = image[box]
-    blend = cv2.addWeighted(part, 1 - weight, np.full_like(part, colour), weight, 0.0)
-    np.copyto(out[box], blend, where=mask[box].astype(bool)[..., None])
 
 
 @dataclass
@@ -164,61 +145,6 @@ class Session:
         return {"regions": n, "confirmed": n - len(proposed), "proposed": len(proposed),
                 "unlabelled": float((labels == constants.UNLABELLED).mean()), "edits": self.history.edits,
                 "image_confirmed": self.image_confirmed}
-
-    def display_scale(self, max_pixels: int | None = None) -> float:
-        """How many image pixels one pixel of :meth:`picture` (``max_pixels``) spans (1: full size)."""
-        if self.image is None:
-            self.image = read_image(self.current())
-        h, w = self.image.shape[:2]
-        return 1.0 if not max_pixels or h * w <= max_pixels else (h * w / max_pixels) ** 0.5
-
-    def _display_size(self, scale: float) -> tuple[int, int]:
-        h, w = self.image.shape[:2]
-        return max(1, round(w / scale)), max(1, round(h / scale))
-
-    def _shown(self, mask_or_labels: np.ndarray, scale: float) -> np.ndarray:
-        """A label map or mask at the picture's size. Pixel centres (NEAREST_EXACT), as the canvas
-        maps a click: a shown pixel is the region under its centre, the one a click on it selects."""
-        import cv2
-
-        if scale == 1.0:
-            return mask_or_labels
-        return cv2.resize(mask_or_labels.astype(np.int32), self._display_size(scale),
-                          interpolation=cv2.INTER_NEAREST_EXACT)
-
-    def shown_labels(self, max_pixels: int | None = None) -> np.ndarray:
-        """The label map at :meth:`picture`'s size (``max_pixels``): each shown pixel's region id."""
-        labels = self.labels()
-        return self._shown(labels, self.display_scale(max_pixels))
-
-    def picture(self, max_pixels: int | None = None) -> np.ndarray:
-        """The canvas: the image with its regions, the selection, and a pending click object; at
-        most ``max_pixels`` (downscaled by :meth:`display_scale`, so a 40 MP photo is drawn and sent
-        as a screen's worth, not in full)."""
-        import cv2
-
-        scale = self.display_scale(max_pixels)
-        size = self._display_size(scale)
-        image = self.image if scale == 1.0 else cv2.resize(self.image, size, interpolation=cv2.INTER_AREA)
-
-        def shown(mask_or_labels: np.ndarray) -> np.ndarray:
-            return self._shown(mask_or_labels, scale)
-
-        if self.history is None and self.pending.mask is None:
-            return image
-        labels = shown(self.history.current) if self.history is not None else np.zeros(image.shape[:2], np.int32)
-        out = render.overlay(image, labels, highlight=self.selected, muted=self.proposed())
-        preview = self._grow_preview_if_cheap()
-        if preview is not None:  # what G would add to the selection, tinted before it is applied
-            _tint(out, image, shown(preview), (255, 160, 0), 0.4)
-        if self.pending.mask is not None:
-            _tint(out, image, shown(self.pending.mask), (0, 220, 255), 0.55)
-            r = max(3, round(0.006 * max(image.shape[:2])))
-            for x, y, positive in self.pending.clicks:
-                centre = (int(x / scale), int(y / scale))
-                cv2.circle(out, centre, r + 1, (255, 255, 255), -1)
-                cv2.circle(out, centre, r, (0, 200, 0) if positive else (220, 0, 0), -1)
-        return out
 
     # -- loading and saving -----------------------------------------------------------------------
     def load_image(self) -> None:
@@ -547,7 +473,7 @@ class Session:
         in_node[node] = True
         return np.take(in_node, sp) & ~mask & self._free(labels)
 
-    def _grow_preview_if_cheap(self) -> np.ndarray | None:
+    def grow_preview_if_ready(self) -> np.ndarray | None:
         """:meth:`grow_preview` when the hierarchy is at hand (never rebuilt just to draw), else None."""
         if not self.selected or self.hierarchy is None or self.history is None:
             return None

@@ -15,7 +15,9 @@ from collections.abc import Callable
 import gradio as gr
 
 from .. import annotation as ann
-from ..annotation.session import DISPLAY_PIXELS, AnnotationError, SaveConflict, Session
+from ..annotation import view
+from ..annotation.session import AnnotationError, SaveConflict, Session
+from ..annotation.view import DISPLAY_PIXELS
 from ..annotation.tools import BRUSH_RADIUS, tools
 from ..data.project import create_project, export_zip
 from ..inference.outputs import output_of
@@ -124,7 +126,7 @@ def _view(ctx: AppContext, s: Session):
         path = s.current()
     except AnnotationError as err:
         return None, where + str(err)
-    picture = s.picture(DISPLAY_PIXELS)
+    picture = view.picture(s, DISPLAY_PIXELS)
     head = f"**{path.name}** ({s.index + 1} of {len(s.project.images())})"
     pending = ""
     if s.pending.clicks:
@@ -256,7 +258,7 @@ def one_click_salient(ctx: AppContext, model_name: str | None, s: Session):
 def _apply(action: dict, parts: int, s: Session) -> str | None:
     """One canvas action on the session; returns a note for the person, if any. The canvas shows a
     downscaled picture of a large image: its pixels are scaled back to the image's own."""
-    k = s.display_scale(DISPLAY_PIXELS)
+    k = view.display_scale(s, DISPLAY_PIXELS)
     points = [(x * k, y * k) for x, y in action.get("points", [])]
     if action["kind"] == "lasso":
         # The canvas sends the shown pixels under the outline; each stands for its centre, as a click.
@@ -297,7 +299,7 @@ def canvas_labels(gen: float | None, s: Session) -> str:
     if s.project is None or s.history is None:
         return f"{gen}|"
     try:
-        return f"{gen}|{canvas.encode_labels(s.shown_labels(DISPLAY_PIXELS))}"
+        return f"{gen}|{canvas.encode_labels(view.shown_labels(s, DISPLAY_PIXELS))}"
     except (AnnotationError, ValueError, OSError):
         # Asked for in the background, not by a click: no message; the lasso then merges without
         # a preview, and the action itself reports any problem.

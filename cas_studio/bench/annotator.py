@@ -59,7 +59,8 @@ def run(*, repeat: int = 3) -> list[str]:
 def _edits(megapixels: int, repeat: int) -> list[str]:
     """Time each edit through the app's own path, :class:`~cas_studio.annotation.Session`: the
     edit, its atomic save, and the canvas picture the browser gets; on a ``megapixels`` MP image."""
-    from ..annotation.session import DISPLAY_PIXELS, Session
+    from ..annotation.session import Session
+    from ..annotation.view import DISPLAY_PIXELS, picture
     from ..data.project import create_project
     from ..io import write_image
 
@@ -105,7 +106,7 @@ def _edits(megapixels: int, repeat: int) -> list[str]:
             edits_before = session.history.edits
             t0 = time.perf_counter()
             edit()
-            session.picture(DISPLAY_PIXELS)
+            picture(session, DISPLAY_PIXELS)
             times.append((time.perf_counter() - t0) * 1000)
             if session.history.edits == edits_before:
                 raise RuntimeError(f"bench annotate: the {name} edit changed nothing")
@@ -120,7 +121,8 @@ def large(megapixels: tuple[float, ...] = (12.0, 39.9)) -> list[str]:
     a select + merge (with its save), regions and peak memory (``--large``)."""
     import resource
 
-    from ..annotation.session import DISPLAY_PIXELS, Session
+    from ..annotation.session import Session
+    from ..annotation.view import DISPLAY_PIXELS, picture
     from ..data.project import create_project
     from ..io import write_image
 
@@ -135,16 +137,16 @@ def large(megapixels: tuple[float, ...] = (12.0, 39.9)) -> list[str]:
         t0 = time.perf_counter()
         s.oversegment("felzenszwalb")
         t1 = time.perf_counter()
-        picture = s.picture(DISPLAY_PIXELS)
+        shown = picture(s, DISPLAY_PIXELS)
         t2 = time.perf_counter()
         s.click_region("merge", w // 40, h // 40)
         t3 = time.perf_counter()
-        s.picture(DISPLAY_PIXELS)  # with a region selected: the grow preview is drawn too
+        picture(s, DISPLAY_PIXELS)  # with a region selected: the grow preview is drawn too
         t4 = time.perf_counter()
         s.click_region("merge", w // 2, h // 2)
         t5 = time.perf_counter()
         lines.append(f"large {mp:g}MP ({w}x{h}): oversegment and save {t1 - t0:.1f} s, canvas "
-                     f"{picture.shape[1]}x{picture.shape[0]} in {1000 * (t2 - t1):.0f} ms (with a selection and its "
+                     f"{shown.shape[1]}x{shown.shape[0]} in {1000 * (t2 - t1):.0f} ms (with a selection and its "
                      f"grow preview {1000 * (t4 - t3):.0f} ms), select + merge + save "
                      f"{1000 * ((t3 - t2) + (t5 - t4)):.0f} ms, {len(np.unique(s.labels()))} regions, peak RSS "
                      f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

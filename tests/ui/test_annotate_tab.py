@@ -11,6 +11,7 @@ import pytest
 from skimage import data
 
 from cas_studio.app import annotate_tab as tab
+from cas_studio.annotation import view
 from cas_studio.app.context import AppContext
 from cas_studio.io import write_image
 
@@ -108,7 +109,7 @@ def test_the_lasso_preview_gets_the_shown_label_map_or_nothing(ctx, session):
     assert gen == "7" and url.startswith("data:image/png;base64,")
     bgr = cv2.imdecode(np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
     ids = bgr[..., 2].astype(np.int32) + 256 * bgr[..., 1].astype(np.int32)
-    assert (ids == session.shown_labels(tab.DISPLAY_PIXELS)).all()
+    assert (ids == view.shown_labels(session, tab.DISPLAY_PIXELS)).all()
     # No labels yet, or no project: an empty answer, never an error toast for a background fetch.
     assert tab.canvas_labels(3, tab._new_session(ctx)) == "3|"
     session.project.label_path(session.current()).unlink()
