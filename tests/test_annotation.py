@@ -96,6 +96,16 @@ def test_clicked_object_becomes_one_confirmed_region_and_the_mode_stays(session)
     assert second != region and on_disk(s)[80, 100] == second and on_disk(s)[40, 30] == region
 
 
+def test_the_object_tool_clicks_an_image_nobody_annotated_yet(session):
+    s = session  # no over-segmentation: the canvas's click-object clicks go through click_region
+    assert s.history is None
+    s.click_region("object", 40, 40)
+    s.click_region("click object", 50, 40, negative=True)  # by label too, as the canvas sends it
+    assert s.pending.clicks == [(40, 40, True), (50, 40, False)]
+    region = s.accept_object()
+    assert on_disk(s)[40, 30] == region
+
+
 def test_a_click_inside_a_confirmed_region_refines_it(session):
     s = session
     s.click_object(60, 60)

@@ -350,11 +350,13 @@ class Session:
             chosen = get_tool("click", tool)
         except ValueError as err:
             raise AnnotationError(str(err)) from None
-        labels = self.labels()
-        try:
-            region = edits.region_at(labels, int(x), int(y))
-        except ValueError as err:
-            raise AnnotationError(str(err)) from None
+        if chosen.collects_clicks:  # an object is clicked on the image itself, annotated or not
+            region = constants.UNLABELLED
+        else:
+            try:
+                region = edits.region_at(self.labels(), int(x), int(y))
+            except ValueError as err:
+                raise AnnotationError(str(err)) from None
         if chosen.needs_region and region == constants.UNLABELLED:
             raise AnnotationError("That pixel is unlabelled; paint it into a region first.")
         try:
