@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .constants import MAX_ID
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -60,7 +62,8 @@ MAX_PIXELS = 40_000_000
 #: Smallest image side a file may have: below it there is nothing to segment (a 1x1 PNG is a mistake).
 MIN_SIDE = 8
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-MAX_LABEL = 65535
+#: Largest region id a label-map PNG holds (16-bit).
+MAX_LABEL = MAX_ID
 
 
 class ImageError(ValueError):

@@ -52,12 +52,12 @@ import numpy as np
 from filelock import FileLock
 
 from .confirmation import confirmed_regions, untouched_regions
+from ..constants import UNLABELLED
 from ..io import IMAGE_SUFFIXES, ImageError, atomic_path, read_image, read_label_map
 from .items import IGNORE, Item
 
 FORMAT = "cas-studio-project/2"
 OLD_FORMATS = ("cas-studio-project/1",)
-UNLABELLED = 0
 #: The annotation record's layout (``labels/<name>.json`` naming content-addressed label maps).
 RECORD = 3
 #: Folder of ``labels/`` holding the immutable label maps that records name.

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--task", choices=trainable_tasks(), required=True)
     p.add_argument("--out", required=True, help="output folder: NAME.png per input NAME.*")
     p.add_argument("--size", type=int, default=None, help="network input size (default: the model's)")
-    p.add_argument("--min-size", type=int, default=64, help="regions: smallest region kept, in pixels")
+    p.add_argument("--min-size", type=int, default=None, help="regions: smallest region kept, in pixels (default: the task's, 64)")
     p.add_argument("--batch", type=int, default=8, help="images per network call (same-shape images are batched)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="saliency: average each image with its mirror image (default: the model's; "

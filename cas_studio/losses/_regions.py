@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MAX_REGION_ID = 65535
+from ..constants import MAX_ID as MAX_REGION_ID
+
 REDUCTIONS = ("mean", "sum", "none")
 
 # Above this many bins the dense bincount path would waste memory; sort instead.
