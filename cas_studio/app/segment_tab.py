@@ -167,7 +167,9 @@ def build(ctx: AppContext, examples: list[str]) -> dict:
     run.click(functools.partial(segment, ctx), [image, task, model, threshold, auto], [result, overlay, channels, cutout, summary, sal_state,
                                                                threshold],
               api_name="segment", concurrency_id="inference", concurrency_limit=1)
-    task.change(lambda t: gr.update(value=_default_model(ctx, t)), task, model, api_name=False)
+    # The threshold belongs to outputs thresholded into a mask (saliency), not to region maps.
+    task.change(lambda t: (gr.update(value=_default_model(ctx, t)), *[gr.update(visible=output_of(t).binary)] * 2),
+                task, [model, auto, threshold], api_name=False)
     # .input fires on the user's own changes (dragging or typing), never on the value segment() sets.
     threshold.input(rethreshold, [image, sal_state, threshold], [overlay, cutout, summary, auto], api_name="threshold",
                     trigger_mode="always_last", show_progress="hidden")

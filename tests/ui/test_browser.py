@@ -126,6 +126,19 @@ def test_a_refused_segment_shows_why_without_error_badges_and_the_next_run_clear
     expect(summary).not_to_contain_text("Not segmented")
 
 
+def test_the_segment_tab_shows_a_threshold_only_for_a_task_thresholded_into_a_mask(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Segment").click()
+    threshold = page.locator("#segment-threshold")
+    expect(threshold).to_be_visible()
+    page.get_by_role("tabpanel").get_by_label("regions", exact=True).check()  # the Task radio
+    expect(threshold).to_be_hidden()
+    expect(page.locator("#segment-auto")).to_be_hidden()
+    page.get_by_role("tabpanel").get_by_label("saliency", exact=True).check()
+    expect(threshold).to_be_visible()
+
+
 def test_finetune_start_progress_completion(page, tmp_path):
     from playwright.sync_api import expect
 
