@@ -19,7 +19,7 @@ from ..annotation import view
 from ..annotation.session import AnnotationError, SaveConflict, Session
 from ..annotation.view import DISPLAY_PIXELS
 from ..annotation.tools import BRUSH_RADIUS, tools
-from ..data.project import create_project, export_zip
+from ..data.project import create_project, export_zip, open_project
 from ..inference.outputs import output_of
 from ..video import PropagateOptions
 from . import canvas, settings
@@ -158,6 +158,19 @@ def open_or_create(ctx: AppContext, folder: str, s: Session):
         raise gr.Error(str(err)) from None
     s = _new_session(ctx, project)
     return (s, *_view(ctx, s))
+
+
+def reopen(ctx: AppContext, folder: str | None, s: Session):
+    """On page load: reopen the project this browser had open (remembered in its local storage),
+    if it still is one; otherwise leave the tab as it starts."""
+    if not folder or s.project is not None:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    try:
+        project = open_project(ctx.project_path(folder), repair=True)
+    except (ValueError, OSError):  # moved, deleted or outside the projects folder now: start afresh
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    s = _new_session(ctx, project)
+    return (folder, s, *_view(ctx, s))
 
 
 @_guard
@@ -364,9 +377,10 @@ def export(s: Session):
         raise gr.Error(str(err)) from None
 
 
-def build(ctx: AppContext, default_folder: str) -> dict:
+def build(ctx: AppContext, default_folder: str, remembered: gr.BrowserState) -> dict:
     """Lay out the tab inside the current Blocks, its handlers bound to ``ctx``; return its
-    components by name."""
+    components by name. ``remembered`` (created outside the tabs, so it is read on page load)
+    receives the folder of each project opened."""
     state = gr.State(_new_session(ctx), time_to_live=settings.SESSION_TTL_S)
     bind = functools.partial
     with gr.Row():
@@ -461,7 +475,10 @@ def build(ctx: AppContext, default_folder: str) -> dict:
     edit = dict(concurrency_id="edits", concurrency_limit=4, api_name=False)
     # A few actions are API endpoints too (the session's state persists across a client's calls).
     api = dict(concurrency_id="edits", concurrency_limit=4)
-    open_btn.click(bind(open_or_create, ctx), [folder, state], views, api_name="open_project", **api)
+    # The browser remembers the project it opened, so a page reload reopens it (see reopen).
+    open_btn.click(bind(open_or_create, ctx), [folder, state], views, api_name="open_project", **api).then(
+        lambda s, typed: typed if s is not None and s.project is not None else gr.skip(), [state, folder], remembered,
+        api_name=False, show_progress="hidden")
     # The previous project's export link never stays beside another project, nor its cut.
     open_btn.click(lambda: (None, ann.DEFAULT_GRANULARITY), None, [exported, granularity], api_name=False,
                    show_progress="hidden")
@@ -508,5 +525,5 @@ def build(ctx: AppContext, default_folder: str) -> dict:
     redo_btn.click(lambda s: undo_redo(ctx, "redo", s), state, views, **edit)
     import_btn.click(bind(import_mask, ctx), [mask_file, binary, state], views, **edit)
     export_btn.click(export, state, exported, api_name="export", **api)
-    return {"state": state, "folder": folder, "model": model_name, "sliders": dict(zip(SLIDERS, sliders)),
+    return {"state": state, "folder": folder, "picture": picture, "status": status, "model": model_name, "sliders": dict(zip(SLIDERS, sliders)),
             "method": method, "granularity": granularity}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -42,10 +43,13 @@ def build_app(*, project_folder: str = "my-project", projects_dir: str | Path = 
     # Gradio's own cache of uploads and outputs is cleared hourly of files older than an hour.
     with gr.Blocks(title="CAS Studio", delete_cache=(settings.SCRATCH_TTL_S, settings.SCRATCH_TTL_S)) as demo:
         gr.Markdown("# CAS Studio\nClass-agnostic segmentation: regions are ids, never class names.")
+        # The project this browser had open (its local storage), reopened on a reload. Outside the
+        # tabs: a tab's components are not rendered, nor read on page load, until it is shown.
+        remembered = gr.BrowserState("", storage_key="cas-studio-project")
         with gr.Tab("Segment"):
             seg = segment_tab.build(ctx, example_images())
         with gr.Tab("Annotate"):
-            annot = annotate_tab.build(ctx, project_folder)
+            annot = annotate_tab.build(ctx, project_folder, remembered)
         with gr.Tab("Fine-tune"):
             tune = finetune_tab.build(ctx, project_folder, [seg["model"], annot["model"]])
         # One project across the tabs: the one open in Annotate is the one Fine-tune uses, until
@@ -54,6 +58,9 @@ def build_app(*, project_folder: str = "my-project", projects_dir: str | Path = 
                                show_progress="hidden")
         demo.load(None, None, None, js=annotate_tab.shortcuts_js())  # keyboard shortcuts (Annotate tab)
         demo.load(None, None, None, js=canvas.CANVAS_JS)  # drawing, zoom and pan on the Annotate canvas
+        # A reload reopens the project this browser had open.
+        demo.load(functools.partial(annotate_tab.reopen, ctx), [remembered, annot["state"]],
+                  [annot["folder"], annot["state"], annot["picture"], annot["status"]], api_name=False)
         # Model lists refresh on page load, so models added since start-up appear.
         demo.load(lambda: (gr.update(choices=ctx.models.choices()),) * 2, None, [seg["model"], annot["model"]],
                   api_name=False)

@@ -139,6 +139,20 @@ def test_the_segment_tab_shows_a_threshold_only_for_a_task_thresholded_into_a_ma
     expect(threshold).to_be_visible()
 
 
+def test_a_reload_reopens_the_project_this_browser_had_open(page, tmp_path):
+    from playwright.sync_api import expect
+
+    image_file = write_image(tmp_path / "cat.png", data.chelsea()[::4, ::4])
+    folder = tmp_path / "remembered-project"
+    new_project_with(page, folder, image_file)
+    page.reload()  # the same browser (its local storage), a fresh page and session
+    page.get_by_role("tab", name="Annotate").click()
+    status = page.locator("#annotate-status")
+    expect(status).to_contain_text("remembered-project")
+    expect(status).to_contain_text("cat.png (1 of 1)")
+    expect(page.locator("#project-folder textarea, #project-folder input").first).to_have_value(str(folder))
+
+
 def test_finetune_start_progress_completion(page, tmp_path):
     from playwright.sync_api import expect
 

@@ -14,7 +14,7 @@ def tab(tmp_path_factory):
     from cas_studio.app.context import AppContext
 
     with gr.Blocks():
-        return annotate_tab.build(AppContext(tmp_path_factory.mktemp("projects")), "x")
+        return annotate_tab.build(AppContext(tmp_path_factory.mktemp("projects")), "x", gr.BrowserState(""))
 
 
 def test_every_over_segmentation_slider_starts_at_the_library_default(tab):
