@@ -58,6 +58,7 @@ def test_refusals_name_the_problem(tmp_path):
     bad.write_bytes(b"not an image")
     (message,) = s.add_images([str(bad)])
     assert message.startswith("bad.png: ") and str(tmp_path) not in message  # no server folder shown
+    assert message.count("bad.png") == 1  # named once
 
 
 def test_oversegment_merge_undo_are_saved(session):

@@ -253,7 +253,8 @@ class Session:
             try:
                 self.project.add_images([f])
             except (ImageError, OSError, FileNotFoundError, ValueError) as err:
-                bad.append(f"{Path(f).name}: {_without_paths(err, f)}")
+                said = _without_paths(err, f)  # most messages start with the file's name already
+                bad.append(said if said.startswith(Path(f).name) else f"{Path(f).name}: {said}")
         if self.image is None and self.project.images():
             self.load_image()
         return bad

@@ -32,13 +32,14 @@ def example_images(folder: Path | None = None) -> list[str]:
     return paths
 
 
-def build_app(*, project_folder: str = "my-project", projects_dir: str | Path = "projects") -> gr.Blocks:
-    """Build the Blocks app (not launched); projects are confined to ``projects_dir``.
+def build_app(*, project_folder: str = "my-project", projects_dir: str | Path | None = None) -> gr.Blocks:
+    """Build the Blocks app (not launched); projects are confined to ``projects_dir`` (default:
+    :func:`~cas_studio.app.settings.default_projects_dir`).
 
     The app's own state (projects folder, models, runs) is one :class:`AppContext`, kept as the
     returned Blocks' ``cas_context``: two apps in one process share nothing.
     """
-    ctx = AppContext(Path(projects_dir))
+    ctx = AppContext(Path(projects_dir) if projects_dir is not None else settings.default_projects_dir())
     ctx.projects_dir.mkdir(parents=True, exist_ok=True)
     # Gradio's own cache of uploads and outputs is cleared hourly of files older than an hour.
     with gr.Blocks(title="CAS Studio", delete_cache=(settings.SCRATCH_TTL_S, settings.SCRATCH_TTL_S)) as demo:
@@ -97,8 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="ask Gradio for a public share link (needs --auth)")
-    p.add_argument("--projects-dir", default="projects",
-                   help="projects may only be created or opened inside this folder (default ./projects)")
+    p.add_argument("--projects-dir", default=None,
+                   help="projects may only be created or opened inside this folder (default: $CAS_STUDIO_PROJECTS, "
+                        f"else {settings.default_projects_dir()})")
     p.add_argument("--project", default="my-project", help="default annotation project, inside --projects-dir")
     p.add_argument("--auth", default=None, help="USER:PASS, or @FILE with one USER:PASS per line")
     p.add_argument("--insecure", action="store_true",

@@ -5,6 +5,7 @@ Where projects may live, and which models and runs an app has, belong to each ap
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -33,3 +34,16 @@ def scratch(prefix: str) -> Path:
         if time.time() - old.stat().st_mtime > SCRATCH_TTL_S:
             shutil.rmtree(old, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix=prefix, dir=_scratch_root))
+
+
+#: Environment variable that moves the default projects folder.
+PROJECTS_ENV = "CAS_STUDIO_PROJECTS"
+
+
+def default_projects_dir() -> Path:
+    """Where the app keeps projects unless told (``--projects-dir``): ``$CAS_STUDIO_PROJECTS``, else
+    the platform's user data folder (``~/.local/share/cas-studio/projects`` on Linux), never the
+    current folder (a fine-tune writes tens of MB there, inside whatever checkout one started in)."""
+    from platformdirs import user_data_path
+
+    return Path(os.environ.get(PROJECTS_ENV) or user_data_path("cas-studio") / "projects")

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=8, help="images per network call (same-shape images are batched)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="saliency: average each image with its mirror image (default: the model's; "
-                        "--no-flip halves the time)")
+                        "--no-flip: one network pass instead of two, about 0.6x the time: cas-studio bench infer)")
     offered: dict[str, str] = {}  # --mask, --cutout: the extra files output kinds can write
     for task in trainable_tasks():
         kind = output_of(task)

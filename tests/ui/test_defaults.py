@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 import pytest
 
@@ -39,3 +41,13 @@ def test_slic_opens_with_a_working_compactness(tab):
 def test_method_and_granularity_open_at_the_measured_defaults(tab):
     assert tab["method"].value == ann.DEFAULT_METHOD
     assert tab["granularity"].value == ann.DEFAULT_GRANULARITY
+
+
+def test_projects_live_in_the_user_data_folder_unless_told(monkeypatch, tmp_path):
+    from cas_studio.app import settings
+
+    monkeypatch.delenv(settings.PROJECTS_ENV, raising=False)
+    default = settings.default_projects_dir()
+    assert default.parts[-2:] == ("cas-studio", "projects") and not default.is_relative_to(Path.cwd())
+    monkeypatch.setenv(settings.PROJECTS_ENV, str(tmp_path / "mine"))
+    assert settings.default_projects_dir() == tmp_path / "mine"
