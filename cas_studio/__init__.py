@@ -12,7 +12,8 @@ from ._lazy import lazy_getattr
 __version__ = "0.1.0"
 #: Public name -> the submodule that defines it.
 _LAZY = {"CASLoss": "losses", "cas_loss": "losses", "cas_terms": "losses", "build_model": "models.factory",
-         "WeightsInfo": "models.weights", "load_model": "models.weights", "save_weights": "models.weights"}
+         "WeightsInfo": "models.weights", "load_model": "models.weights", "save_weights": "models.weights",
+         "keep_freed_memory": "training.allocator"}
 __all__ = sorted(_LAZY)
 
 

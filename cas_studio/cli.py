@@ -30,6 +30,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "finetune": ("cas_studio.bench.finetune", "fine-tuning 10 annotated 256x256 images for 20 epochs"),
     "train": ("cas_studio.bench.train", "training images per second at 256x256 (CPU or GPU)"),
     "propagate": ("cas_studio.bench.propagate", "davis: the first frame's mask propagated, J against the base and a copy"),
+    "propagate-memory": ("cas_studio.bench.propagate_memory",
+                         "a 1080p video of 1,000 frames propagated: peak memory against 100 frames"),
     "soak": ("cas_studio.bench.soak", "50 sessions editing and saving one project at once: no lost edit"),
 }
 

@@ -124,3 +124,25 @@ def test_frames_benchmark_scores_base_and_fine_tuned_on_other_sequences(data_dir
     assert m, out
     values = [float(v) for _, v in scores]
     assert float(m.group(2)) == pytest.approx(((values[1] - values[0]) + (values[3] - values[2])) / 2, abs=2e-3)
+
+
+def test_propagate_memory_benchmark_runs_each_length_in_its_own_process(capsys):
+    from cas_studio.bench import propagate_memory
+
+    assert propagate_memory.main(["--frames", "6", "--short", "3", "--seconds", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    runs = [re.search(r"^(\d+) frames at 1920x1080: peak memory (\d+) MB, .* J ([\d.]+)$", line) for line in lines[:2]]
+    assert [int(m.group(1)) for m in runs] == [3, 6] and all(float(m.group(3)) > 0.5 for m in runs)  # the disc is found
+    assert re.fullmatch(r"peak memory 6 / 3 frames: [\d.]+x", lines[2])
+
+
+def test_the_synthetic_video_has_the_disc_where_its_mask_says(tmp_path):
+    import cv2
+
+    from cas_studio.bench.propagate_memory import disc_mask, write_video
+
+    video = cv2.VideoCapture(str(write_video(tmp_path / "v.mp4", 5)))
+    ok, frame = video.read()
+    video.release()
+    inside, outside = frame[disc_mask(0, 5)], frame[~disc_mask(0, 5)]
+    assert ok and inside[:, 2].mean() > 150 > outside[:, 2].mean()  # red disc (BGR) on green-brown
