@@ -513,7 +513,8 @@ def build(ctx: AppContext, default_folder: str, remembered: gr.BrowserState) -> 
     send_btn.click(bind(canvas_actions, ctx), [payload, parts, state], views,
                    js="(p, n, s) => [window.casCanvas.take(), n, s]", trigger_mode="multiple",
                    concurrency_id="inference", concurrency_limit=1, api_name=False,
-                   show_progress="hidden").then(None, None, None, js="() => window.casCanvas.flush()")
+                   show_progress="hidden").then(None, None, None,
+                                               js="() => { window.casCanvas.answered(); window.casCanvas.flush(); }")
     # In the edits' queue, so the map is the one after every action sent before it.
     labels_btn.click(canvas_labels, [labels_gen, state], labels_map, js="(g, s) => [window.casCanvas.fetching, s]",
                      trigger_mode="multiple", concurrency_id="inference", concurrency_limit=1, api_name=False,

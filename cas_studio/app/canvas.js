@@ -149,6 +149,10 @@
     S.flush();
   }
   S.flush = () => { if (!S.queue.length) return; const b = document.getElementById('canvas-send'); if (b) b.click(); };
+  // The server answered the strokes sent: a new picture replaces them (the load handler below); one
+  // it refused brings no new picture, so its outline is dropped shortly after the answer.
+  S.answered = () => { const done = S.pending.filter(p => p.sent);
+    setTimeout(() => { S.pending = S.pending.filter(p => !done.includes(p)); redraw(); }, 800); };
   const inside = (e) => { const h = host(); if (!h || !img()) return false;
     if (e.target.closest && e.target.closest('.icon-button-wrapper')) return false;
     const r = h.querySelector('.image-container').getBoundingClientRect();

@@ -364,6 +364,8 @@ def test_lasso_grow_and_a_refused_stroke_on_the_main_canvas(page, tmp_path):
     expect(page.locator(".toast-body").last).to_contain_text("Not applied: the paint into the selected region")
     assert (read_label_map(label_path) == before).all()
     assert "1 edits" in status.inner_text()
+    # No new picture answers a refused stroke: its outline still leaves the canvas.
+    page.wait_for_function("() => window.casCanvas.pending.length === 0", timeout=5000)
 
     # Grow: select a superpixel with a click (the mode is select / merge), then G: its parent node.
     x, y = int(0.8 * w), int(0.5 * h)
@@ -382,6 +384,11 @@ def test_lasso_grow_and_a_refused_stroke_on_the_main_canvas(page, tmp_path):
     ring = [(cx + r * np.cos(t), cy + r * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 24)]
     drag_pixels(page, canvas, ring)
     expect(status).to_contain_text("3 edits")
+    # A lasso around nothing (inside one region): refused by name, and its dashed outline goes.
+    drag_pixels(page, canvas, [(0.02 * w, 0.02 * h), (0.04 * w, 0.02 * h), (0.03 * w, 0.04 * h), (0.02 * w, 0.02 * h)])
+    expect(page.locator(".toast-body").last).to_contain_text("lasso")
+    page.wait_for_function("() => window.casCanvas.pending.length === 0", timeout=5000)
+    assert "3 edits" in status.inner_text()
     lassoed = read_label_map(label_path)
     assert len(np.unique(lassoed)) < len(np.unique(grown))
     centre = lassoed[int(cy), int(cx)]
