@@ -119,7 +119,7 @@ def test_frames_benchmark_scores_base_and_fine_tuned_on_other_sequences(data_dir
     assert splits[0][1] != splits[1][1] and all(int(s[2]) > 100 for s in splits), out
     scores = re.findall(r"  (base|fine-tuned): adaptive F-beta " + NUMBER, out)
     assert [name for name, _ in scores] == ["base", "fine-tuned"] * 2
-    m = re.search(r"frames verdict: (improved|no clear change|worse): adaptive F-beta ([+-]" + NUMBER
+    m = re.search(r"frames verdict: (improved|no clear change|not improved): adaptive F-beta ([+-]" + NUMBER
                   + r") on the held-out sequences, the mean of 2 splits", out)
     assert m, out
     values = [float(v) for _, v in scores]

@@ -108,13 +108,14 @@ def test_keep_start_scores_the_start_and_keeps_it_when_nothing_beats_it(figure_g
 
 
 def test_outcome_sentences():
-    assert outcome_sentence(Outcome("covering", 0.41, 0.58, 3, True)).startswith("improved held-out covering 0.41 -> 0.58")
+    assert outcome_sentence(Outcome("covering", 0.41, 0.58, 3, True, holdout=4, noise=0.02)).startswith(
+        "improved held-out covering 0.41 -> 0.58")
     lost = outcome_sentence(Outcome("covering", 0.41, 0.41, 0, False))
     assert lost.startswith("did not beat the base model (0.41 -> 0.41); the base stays selected")
 
 
 def test_outcome_verdicts_and_the_library_summary():
-    assert Outcome("covering", 0.41, 0.58, 3, True).verdict == "improved"
+    assert Outcome("covering", 0.41, 0.58, 3, True, holdout=4, noise=0.02).verdict == "improved"
     assert Outcome("covering", 0.41, 0.41, 0, False, 0.39).verdict == "not improved"
     assert Outcome("covering", None, 0.5, 2, None).verdict == "unscored"
     summary = Outcome("covering", 0.41, 0.41, 0, False, 0.39, holdout=1).summary()
@@ -153,8 +154,18 @@ def test_an_outcome_within_the_epoch_to_epoch_swing_is_no_clear_change():
     noisy = Outcome("covering", 0.40, 0.43, 2, True, 0.43, holdout=1, noise=0.05)
     assert not noisy.clear
     assert outcome_sentence(noisy).startswith("no clear change on 1 held-out image: covering 0.40 -> 0.43")
+    assert "one held-out image is too few" in outcome_sentence(noisy)
     clear = Outcome("covering", 0.40, 0.58, 2, True, 0.58, holdout=3, noise=0.05)
     assert clear.clear and outcome_sentence(clear) == "improved held-out covering 0.40 -> 0.58 on 3 held-out images (epoch 2)"
+
+
+def test_one_held_out_image_or_no_measured_swing_is_never_called_an_improvement():
+    one_image = Outcome("covering", 0.40, 0.44, 2, True, 0.44, holdout=1, noise=0.0)  # what the newcomer saw
+    assert one_image.verdict == "no clear change"
+    assert "one held-out image is too few to tell a change from chance" in outcome_sentence(one_image)
+    unmeasured = Outcome("covering", 0.40, 0.58, 2, True, 0.58, holdout=5, noise=None)
+    assert unmeasured.verdict == "no clear change" and "too few epochs" in outcome_sentence(unmeasured)
+    assert Outcome("covering", 0.40, 0.58, 2, True, 0.58, holdout=5, noise=0.03).verdict == "improved"
 
 
 def test_a_run_of_a_few_steps_trains(figure_ground, tmp_path):

@@ -26,8 +26,14 @@ def outcome_sentence(outcome: Outcome) -> str:
         return f"best {name} {outcome.best:.3f} (epoch {outcome.best_epoch})" if outcome.best is not None else "no scores"
     on = f" on {outcome.holdout} held-out image{'s' * (outcome.holdout != 1)}" if outcome.holdout else ""
     if outcome.verdict is Verdict.NO_CLEAR_CHANGE:
-        return (f"no clear change{on}: {name} {outcome.start:.2f} -> {outcome.best:.2f} (epoch {outcome.best_epoch}) is "
-                f"within the epoch-to-epoch swing of {outcome.noise:.2f}; annotate more images for a clear verdict")
+        change = f"{name} {outcome.start:.2f} -> {outcome.best:.2f} (epoch {outcome.best_epoch})"
+        if outcome.holdout is not None and outcome.holdout < 2:
+            why = "one held-out image is too few to tell a change from chance"
+        elif outcome.noise is None or outcome.noise <= 0:
+            why = "too few epochs to measure how much the score swings on its own"
+        else:
+            why = f"within the epoch-to-epoch swing of {outcome.noise:.2f}"
+        return f"no clear change{on}: {change}; {why}; annotate more images for a clear verdict"
     if outcome.verdict is Verdict.IMPROVED:
         return f"improved held-out {name} {outcome.start:.2f} -> {outcome.best:.2f}{on} (epoch {outcome.best_epoch})"
     reached = outcome.best_trained if outcome.best_trained is not None else outcome.best

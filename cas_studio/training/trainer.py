@@ -91,10 +91,17 @@ class Outcome:
 
     @property
     def clear(self) -> bool:
-        """Whether the change from the start is larger than the epoch-to-epoch noise."""
-        if self.start is None or self.best is None:
+        """Whether the change from the start is larger than the epoch-to-epoch swing of the score.
+
+        No swing measured (fewer than three trained epochs, or a score that never moved between
+        them) leaves nothing to compare the change with, and one held-out image is no evidence of a
+        change beyond it: neither is clear.
+        """
+        if self.start is None or self.best is None or self.noise is None or self.noise <= 0:
             return False
-        return self.noise is None or abs(self.best - self.start) > self.noise
+        if self.holdout is not None and self.holdout < 2:
+            return False
+        return abs(self.best - self.start) > self.noise
 
     @property
     def verdict(self) -> Verdict:
