@@ -283,3 +283,24 @@ def test_matched_colours_paint_regions_of_one_reference_region_alike():
     out = ann.overlay(np.zeros((12, 16, 3), np.uint8), big, colour_ids=big_ids)
     assert (out[1, 1] == out[1, 5]).all()  # the two halves of the split region: one colour
     assert ann.boundaries(big)[1, 3] and not (out[1, 3] == out[1, 1]).all()  # and an outline between them
+
+
+def test_a_fine_cut_is_shown_as_a_picture_with_faint_outlines_and_edits_keep_full_ones():
+    from cas_studio.annotation import render
+
+    image = data.coffee()[::2, ::2]
+    hierarchy = ann.build_regions(image)
+    fine = hierarchy.cut(hierarchy.regions_at(1.0))
+    ids = np.unique(fine)
+    assert len(ids) > render.FAINT_ABOVE  # the default start: thousands of superpixels
+    shown = render.overlay(image, fine, muted=ids.tolist())
+    edge = render.boundaries(fine)
+    change = np.abs(shown.astype(int) - image)[edge].mean()
+    full = np.abs(render.overlay(image, fine, muted=ids[:render.FAINT_ABOVE].tolist()).astype(int) - image)
+    assert change < 0.4 * full[edge & np.isin(fine, ids[:render.FAINT_ABOVE])].mean()  # faint, not a mesh
+    assert (shown[~edge] == image[~edge]).all()  # proposed regions keep the plain photo
+    # An edited region (not muted) keeps its full outline among faint ones.
+    edited = ids[len(ids) // 2]
+    mine = render.overlay(image, fine, muted=[i for i in ids.tolist() if i != edited])
+    ring = edge & (fine == edited)
+    assert set(np.unique(mine[ring])) <= {0, 255}

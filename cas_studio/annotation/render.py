@@ -32,11 +32,18 @@ def matched_colours(labels: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.take(counts.argmax(1), labels)
 
 
+#: Above this many proposed regions their outlines are drawn faintly (at :data:`FAINT_INK` of full
+#: contrast); a person reads the photo at the finest cut, and the outlines at a coarse one.
+FAINT_ABOVE = 300
+FAINT_INK = 0.2
+
+
 def overlay(image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.45,
             highlight: Sequence[int] = (), muted: Sequence[int] = (), colour_ids: np.ndarray | None = None) -> np.ndarray:
     """The image blended with region colours, boundaries in black or white (whichever contrasts with
     the image there, so they show on sky and shadow alike) and ``highlight`` regions in yellow;
-    ``muted`` regions (e.g. proposed, not yet confirmed) keep the plain image, outlined only.
+    ``muted`` regions (e.g. proposed, not yet confirmed) keep the plain image, outlined only (faintly
+    when there are more than :data:`FAINT_ABOVE` of them).
     ``colour_ids`` (HxW), when given, chooses the colours (e.g. :func:`matched_colours`) while the
     outlines stay those of ``labels``."""
     rgb = np.ascontiguousarray(to_rgb8(image))
@@ -53,12 +60,20 @@ def overlay(image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.45,
         return np.take(table, labels)
 
     # cv2.copyTo with a uint8 mask: 2 ms at 4 MP where np.copyto(where=HxWx1) took 15-20 ms.
-    if len(muted):
-        cv2.copyTo(rgb, pixels_of(muted).view(np.uint8), out)
+    muted_px = pixels_of(muted) if len(muted) else None
+    if muted_px is not None:
+        cv2.copyTo(rgb, muted_px.view(np.uint8), out)
     if len(highlight):
         yellow = cv2.add(rgb // 2, np.array([127, 115, 0, 0], np.float64))
         cv2.copyTo(yellow, pixels_of(highlight).view(np.uint8), out)
     edge = boundaries(labels)
     luma = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)[edge]
+    plain = out.copy() if len(muted) > FAINT_ABOVE else None
     out[edge] = np.where(luma[:, None] < 128, 255, 0).astype(np.uint8)
+    if plain is not None:
+        # Hundreds of proposed superpixels outlined in full make a mesh, not a picture: their
+        # outlines are drawn faintly; an edited, confirmed or selected region keeps a full one.
+        # Whole-image cv2 blending and one masked copy: +25 ms at 4 MP, where indexing took +120.
+        faint = cv2.addWeighted(out, FAINT_INK, plain, 1.0 - FAINT_INK, 0.0)
+        cv2.copyTo(faint, (edge & muted_px).view(np.uint8), out)
     return out
