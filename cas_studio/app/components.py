@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import gradio as gr
 from PIL import UnidentifiedImageError
@@ -11,15 +10,18 @@ from ..io import IMAGE_SUFFIXES
 
 
 class ImageUpload(gr.Image):
-    """``gr.Image`` whose upload of a non-image (a text file named .jpg) is our clear error,
-    not Gradio's "Could not preprocess input component ... UnidentifiedImageError"."""
+    """``gr.Image`` (``type="filepath"``) that hands an upload Pillow cannot read to the handler as
+    its path, so the handler refuses it by name with the library's message (and every output shows
+    that refusal) instead of Gradio's "Could not preprocess input component" error on every output."""
 
     is_template = True  # drawn by gr.Image's front end
 
-    def preprocess(self, payload):  # noqa: D102 - gr.Image's, with a clear error
+    def preprocess(self, payload):  # noqa: D102 - gr.Image's, the unreadable left to the handler
         try:
             return super().preprocess(payload)
-        except (UnidentifiedImageError, OSError, ValueError) as err:
-            name = Path(getattr(payload, "orig_name", None) or getattr(payload, "path", None) or "the upload").name
-            raise gr.Error(f"{name} is not a readable image ({type(err).__name__}); upload one of "
-                           f"{', '.join(sorted(IMAGE_SUFFIXES))}.") from None
+        except (UnidentifiedImageError, OSError, ValueError):
+            path = getattr(payload, "path", None)
+            if self.type != "filepath" or not path:
+                raise gr.Error(f"The upload is not a readable image; upload one of "
+                               f"{', '.join(sorted(IMAGE_SUFFIXES))}.") from None
+            return str(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -84,7 +85,8 @@ def _segment(ctx: AppContext, image_path: str | None, task: str, model: str | No
         image = read_image(image_path)
         net = ctx.models.get(model or _default_model(ctx, task) or "")
     except (ImageError, ValueError, FileNotFoundError) as err:
-        raise _Refused(str(err)) from None
+        # The upload's name, never its server-side folder (Gradio's cache).
+        raise _Refused(str(err).replace(str(image_path), Path(image_path).name)) from None
     if net.info.task != task:  # a model answers only the task it was trained for
         raise _Refused(f"{model or _default_model(ctx, task)} is a {net.info.task} model; choose a {task} model for "
                        f"the {task} task.")

@@ -126,6 +126,27 @@ def test_a_refused_segment_shows_why_without_error_badges_and_the_next_run_clear
     expect(summary).not_to_contain_text("Not segmented")
 
 
+def test_a_non_image_upload_is_refused_by_name_and_leaves_no_error_badge_or_old_result(page, tmp_path):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Segment").click()
+    good = write_image(tmp_path / "rocket.png", data.rocket()[::2, ::2])
+    page.locator("#segment-image input[type=file]").set_input_files(str(good))
+    page.locator("#segment-run").click()
+    summary = page.locator("#segment-summary")
+    expect(summary).to_contain_text("saliency with")
+    bad = tmp_path / "notes.png"
+    bad.write_text("not a picture")
+    page.locator("#segment-image button[aria-label='Remove Image']").first.click()
+    page.locator("#segment-image input[type=file]").set_input_files(str(bad))
+    page.locator("#segment-run").click()
+    expect(summary).to_contain_text("Not segmented: notes.png")
+    expect(summary).not_to_contain_text("saliency with")  # the previous image's result is gone
+    expect(summary).not_to_contain_text("/tmp")  # no server-side folder
+    expect(page.get_by_role("tabpanel").get_by_text("Error", exact=True)).to_have_count(0)
+    expect(page.locator("#segment-threshold")).to_be_visible()
+
+
 def test_the_segment_tab_shows_a_threshold_only_for_a_task_thresholded_into_a_mask(page):
     from playwright.sync_api import expect
 
