@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 import pytest
 
 from cas_studio.bench import annotator as bench_annotate
@@ -146,3 +148,30 @@ def test_the_synthetic_video_has_the_disc_where_its_mask_says(tmp_path):
     video.release()
     inside, outside = frame[disc_mask(0, 5)], frame[~disc_mask(0, 5)]
     assert ok and inside[:, 2].mean() > 150 > outside[:, 2].mean()  # red disc (BGR) on green-brown
+
+
+def test_the_propagation_annotator_counts_clicks_that_correct_against_clicks_from_nothing():
+    from cas_studio.bench.propagate import MAX_CLICKS, clicks_to
+
+    class Disks:  # a stand-in click model: disks at the clicks, over the mask being refined
+        def set_image(self, image):
+            self.shape, self.last = image.shape[:2], None
+
+        def predict(self, clicks, previous=None):
+            yy, xx = np.mgrid[: self.shape[0], : self.shape[1]]
+            base = previous if previous is not None else (self.last if len(clicks) > 1 else None)
+            mask = np.zeros(self.shape, bool) if base is None else np.asarray(base, bool).copy()
+            for x, y, positive in clicks[-1:] if base is not None else clicks:
+                disk = (xx - x) ** 2 + (yy - y) ** 2 <= 12 ** 2
+                mask = mask | disk if positive else mask & ~disk
+            self.last = mask
+            return mask
+
+    image = np.zeros((80, 80, 3), np.uint8)
+    yy, xx = np.mgrid[:80, :80]
+    target = (xx - 40) ** 2 + (yy - 40) ** 2 <= 12 ** 2
+    assert clicks_to(Disks(), image, target, start=target) == 0  # already right: nothing to click
+    assert clicks_to(Disks(), image, target) == 1  # one click at the centre is the disk
+    holed = target & ((xx - 40) ** 2 + (yy - 40) ** 2 > 5 ** 2)  # a propagation with a hole: IoU 0.82
+    assert clicks_to(Disks(), image, target, start=holed) == 1  # one click in the hole refines it
+    assert clicks_to(Disks(), image, np.zeros_like(target) | (xx < 2), start=target) == MAX_CLICKS  # never reached

@@ -106,13 +106,15 @@ def next_click(prediction: np.ndarray, target: np.ndarray) -> Click | None:
 
 
 def protocol_masks(predictor: Callable[[list[Click]], np.ndarray], target: np.ndarray, max_clicks: int, *,
-                   stop_iou: float = 1.0) -> Iterator[np.ndarray]:
+                   stop_iou: float = 1.0, start: np.ndarray | None = None) -> Iterator[np.ndarray]:
     """The prediction after each click of the NoC protocol (:func:`next_click`) on ``target``.
 
-    ``predictor`` gets the clicks so far (a new list each time) and returns a bool mask. Stops after
-    ``max_clicks`` clicks, when the prediction is exact, or once its IoU reaches ``stop_iou``.
+    ``predictor`` gets the clicks so far (a new list each time) and returns a bool mask. ``start``
+    is the mask a person corrects (e.g. a propagated region; default: nothing yet), so the first
+    click goes to its larger error. Stops after ``max_clicks`` clicks, when the prediction is
+    exact, or once its IoU reaches ``stop_iou``.
     """
-    pred = np.zeros_like(target, bool)
+    pred = np.zeros_like(target, bool) if start is None else np.asarray(start, bool)
     clicks: list[Click] = []
     for _ in range(max_clicks):
         click = next_click(pred, target)
