@@ -157,3 +157,26 @@ def test_an_exported_project_opens_with_its_labels_and_confirmations(session, tm
     assert sorted(reopened.sidecar(image)["confirmed"]) == confirmed_before
     again = Session(reopened)  # the proposal came along: what was proposed still is
     assert np.array_equal(again.labels(), labels) and sorted(set(np.unique(labels)) - set(again.proposed())) == confirmed_before
+
+
+def test_a_new_proposal_never_overwrites_a_save_made_since_it_read_the_record(tmp_path, monkeypatch):
+    from cas_studio.data.project import EditConflict, Project
+
+    image = write_image(tmp_path / "cat.png", data.chelsea()[::4, ::4])
+    project = create_project(tmp_path / "p")
+    (path,) = project.add_images([image])
+    shape = data.chelsea()[::4, ::4].shape[:2]
+    project.save_labels(path, np.ones(shape, np.int32))
+    other = open_project(project.root)  # a second session's view of the same project
+    save = Project.save_labels
+
+    def someone_saves_first(self, img, labels, **kw):
+        if self is project:  # save_proposal has read the record and let go of the lock: the other saves
+            save(other, path, np.full(shape, 2, np.int32))
+        return save(self, img, labels, **kw)
+
+    monkeypatch.setattr(Project, "save_labels", someone_saves_first)
+    with pytest.raises(EditConflict):
+        project.save_proposal(path, np.ones(shape, np.int32))
+    monkeypatch.undo()
+    assert (open_project(project.root).load_labels(path) == 2).all()  # the other session's edit stands

@@ -244,9 +244,12 @@ class Project:
             current, side, _ = self._snapshot(image)
             if current is None:
                 return self._commit(image, None, np.asarray(labels), side, {})
+        # The record read above is the one this save builds on: a session that saved in between is
+        # an EditConflict, never overwritten with the stale label map.
         return self.save_labels(image, current, proposal=np.asarray(labels), method=side.get("method", "manual"),
                                 params=side.get("params"), edits=int(side.get("edits", 0)),
-                                by_hand=side.get("by_hand", ()), image_confirmed=bool(side.get("image_confirmed")))
+                                by_hand=side.get("by_hand", ()), image_confirmed=bool(side.get("image_confirmed")),
+                                expected_version=int(side.get("version", 0)))
 
     def load_proposal(self, image: Path | str) -> np.ndarray | None:
         """The proposal of ``image`` (None when the annotation did not start from one)."""
