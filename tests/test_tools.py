@@ -81,6 +81,7 @@ def test_the_app_and_canvas_are_built_from_the_registry(toy_tools):
     assert "I" in next(k for k in annotate_tab.shortcuts() if "/" in k and "M" in k)
     assert '"i": "keep only this region"' in annotate_tab.shortcuts_js()
     assert canvas.drag_tools()["paint into region 1"] == {"id": "smallest", "draws": "stroke"}
+    assert '"paint into region 1": {"id": "smallest", "draws": "stroke"}' in canvas.canvas_js()
     sent = json.dumps([{"kind": "click", "x": 1, "y": 2, "mode": "keep only this region"},
                        {"kind": "stroke", "action": "smallest", "radius": 3, "points": [[1, 1]]}])
     assert [a["kind"] for a in canvas.parse_actions(sent)] == ["click", "stroke"]

@@ -48,48 +48,11 @@ def shortcuts() -> dict[str, str]:
             "wheel / right drag / 0": "zoom / pan / fit the picture"}
 
 
-# Key -> element id to click, or a click tool to pick (%MODES%: key -> the tool's label;
-# %COLLECTING%: labels of the tools whose clicks gather into an object); typing in a text field is
-# left alone.
-_SHORTCUTS_JS = """
-() => {
-  const MODES = %MODES%, COLLECTING = %COLLECTING%;
-  const click = (id) => { const el = document.getElementById(id); if (el) el.click(); };
-  const pick = (group, test) => { const input = [...document.querySelectorAll('#' + group + ' input[type=radio]')].find(test);
-                                  if (input && !input.checked) input.click(); };
-  const radio = (group, i) => pick(group, (input, j) => j === i);
-  const mode = (label) => pick('click-mode', (input) => input.value === label);
-  const objectMode = () => { const r = document.querySelector('#click-mode input[type=radio]:checked');
-                             return !!r && COLLECTING.includes(r.value); };
-  // Holding Shift makes click-object clicks negative; releasing it makes them positive again.
-  document.addEventListener('keyup', (e) => { if (e.key === 'Shift' && objectMode()) radio('click-sign', 0); });
-  document.addEventListener('keydown', (e) => {
-    const t = e.target;
-    if (t && (t.tagName === 'INPUT' && t.type !== 'radio' || t.tagName === 'TEXTAREA' || t.isContentEditable)) return;
-    const k = e.key.toLowerCase();
-    if (k === 'shift') { if (objectMode()) radio('click-sign', 1); return; }
-    if ((e.ctrlKey || e.metaKey) && k === 'z' && !e.shiftKey) { click('undo'); e.preventDefault(); }
-    else if ((e.ctrlKey || e.metaKey) && (k === 'y' || (k === 'z' && e.shiftKey))) { click('redo'); e.preventDefault(); }
-    else if (e.ctrlKey || e.metaKey || e.altKey) return;
-    else if (k === 'n') click('next-image');
-    else if (k === 'p') click('prev-image');
-    else if (k in MODES) mode(MODES[k]);
-    else if (k === 'g') click('grow-selected');
-    else if (k === '0' && window.casCanvas) window.casCanvas.reset();
-    else if (k === 'b') click('confirm-background');
-    else if (k === 'backspace' && objectMode()) { click('undo-click'); e.preventDefault(); }
-    else if (k === 'escape') { if (objectMode()) click('cancel-object'); else click('deselect'); }
-    else if (k === 'enter') { if (objectMode()) click('accept-object'); else click('confirm-image'); }
-  });
-}
-"""
-
-
 def shortcuts_js() -> str:
     """The page script that installs the keyboard shortcuts, with the click tools' keys filled in."""
     keys = {tool.key.lower(): tool.label for tool in tools("click") if tool.key}
     collecting = [tool.label for tool in tools("click") if tool.collects_clicks]
-    return _SHORTCUTS_JS.replace("%MODES%", json.dumps(keys)).replace("%COLLECTING%", json.dumps(collecting))
+    return canvas.script("shortcuts.js").replace("%MODES%", json.dumps(keys)).replace("%COLLECTING%", json.dumps(collecting))
 
 #: Slider range of each over-segmentation parameter: (minimum, maximum, step, what it does). UI
 #: only: the defaults are the library's (annotate.DEFAULTS).
@@ -450,13 +413,13 @@ def build(ctx: AppContext, default_folder: str, remembered: gr.BrowserState) -> 
                               "right or middle drag (or Space + drag): pan; 0: fit")
                 gr.Slider(1, 50, value=BRUSH_RADIUS, step=1, label="brush radius (image px)",
                           elem_id="brush-size", scale=2, interactive=True)
-            # Clicks, strokes and lassos are drawn by canvas.CANVAS_JS on this picture and sent, queued,
+            # Clicks, strokes and lassos are drawn by canvas.canvas_js() on this picture and sent, queued,
             # through the hidden payload box and button below.
             picture = gr.Image(label="Regions (click, or drag to draw)", interactive=False, format="jpeg",
                                elem_id="canvas", buttons=["download"])
             payload = gr.Textbox(visible="hidden", elem_id="canvas-payload")
             send_btn = gr.Button("send", visible="hidden", elem_id="canvas-send")
-            # The lasso's preview asks for the shown label map once per picture (canvas.CANVAS_JS).
+            # The lasso's preview asks for the shown label map once per picture (canvas.canvas_js()).
             labels_gen = gr.Number(visible="hidden", precision=0, elem_id="canvas-labels-gen")
             labels_map = gr.Textbox(visible="hidden", elem_id="canvas-labels")
             labels_btn = gr.Button("labels", visible="hidden", elem_id="canvas-labels-fetch")

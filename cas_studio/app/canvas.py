@@ -1,6 +1,6 @@
 """The Annotate tab's main canvas: clicks, brush strokes and lasso outlines drawn in the browser.
 
-The picture stays a plain ``gr.Image``; a small script (:data:`CANVAS_JS`) draws strokes, the lasso
+The picture stays a plain ``gr.Image``; a small script (:func:`canvas_js`) draws strokes, the lasso
 and the brush cursor on an overlay in the browser as the hand moves (no server round trip per mouse
 move), zooms (wheel) and pans (right or middle drag, or the "pan" tool), and sends the server only
 the finished action as a few numbers in image pixels. While a lasso is drawn, the regions it would
@@ -126,7 +126,7 @@ def describe(action: dict) -> str:
 
 # Installed once per page (Blocks.load). Pixel mapping allows for the image's letterboxing
 # (object-fit) and the zoom transform, like bench.browser.click_pixel.
-def _script(name: str) -> str:
+def script(name: str) -> str:
     """A script of this folder as Gradio's ``js=`` takes it: one function expression, so the
     file's leading comment lines are left out."""
     lines = Path(__file__).with_name(name).read_text(encoding="utf-8").splitlines()
@@ -135,4 +135,6 @@ def _script(name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-CANVAS_JS = _script("canvas.js").replace("%TOOLS%", json.dumps(drag_tools())).replace("%LASSO_COVER%", repr(LASSO_COVER))
+def canvas_js() -> str:
+    """The canvas script with the drag tools registered now (plug-ins included) and the lasso's rule."""
+    return script("canvas.js").replace("%TOOLS%", json.dumps(drag_tools())).replace("%LASSO_COVER%", repr(LASSO_COVER))

@@ -58,7 +58,7 @@ def build_app(*, project_folder: str = "my-project", projects_dir: str | Path | 
         annot["folder"].change(lambda folder: folder, annot["folder"], tune["folder"], api_name=False,
                                show_progress="hidden")
         demo.load(None, None, None, js=annotate_tab.shortcuts_js())  # keyboard shortcuts (Annotate tab)
-        demo.load(None, None, None, js=canvas.CANVAS_JS)  # drawing, zoom and pan on the Annotate canvas
+        demo.load(None, None, None, js=canvas.canvas_js())  # drawing, zoom and pan on the Annotate canvas
         # A reload reopens the project this browser had open.
         demo.load(functools.partial(annotate_tab.reopen, ctx), [remembered, annot["state"]],
                   [annot["folder"], annot["state"], annot["picture"], annot["status"]], api_name=False)
