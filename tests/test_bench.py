@@ -175,3 +175,11 @@ def test_the_propagation_annotator_counts_clicks_that_correct_against_clicks_fro
     holed = target & ((xx - 40) ** 2 + (yy - 40) ** 2 > 5 ** 2)  # a propagation with a hole: IoU 0.82
     assert clicks_to(Disks(), image, target, start=holed) == 1  # one click in the hole refines it
     assert clicks_to(Disks(), image, np.zeros_like(target) | (xx < 2), start=target) == MAX_CLICKS  # never reached
+
+
+def test_infer_benchmark_times_the_python_api_with_and_without_the_allocator_setting(capsys):
+    assert bench_infer.main(["--api", "--repeat", "1", "--size", "64"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert re.fullmatch(r"api predict_saliency 64x64, allocator as it comes: [\d.]+ ms", lines[0])
+    assert re.fullmatch(r"api predict_saliency 64x64, after keep_freed_memory\(\): [\d.]+ ms", lines[1])
+    assert re.fullmatch(r"api keep_freed_memory\(\): [\d.]+x faster", lines[2])
