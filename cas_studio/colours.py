@@ -2,13 +2,90 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
+#: Hue step between consecutive ids (the golden ratio's fraction): any run of ids spreads over the
+#: colour wheel, so neighbouring regions (often made one after another) rarely share a hue.
+HUE_STEP = 0.6180339887
+#: The colour of unlabelled pixels (id 0).
+UNLABELLED_COLOUR = (48, 48, 48)
 
-def colorize(labels: np.ndarray, *, seed: int = 7) -> np.ndarray:
-    """HxWx3 uint8 colours, a fixed colour per id; unlabelled (0) is dark gray."""
-    rng = np.random.default_rng(seed)
+
+def palette(n: int) -> np.ndarray:
+    """(n, 3) uint8 RGB colours for ids 0..n-1: id 0 dark gray; every other id a saturated hue
+    stepped by :data:`HUE_STEP`, in one of three saturation / brightness levels (so two ids whose
+    hues happen to fall close still differ in lightness)."""
+    ids = np.arange(max(n, 1))
+    hue = (ids * HUE_STEP) % 1.0 * 180  # OpenCV's 8-bit hue range
+    level = ids % 3
+    sat = np.choose(level, [230, 160, 255])
+    val = np.choose(level, [255, 210, 170])
+    hsv = np.stack([hue, sat, val], axis=1).astype(np.uint8)[:, None, :]
+    out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[:, 0, :]
+    out[0] = UNLABELLED_COLOUR
+    return out
+
+
+#: Above this many coloured regions, :func:`colorize` keeps the fixed palette (the neighbour search
+#: grows with the boundary: 17 ms for 150 regions at 3.8 MP, 205 ms for 21,000).
+MAX_NEIGHBOUR_COLOURED = 2000
+
+
+def colorize(labels: np.ndarray, *, distinct: np.ndarray | None = None) -> np.ndarray:
+    """HxWx3 uint8 colours; unlabelled (0) is dark gray.
+
+    By default a fixed colour per id (:func:`palette`). ``distinct`` (ids) colours those regions so
+    that no two touching ones share a colour (:func:`neighbour_colours`; at most
+    :data:`MAX_NEIGHBOUR_COLOURED`, else the fixed palette).
+    """
+    labels = np.asarray(labels)
     n = int(labels.max()) + 1
-    palette = rng.integers(40, 256, (max(n, 1), 3), dtype=np.uint8)
-    palette[0] = (48, 48, 48)
-    return np.take(palette, labels, axis=0)  # 4x faster than palette[labels] at 4 MP (7 vs 29 ms)
+    if distinct is not None and 0 < len(distinct) <= MAX_NEIGHBOUR_COLOURED:
+        table = neighbour_colours(labels, np.asarray(distinct))
+    else:
+        table = palette(n)
+    return np.take(table, labels, axis=0)  # 4x faster than table[labels] at 4 MP
+
+
+def adjacent_pairs(labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """(K, 2) int64 pairs ``a < b`` of the ``ids`` that touch (4-neighbours) in ``labels``."""
+    labels = np.asarray(labels)
+    n = int(labels.max()) + 1
+    wanted = np.zeros(n, bool)
+    wanted[ids[ids < n]] = True
+    codes = []
+    for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
+        touch = a != b
+        a, b = a[touch].astype(np.int64), b[touch].astype(np.int64)  # boundary pixels only: a few percent
+        keep = np.take(wanted, a) & np.take(wanted, b)
+        lo, hi = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
+        codes.append(lo * n + hi)
+    codes = np.unique(np.concatenate(codes))
+    return np.stack([codes // n, codes % n], axis=1)
+
+
+#: Distinct colours a region and its neighbours choose among (RGB), far apart from one another.
+DISTINCT = palette(13)[1:]
+
+
+def neighbour_colours(labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """(max id + 1, 3) uint8 colour table where each of ``ids`` differs from every touching one of
+    ``ids``: greedy in id order, each region taking its own slot (``id`` modulo the 12 of
+    :data:`DISTINCT`) unless a touching region with a lower id took it. Regions apart keep their
+    slot whatever happens elsewhere, so an edit recolours only around itself."""
+    ids = np.unique(np.asarray(ids, np.int64))
+    ids = ids[ids > 0]
+    table = palette(int(max(labels.max(), ids.max(initial=0))) + 1)
+    if not len(ids):
+        return table
+    neighbours: dict[int, list[int]] = {}
+    for a, b in adjacent_pairs(labels, ids).tolist():
+        neighbours.setdefault(b, []).append(a)  # a < b: a is coloured first
+    slot: dict[int, int] = {}
+    k = len(DISTINCT)
+    for i in ids.tolist():
+        taken = {slot[j] for j in neighbours.get(i, ()) if j in slot}
+        slot[i] = next((s % k for s in range(i, i + k) if s % k not in taken), i % k)
+        table[i] = DISTINCT[slot[i]]
+    return table

@@ -304,3 +304,26 @@ def test_a_fine_cut_is_shown_as_a_picture_with_faint_outlines_and_edits_keep_ful
     mine = render.overlay(image, fine, muted=[i for i in ids.tolist() if i != edited])
     ring = edge & (fine == edited)
     assert set(np.unique(mine[ring])) <= {0, 255}
+
+
+def test_touching_regions_never_share_a_colour_and_far_ones_keep_theirs():
+    from cas_studio.colours import adjacent_pairs, colorize, neighbour_colours
+
+    image = data.coffee()[::2, ::2]
+    hierarchy = ann.build_regions(image)
+    labels = hierarchy.cut(hierarchy.regions_at(0.5))
+    ids = np.unique(labels)
+    table = neighbour_colours(labels, ids)
+    pairs = adjacent_pairs(labels, ids)
+    assert len(pairs) > len(ids) // 2
+    assert not any((table[a] == table[b]).all() for a, b in pairs.tolist())
+    shown = colorize(labels, distinct=ids)
+    a, b = pairs[0]
+    assert not (shown[labels == a][0] == shown[labels == b][0]).all()
+    # Merging two regions recolours only around them: a region touching neither keeps its colour.
+    merged = ann.merge(labels, [int(a), int(b)])
+    again = neighbour_colours(merged, np.unique(merged))
+    near = {int(x) for p in pairs.tolist() if a in p or b in p for x in p}
+    far = [i for i in ids.tolist() if i not in near and i in merged]
+    kept = np.mean([(again[i] == table[i]).all() for i in far])
+    assert kept > 0.8

@@ -50,8 +50,15 @@ def overlay(image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.45,
     labels = np.asarray(labels)
     # uint8 blending and per-id lookup tables keep a 4 MP overlay near 50 ms (float maths and
     # np.isin over the pixels took 270 ms).
-    out = cv2.addWeighted(rgb, 1.0 - alpha, colorize(labels if colour_ids is None else colour_ids), alpha, 0.0)
     n = int(labels.max()) + 1
+    if colour_ids is None:  # touching coloured regions never share a colour; muted ones show the photo
+        coloured = np.flatnonzero(np.bincount(labels.ravel(), minlength=n))
+        if len(muted):
+            coloured = np.setdiff1d(coloured, np.asarray(list(muted), np.int64))
+        colours = colorize(labels, distinct=coloured)
+    else:  # matched colours: the same reference id looks the same in every view compared
+        colours = colorize(colour_ids)
+    out = cv2.addWeighted(rgb, 1.0 - alpha, colours, alpha, 0.0)
 
     def pixels_of(ids: Sequence[int]) -> np.ndarray:
         table = np.zeros(n, bool)

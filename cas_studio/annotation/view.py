@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 DISPLAY_PIXELS = 2_100_000
 
 
+#: The colour of the grow preview.
+GROW_TINT = (255, 0, 200)
+
+
 def _tint(out: np.ndarray, image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int], weight: float) -> None:
     """Blend ``colour`` into ``out`` where ``mask`` is set, over ``image``; only within the mask's
     bounding box (a preview is usually a small part of the picture, redrawn after every action)."""
@@ -79,7 +83,8 @@ def picture(s: Session, max_pixels: int | None = None) -> np.ndarray:
     out = render.overlay(image, labels, highlight=s.selected, muted=s.proposed())
     preview = s.grow_preview_if_ready()
     if preview is not None:  # what G would add to the selection, tinted before it is applied
-        _tint(out, image, shown(preview), (255, 160, 0), 0.4)
+        # Magenta: rare in photos, so the tint shows on wood and skin where orange vanished.
+        _tint(out, image, shown(preview), GROW_TINT, 0.5)
     if s.pending.mask is not None:
         _tint(out, image, shown(s.pending.mask), (0, 220, 255), 0.55)
         r = max(3, round(0.006 * max(image.shape[:2])))

@@ -25,7 +25,8 @@ METHODS = ("felzenszwalb",)
 
 
 def _shown(labels: np.ndarray) -> np.ndarray:
-    return colorize(np.unique(labels, return_inverse=True)[1].reshape(labels.shape) + 1)
+    ids = np.unique(labels, return_inverse=True)[1].reshape(labels.shape) + 1
+    return colorize(ids, distinct=np.unique(ids))
 
 
 class RegionsOutput(Output):
