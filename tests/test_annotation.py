@@ -150,11 +150,13 @@ def test_a_new_object_never_takes_pixels_of_a_confirmed_region(session):
     s = session
     s.click_object(60, 60)
     first = s.accept_object()
+    assert s.kept_out == 0
     before = on_disk(s) == first
-    s.click_object(75, 60)  # its disk overlaps the first object
+    mask = s.click_object(75, 60)  # its disk overlaps the first object
     second = s.accept_object()
     labels = on_disk(s)
     assert ((labels == first) == before).all() and labels[60, 85] == second
+    assert s.kept_out == int((mask & before).sum()) > 0  # what it could not take is counted, to be told
 
 
 def test_grow_climbs_the_hierarchy_one_node_per_press_and_undo_goes_back(session):

@@ -101,6 +101,8 @@ class Session:
     image_confirmed: bool = False
     version: int = 0  # the saved annotation's version this session's edits build on
     pending: PendingObject = field(default_factory=PendingObject)
+    #: Pixels of the last accepted object that were another confirmed region's, and stayed theirs.
+    kept_out: int = 0
     segmenter: object | None = None  # the ClickSegmenter, set to the current image on first use
 
     def __post_init__(self) -> None:
@@ -672,9 +674,10 @@ class Session:
     def accept_object(self) -> int:
         """Make the object in progress one confirmed region (saved); returns its id.
 
-        The object takes unlabelled and proposed pixels only, never another confirmed region's;
-        pixels of a refined region that the new mask leaves out become unlabelled. The click mode
-        stays ready for the next object.
+        The object takes unlabelled and proposed pixels only, never another confirmed region's (how
+        many of its pixels stayed theirs is :attr:`kept_out`, for the person to be told); pixels of
+        a refined region that the new mask leaves out become unlabelled. The click mode stays ready
+        for the next object.
         """
         if self.pending.mask is None or not self.pending.mask.any():
             raise AnnotationError("No object to accept: click on an object first.")
@@ -686,6 +689,7 @@ class Session:
         # Regions the person confirmed stay theirs: a new object fills only unlabelled and proposed
         # pixels (and its own region's, when it refines one).
         mask = self.pending.mask & self._free(labels, region)
+        self.kept_out = int(self.pending.mask.sum() - mask.sum())
         if not mask.any():
             raise AnnotationError("The object lies entirely on confirmed regions; click inside one of them to "
                                   "refine it instead.")

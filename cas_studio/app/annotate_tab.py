@@ -286,6 +286,9 @@ def canvas_labels(gen: float | None, s: Session) -> str:
 def accept_object(ctx: AppContext, s: Session):
     """Make the clicked object one confirmed region; click mode stays on for the next object."""
     s.accept_object()
+    if s.kept_out:  # never silently: the person sees what the object could not take
+        gr.Info(f"{s.kept_out:,} pixels of the object belong to regions you confirmed and stayed theirs; "
+                "click inside one of them to refine it instead.")
     return (s, *_view(ctx, s), SIGNS[0])  # the next object starts with a positive click
 
 
