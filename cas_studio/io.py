@@ -94,6 +94,16 @@ def _header_size(path: Path) -> tuple[int, int] | None:
     except Image.DecompressionBombError as err:
         raise ImageError(f"{path}: image is over the {MAX_PIXELS / 1e6:.0f} MP limit ({err})") from None
     except Exception:
+        pass
+    # Pillow opens no floating-point colour TIFF (a scientific camera's or a renderer's); tifffile
+    # (scikit-image's TIFF reader) reads its header, and OpenCV decodes it.
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            return int(page.imagelength), int(page.imagewidth)
+    except Exception:
         return None
 
 

@@ -103,3 +103,13 @@ def test_a_jpeg_with_an_exif_rotation_is_read_upright(tmp_path):
     shown = read_image(tmp_path / "phone.jpg")
     assert shown.shape == (60, 40, 3) and shown[:, -10:].mean() > 200 and shown[:, :10].mean() < 50
     assert read_image(tmp_path / "plain.jpg").shape == (40, 60, 3)
+
+
+def test_a_floating_point_colour_tiff_is_read_not_called_corrupt(tmp_path):
+    import cv2
+
+    rgb = np.random.default_rng(0).random((40, 50, 3)).astype(np.float32)  # values in [0, 1]
+    cv2.imwrite(str(tmp_path / "float.tif"), rgb[..., ::-1])  # Pillow cannot open this one
+    image = read_image(tmp_path / "float.tif")
+    assert image.dtype == np.uint8 and image.shape == (40, 50, 3)
+    assert np.abs(image.astype(int) - np.round(rgb * 255)).max() <= 1
