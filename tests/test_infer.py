@@ -196,3 +196,20 @@ def test_a_held_out_check_sees_a_saliency_model_as_its_binary_mask(model):
     assert (mask == binarize(predict_saliency(model, image, size=64))).all()
     regions = output_of("regions").segment(model, image, size=64)
     assert (regions == predict_regions(model, image, size=64)).all()
+
+
+def test_a_large_photo_is_decoded_on_a_bounded_working_copy(model, monkeypatch):
+    from cas_studio.inference import infer
+
+    seen = []
+    real = infer.predict_probabilities
+    monkeypatch.setattr(infer, "predict_probabilities", lambda m, im, **kw: seen.append(np.shape(im)[-3:-1]) or real(m, im, **kw))
+    monkeypatch.setattr(infer, "DECODE_PIXELS", 60 * 80)
+    image = np.random.default_rng(2).integers(0, 255, (240, 320, 3), dtype=np.uint8)  # 16x the bound
+    labels = infer.predict_regions(model, image, size=64)
+    assert labels.shape == (240, 320) and labels.dtype == np.int32
+    assert seen and seen[-1][0] * seen[-1][1] <= 60 * 80  # the network's output never at full size
+    small, s = infer.working_copy(image)
+    assert s == 0.25 and small.shape == (60, 80, 3)
+    many = output_of("regions").predict_many(model, [image, image[:40, :40]], size=64)
+    assert [m.shape for m in many] == [(240, 320), (40, 40)]

@@ -10,7 +10,7 @@ import gradio as gr
 import numpy as np
 
 from .. import annotation as annotate
-from ..inference.infer import adaptive_threshold, binarize, predict_probabilities
+from ..inference.infer import adaptive_threshold, binarize, predict_probabilities, working_copy
 from ..inference.outputs import output_of
 from ..io import ImageError, read_image, write_image
 from ..inference.tasks import TRAINABLE
@@ -90,13 +90,15 @@ def _segment(ctx: AppContext, image_path: str | None, task: str, model: str | No
     if net.info.task != task:  # a model answers only the task it was trained for
         raise _Refused(f"{model or _default_model(ctx, task)} is a {net.info.task} model; choose a {task} model for "
                        f"the {task} task.")
+    kind = output_of(task)
+    if not kind.binary:  # a region model's M channels at 40 MP would be GBs: it works on a copy
+        image, _ = working_copy(image)
     t0 = time.perf_counter()
     probs = predict_probabilities(net, image)
     elapsed = (time.perf_counter() - t0) * 1000
     channels = [(_heat(p), f"channel {c}: mean {p.mean():.2f}") for c, p in enumerate(probs)]
     info = net.info
     name = model or _default_model(ctx, task)
-    kind = output_of(task)
     if kind.binary:  # a map thresholded into a mask: the threshold is the person's to move
         sal = kind.decode(net, probs, image)
         t = adaptive_threshold(sal) if auto else float(threshold)

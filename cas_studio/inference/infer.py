@@ -188,8 +188,33 @@ def decode_regions(model: nn.Module, probs: np.ndarray, image: np.ndarray, *, de
                       features=lambda: encoder_features(model, image, size=size))
 
 
+#: Regions are decoded on at most this many pixels; a larger image's labels are up-sampled
+#: (nearest), so its M float32 channels never sit in memory at full size (32 channels of a 40 MP
+#: photo are 5 GB).
+DECODE_PIXELS = 2_000_000
+
+
+def working_copy(image: np.ndarray, max_pixels: int | None = None) -> tuple[np.ndarray, float]:
+    """``image`` shrunk (area-averaged) to at most ``max_pixels`` (default :data:`DECODE_PIXELS`),
+    and the side scale (1: as it is)."""
+    max_pixels = DECODE_PIXELS if max_pixels is None else max_pixels
+    h, w = image.shape[:2]
+    if h * w <= max_pixels:
+        return image, 1.0
+    s = (max_pixels / (h * w)) ** 0.5
+    # Rounded down: the copy never exceeds ``max_pixels``.
+    small = cv2.resize(to_rgb8(image), (max(1, int(w * s)), max(1, int(h * s))), interpolation=cv2.INTER_AREA)
+    return small, s
+
+
 def predict_regions(model: nn.Module, image: np.ndarray, *, size: int | None = None,
                     min_size: int = 64, decoder: dict | None = None) -> np.ndarray:
-    """Region label map: HxW int32 ids 0..N-1 at the image's size (see :func:`decode_regions`)."""
-    probs = predict_probabilities(model, image, size=size)
-    return decode_regions(model, probs, image, decoder=decoder, min_size=min_size, size=size)
+    """Region label map: HxW int32 ids 0..N-1 at the image's size (see :func:`decode_regions`).
+
+    Images over :data:`DECODE_PIXELS` are decoded on a working copy of that size and the labels
+    up-sampled, so memory stays bounded whatever the photo.
+    """
+    small, s = working_copy(image)
+    probs = predict_probabilities(model, small, size=size)
+    labels = decode_regions(model, probs, small, decoder=decoder, min_size=max(1, round(min_size * s * s)), size=size)
+    return labels if s == 1.0 else cv2.resize(labels, image.shape[1::-1], interpolation=cv2.INTER_NEAREST)

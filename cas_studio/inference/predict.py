@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {wanted} need a saliency task (one whose output kind writes them), not {args.task}", file=sys.stderr)
         return 2
     from ..models.weights import load_model
-    from .infer import inference_options, predict_probabilities
+    from .infer import inference_options
 
     try:
         files = gather_inputs(args.inputs)
@@ -105,10 +105,10 @@ def main(argv: list[str] | None = None) -> int:
             except ImageError as err:
                 tqdm.write(f"skipped: {err}")
                 failed += 1
-        predictions = predict_probabilities(model, images, size=args.size, batch_size=args.batch, flip=args.flip)
-        for f, image, probs in zip(chunk, images, predictions):
-            # Regions: the decoder the weights record (superpixel merging, clustering), as in the app and eval.
-            output = kind.decode(model, probs, image, size=args.size, min_size=args.min_size)
+        # Regions: the decoder the weights record (superpixel merging, clustering), as in the app and eval.
+        outputs = kind.predict_many(model, images, size=args.size, batch=args.batch, flip=args.flip,
+                                    min_size=args.min_size)
+        for f, image, output in zip(chunk, images, outputs):
             kind.write(out / stems[f], output, image, extras=extras)
         bar.update(len(files[start:start + args.batch]))
     bar.close()

@@ -56,6 +56,14 @@ class Output:
         """The output from the network's (M, H, W) probabilities (already computed, e.g. in a batch)."""
         raise self._missing("decode")
 
+    def predict_many(self, model: nn.Module, images: Sequence[np.ndarray], *, size: int | None = None,
+                     batch: int = 8, flip: bool | None = None, min_size: int | None = None) -> list[np.ndarray]:
+        """:meth:`decode` of each image, same-shape images run through the network ``batch`` at a time."""
+        from ..infer import predict_probabilities  # torch loads when a model runs
+
+        probs = predict_probabilities(model, list(images), size=size, batch_size=batch, flip=flip)
+        return [self.decode(model, p, im, size=size, min_size=min_size) for p, im in zip(probs, images)]
+
     def segment(self, model: nn.Module, image: np.ndarray, *, size: int | None = None) -> np.ndarray:
         """The output as an HxW int32 label map (what a held-out image is checked with)."""
         raise self._missing("segment")

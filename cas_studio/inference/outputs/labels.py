@@ -54,6 +54,23 @@ class RegionsOutput(Output):
         least = get_task(_info_of(model).task).min_size if min_size is None else min_size
         return decode_regions(model, probs, image, min_size=least, size=size)
 
+    def predict_many(self, model: nn.Module, images: Sequence[np.ndarray], *, size: int | None = None,
+                     batch: int = 8, flip: bool | None = None, min_size: int | None = None) -> list[np.ndarray]:
+        """As :meth:`Output.predict_many`, but an image over ``DECODE_PIXELS`` goes alone through
+        :meth:`predict` (decoded on a working copy): memory stays bounded whatever the photos."""
+        from ..infer import DECODE_PIXELS  # torch loads when a model runs
+
+        large = [i for i, im in enumerate(images) if im.shape[0] * im.shape[1] > DECODE_PIXELS]
+        small = [i for i in range(len(images)) if i not in large]
+        out: dict[int, np.ndarray] = {}
+        if small:
+            done = super().predict_many(model, [images[i] for i in small], size=size, batch=batch, flip=flip,
+                                        min_size=min_size)
+            out.update(zip(small, done))
+        for i in large:
+            out[i] = self.predict(model, images[i], size=size, min_size=min_size)
+        return [out[i] for i in range(len(images))]
+
     def segment(self, model: nn.Module, image: np.ndarray, *, size: int | None = None) -> np.ndarray:
         """The decoded regions."""
         return self.predict(model, image, size=size)
