@@ -169,3 +169,22 @@ def test_shipped_click_model_segments_a_clicked_object():
     far = int(np.argmax((xs - 300) ** 2 + (ys - 200) ** 2))
     refined = seg.predict([(300, 200, True), (int(xs[far]), int(ys[far]), False)])
     assert not refined[ys[far], xs[far]] and iou(refined, mask) > 0.3
+
+
+def test_the_cas_twin_adds_the_cas_loss_on_the_code_and_keeps_gradients():
+    torch.manual_seed(0)
+    target = (torch.rand(2, 16, 16) > 0.5).float()
+    logits = torch.randn(2, 2, 16, 16, requires_grad=True)
+    logit = logits[:, 1] - logits[:, 0]
+    plain = loss_fn(logit, target, target[:, None])
+    twin = loss_fn(logit, target, target[:, None], logits=logits, cas=1.0)
+    assert not torch.isclose(plain, twin)
+    twin.backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+    # A code that separates object from background lowers the CAS term: the twin prefers it.
+    sharp = torch.stack([-8 * (2 * target - 1), 8 * (2 * target - 1)], 1)
+    gain = loss_fn(sharp[:, 1] - sharp[:, 0], target, target[:, None], logits=sharp, cas=1.0) - \
+        loss_fn(sharp[:, 1] - sharp[:, 0], target, target[:, None])
+    assert gain < 0
+    with pytest.raises(ValueError, match="needs the 2-channel logits"):
+        loss_fn(logit, target, target[:, None], cas=1.0)

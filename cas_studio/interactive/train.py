@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader
 from ..data.sources import resolve
 from ..io import atomic_path
 from ..models.weights import WeightsInfo, load_model, resolve_device, save_weights
+from ..losses import cas_loss
 from ..models.factory import build_model
 from .clicks import farthest_from_border, iou, next_click, protocol_masks
 from .data import ObjectDataset
@@ -62,14 +63,25 @@ def first_clicks(mask: np.ndarray, rng: np.random.Generator) -> list[tuple[int, 
     return clicks
 
 
-def loss_fn(logit: torch.Tensor, target: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
-    """BCE weighted 3x on the previous prediction's errors, plus soft IoU; ``target`` float 0/1."""
+def loss_fn(logit: torch.Tensor, target: torch.Tensor, prev: torch.Tensor, *, logits: torch.Tensor | None = None,
+            cas: float = 0.0) -> torch.Tensor:
+    """BCE weighted 3x on the previous prediction's errors, plus soft IoU; ``target`` float 0/1.
+
+    ``cas`` > 0 adds that weight of the CAS loss (alpha 0.5) on the 2-channel code ``logits``
+    (B, 2, H, W), object and background as two regions: the CAS twin. BCE keeps channel 1 the
+    object, which CAS alone (free to swap channels) would not.
+    """
     weight = 1 + 2 * ((prev[:, 0] > 0.5).float() != target).float()
     bce = F.binary_cross_entropy_with_logits(logit, target, weight=weight, reduction="sum") / weight.sum()
     p = torch.sigmoid(logit)
     inter = (p * target).flatten(1).sum(1)
     union = (p + target - p * target).flatten(1).sum(1)
-    return bce + (1 - inter / union.clamp_min(1e-6)).mean()
+    loss = bce + (1 - inter / union.clamp_min(1e-6)).mean()
+    if cas:
+        if logits is None:
+            raise ValueError("the CAS term needs the 2-channel logits")
+        loss = loss + cas * cas_loss(logits.float(), target.long(), alpha=0.5)
+    return loss
 
 
 @torch.no_grad()
@@ -157,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    p.add_argument("--cas", type=float, default=0.0,
+                   help="weight of the CAS loss on the 2-channel code beside BCE + soft IoU (the CAS twin; 0: off)")
     return p
 
 
@@ -218,8 +232,9 @@ def main(argv: list[str] | None = None) -> int:
                     clicks[b].append(c)
             prev = prob[:, None]
         target = masks.float().to(device)
-        logit = object_logit(model, network_input(images, clicks, prev).to(device))
-        loss = loss_fn(logit, target, prev.to(device))
+        logits = model(network_input(images, clicks, prev).to(device).contiguous(memory_format=torch.channels_last))
+        logit = (logits[:, 1] - logits[:, 0]).float()  # as object_logit
+        loss = loss_fn(logit, target, prev.to(device), logits=logits, cas=args.cas)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
