@@ -59,3 +59,11 @@ def test_the_soak_counts_confirmation_errors_when_a_save_confirms_what_nobody_di
                         lambda labels, proposal, **kw: np.setdiff1d(np.unique(labels), [0]))
     r = soak.run(sessions=4, seconds=2, images=1, readers=2, folder=tmp_path)
     assert r["confirmation_errors"] > 0, r
+
+
+@pytest.mark.slow
+def test_two_processes_racing_on_one_project_lose_nothing(tmp_path):
+    r = soak.run(sessions=6, seconds=4, images=2, readers=2, folder=tmp_path, processes=2)
+    assert r["processes"] == 2 and not r["errors"], r
+    assert r["saves"] > 0 and r["reads"] > 0, r
+    assert not r["lost"] and r["pairs_ok"] and r["stale_reads"] == 0 and r["confirmation_errors"] == 0, r

@@ -22,10 +22,12 @@ record's own label map, proposal and hand confirmations).
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import resource
 import tempfile
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -41,20 +43,26 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(*, sessions: int = 50, seconds: float = 30.0, images: int = 5, readers: int = 10,
-        folder: Path | None = None) -> dict:
-    """Run the soak; returns counts and checks (see the module docstring)."""
-    work = folder or Path(tempfile.mkdtemp(prefix="cas-soak-"))
+def _setup(work: Path, images: int) -> tuple[Path, list[str]]:
+    """A project of ``images`` over-segmented photos, every region proposed; its root and image names."""
     project = create_project(work / "project")
     sources = [data.coffee(), data.chelsea(), data.astronaut(), data.rocket(), data.camera()]
-    paths = []
+    names = []
     for i in range(images):
         src = write_image(work / f"img{i}.png", sources[i % len(sources)])
         (path,) = project.add_images([src])
         labels = ann.oversegment(to_rgb8(sources[i % len(sources)]), "watershed", regions=200)
         project.save_labels(path, labels, proposal=labels)  # every region proposed
-        paths.append(path)
-    bases: dict[str, list[int]] = {p.name: [] for p in paths}  # the version each successful save built on
+        names.append(path.name)
+    return project.root, names
+
+
+def _work(root: Path, names: list[str], sessions: int, seconds: float, readers: int, seed: int) -> dict:
+    """One process's share: ``sessions`` editing threads and ``readers`` reading threads on the
+    project at ``root`` until ``seconds`` pass; what each successful save built on, what it confirmed."""
+    project = open_project(root)
+    paths = [project.root / "images" / n for n in names]
+    bases: dict[str, list[int]] = {n: [] for n in names}  # the version each successful save built on
     believed: dict[tuple[str, int], frozenset] = {}  # (image, version saved) -> what that session confirmed
     confirmation_errors = [0]
     counts_lock = threading.Lock()
@@ -108,13 +116,36 @@ def run(*, sessions: int = 50, seconds: float = 30.0, images: int = 5, readers: 
                 stale[0] += not consistent
                 confirmation_errors[0] += wrong
 
-    threads = [threading.Thread(target=session, args=(k,)) for k in range(sessions)]
-    threads += [threading.Thread(target=reader, args=(k,)) for k in range(readers)]
+    threads = [threading.Thread(target=session, args=(seed + k,)) for k in range(sessions)]
+    threads += [threading.Thread(target=reader, args=(seed + k,)) for k in range(readers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    reopened = open_project(project.root)
+    return {"bases": bases, "believed": believed, "conflicts": conflicts[0], "errors": errors, "reads": reads[0],
+            "stale_reads": stale[0], "confirmation_errors": confirmation_errors[0],
+            "rss_growth_mb": _peak_rss_mb() - rss_before}
+
+
+def run(*, sessions: int = 50, seconds: float = 30.0, images: int = 5, readers: int = 10,
+        folder: Path | None = None, processes: int = 1) -> dict:
+    """Run the soak; returns counts and checks (see the module docstring). With ``processes`` > 1
+    the sessions and readers are spread over that many processes racing on the one project (as
+    two app instances, or the app and a script, would), each process's threads as above."""
+    work = folder or Path(tempfile.mkdtemp(prefix="cas-soak-"))
+    root, names = _setup(work, images)
+    shares = [(root, names, sessions // processes + (k < sessions % processes),
+               seconds, readers // processes + (k < readers % processes), 1000 * k) for k in range(processes)]
+    if processes == 1:
+        results = [_work(*shares[0])]
+    else:
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = list(pool.map(_work, *zip(*shares)))
+    bases = {n: [v for r in results for v in r["bases"][n]] for n in names}
+    believed = {k: v for r in results for k, v in r["believed"].items()}
+    confirmation_errors = sum(r["confirmation_errors"] for r in results)
+    reopened = open_project(root)
+    paths = [reopened.root / "images" / n for n in names]
     # No edit lost: the successful saves of an image form one chain, each built on the one before
     # (two saves built on one version means the later overwrote the earlier), ending at the saved version.
     lost = {name: len(b) - len(set(b)) + abs(reopened.version(name) - 1 - len(b)) for name, b in bases.items()}
@@ -123,11 +154,13 @@ def run(*, sessions: int = 50, seconds: float = 30.0, images: int = 5, readers: 
         side = reopened.sidecar(p)
         mine = believed.get((p.name, int(side["version"])))
         if mine is not None:  # the final record against the session whose save made it
-            confirmation_errors[0] += len(mine ^ set(side.get("confirmed", [])))
-    return {"sessions": sessions, "seconds": seconds, "saves": sum(len(b) for b in bases.values()), "conflicts": conflicts[0],
-            "errors": errors, "lost": {k: v for k, v in lost.items() if v}, "pairs_ok": pairs_ok,
-            "reads": reads[0], "stale_reads": stale[0], "confirmation_errors": confirmation_errors[0],
-            "rss_growth_mb": _peak_rss_mb() - rss_before}
+            confirmation_errors += len(mine ^ set(side.get("confirmed", [])))
+    return {"sessions": sessions, "processes": processes, "seconds": seconds,
+            "saves": sum(len(b) for b in bases.values()), "conflicts": sum(r["conflicts"] for r in results),
+            "errors": [e for r in results for e in r["errors"]], "lost": {k: v for k, v in lost.items() if v},
+            "pairs_ok": pairs_ok, "reads": sum(r["reads"] for r in results),
+            "stale_reads": sum(r["stale_reads"] for r in results), "confirmation_errors": confirmation_errors,
+            "rss_growth_mb": max(r["rss_growth_mb"] for r in results)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,12 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=int, default=5)
     p.add_argument("--readers", type=int, default=10, help="threads that only read while the sessions write")
     p.add_argument("--max-rss-mb", type=float, default=1024.0)
+    p.add_argument("--processes", type=int, default=1, help="spread the sessions and readers over this many processes")
     args = p.parse_args(argv)
-    r = run(sessions=args.sessions, seconds=args.seconds, images=args.images, readers=args.readers)
+    r = run(sessions=args.sessions, seconds=args.seconds, images=args.images, readers=args.readers,
+            processes=args.processes)
     ok = (not r["errors"] and not r["lost"] and r["pairs_ok"] and not r["stale_reads"]
           and not r["confirmation_errors"] and r["rss_growth_mb"] < args.max_rss_mb)
     lost = sum(r["lost"].values())
-    print(f"soak {r['sessions']} sessions x {r['seconds']:.0f} s: {r['saves']} saves, {r['conflicts']} conflicts "
+    print(f"soak {r['sessions']} sessions in {r['processes']} process(es) x {r['seconds']:.0f} s: {r['saves']} saves, {r['conflicts']} conflicts "
           f"refused and retried, edits lost {lost}, {r['reads']} reads racing the writes, stale reads "
           f"{r['stale_reads']}, confirmation errors {r['confirmation_errors']}, pairs consistent {r['pairs_ok']}, "
           f"peak RSS +{r['rss_growth_mb']:.0f} MB (limit {args.max_rss_mb:.0f}); "
