@@ -3,7 +3,6 @@ this test, works through ``cas-studio predict`` and ``cas-studio eval`` without 
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from cas_studio.metrics import boundary_map
 from cas_studio.models.factory import build_model
 from cas_studio.models.weights import WeightsInfo, save_weights
 
-PACKAGE = Path(__file__).resolve().parents[1] / "cas_studio"
+from .helpers import PACKAGE, modules_comparing
 
 
 class EdgesOutput(outputs.Output):
@@ -96,21 +95,9 @@ def test_an_output_kind_answers_what_it_does_not_do_by_name():
         type("Toy", (outputs.Output,), {"id": "toy"})().object_mask(None, np.zeros((2, 2, 3), np.uint8))
 
 
-def _string_comparisons(tree: ast.AST) -> set[str]:
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Compare):
-            for side in [node.left, *node.comparators]:
-                items = side.elts if isinstance(side, (ast.Tuple, ast.List, ast.Set)) else [side]
-                found |= {i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)}
-    return found
-
-
 def test_no_module_compares_a_task_name_with_a_string_literal():
     names = set(TASKS)
-    offenders = {str(f.relative_to(PACKAGE)): sorted(_string_comparisons(ast.parse(f.read_text())) & names)
-                 for f in PACKAGE.rglob("*.py")}
-    assert {f: hit for f, hit in offenders.items() if hit} == {}
+    assert modules_comparing(names) == {}
 
 
 def test_no_info_is_none_check_outside_the_weights_module():

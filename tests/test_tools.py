@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ast
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +13,7 @@ from cas_studio.annotation.session import AnnotationError, Session
 from cas_studio.data.project import create_project
 from cas_studio.io import read_label_map, write_image
 
-PACKAGE = Path(__file__).resolve().parents[1] / "cas_studio"
+from .helpers import modules_comparing
 
 
 @pytest.fixture
@@ -111,19 +109,7 @@ def test_the_simulated_annotator_stands_for_registered_tools():
     assert set(clicks.TOOL_OF) <= {"merge", "stroke", "lasso", "granularity", "grow", "flood"}
 
 
-def _string_comparisons(tree: ast.AST) -> set[str]:
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Compare):
-            for side in [node.left, *node.comparators]:
-                items = side.elts if isinstance(side, (ast.Tuple, ast.List, ast.Set)) else [side]
-                found |= {i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)}
-    return found
-
-
 def test_no_module_compares_a_tool_label_with_a_string_literal():
     # "lasso" is also a drawing kind of the canvas protocol (registry.DRAWS), compared as such.
     labels = {t.label for kind in registry.KINDS for t in registry.tools(kind)} - set(registry.DRAWS)
-    offenders = {str(f.relative_to(PACKAGE)): sorted(_string_comparisons(ast.parse(f.read_text())) & labels)
-                 for f in PACKAGE.rglob("*.py")}
-    assert {f: hit for f, hit in offenders.items() if hit} == {}
+    assert modules_comparing(labels) == {}

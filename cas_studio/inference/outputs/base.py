@@ -16,6 +16,13 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+def info_of(model: nn.Module):
+    """The model's weights record (:func:`cas_studio.models.weights.info_of`), loading torch only when asked."""
+    from ...models.weights import info_of as record  # torch loads when a model runs
+
+    return record(model)
+
+
 class Unsupported(NotImplementedError, ValueError):
     """An output kind was asked for something it does not do (a ``ValueError``, so commands report it)."""
 

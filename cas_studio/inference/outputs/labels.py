@@ -15,7 +15,7 @@ from .. import baselines
 from ..decoders import DEFAULT_DECODER
 from ..scoring import Predictor, evaluate_regions
 from ..tasks import Task, get_task
-from .base import Output
+from .base import Output, info_of
 
 if TYPE_CHECKING:
     from torch import nn
@@ -43,7 +43,7 @@ class RegionsOutput(Output):
         """The decoded regions."""
         from ..infer import predict_regions  # torch loads when a model runs
 
-        least = get_task(_info_of(model).task).min_size if min_size is None else min_size
+        least = get_task(info_of(model).task).min_size if min_size is None else min_size
         return predict_regions(model, image, size=size, decoder=decoder, min_size=least)
 
     def decode(self, model: nn.Module, probs: np.ndarray, image: np.ndarray, *, size: int | None = None,
@@ -51,7 +51,7 @@ class RegionsOutput(Output):
         """The regions the weights' decoder makes of ``probs``."""
         from ..infer import decode_regions  # torch loads when a model runs
 
-        least = get_task(_info_of(model).task).min_size if min_size is None else min_size
+        least = get_task(info_of(model).task).min_size if min_size is None else min_size
         return decode_regions(model, probs, image, min_size=least, size=size)
 
     def predict_many(self, model: nn.Module, images: Sequence[np.ndarray], *, size: int | None = None,
@@ -121,9 +121,3 @@ class RegionsOutput(Output):
     def panels(self, gt: np.ndarray, pred: np.ndarray) -> list[tuple[np.ndarray, str | None]]:
         """Both label maps in region colours."""
         return [(_shown(gt), None), (_shown(pred), None)]
-
-
-def _info_of(model: nn.Module):
-    from ...models.weights import info_of  # torch loads when a model runs
-
-    return info_of(model)

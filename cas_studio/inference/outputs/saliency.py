@@ -15,7 +15,7 @@ from ...metrics import SaliencyMeter
 from .. import baselines
 from ..scoring import Predictor, evaluate_regions, evaluate_saliency, saliency_channel_on
 from ..tasks import Task
-from .base import Output
+from .base import Output, info_of
 
 if TYPE_CHECKING:
     from torch import nn
@@ -72,7 +72,7 @@ class SaliencyOutput(Output):
         if decoder is not None:
             raise ValueError("a decoder applies to region models only")
         inference_options(model, flip=flip, temperature=temperature)  # refused before any work
-        channel = _info_of(model).saliency_channel
+        channel = info_of(model).saliency_channel
         if channel is None:
             channel, _, _ = saliency_channel_on(model, list(items), size=size, flip=flip, temperature=temperature)
         return lambda it, im: predict_probabilities(model, im, size=size, flip=flip, temperature=temperature)[channel]
@@ -134,9 +134,3 @@ class SaliencyOutput(Output):
     def panels(self, gt: np.ndarray, pred: np.ndarray) -> list[tuple[np.ndarray, str | None]]:
         """The ground-truth mask and the saliency map, in gray."""
         return [(gt > 0, "gray"), (pred, "gray")]
-
-
-def _info_of(model: nn.Module):
-    from ...models.weights import info_of  # torch loads when a model runs
-
-    return info_of(model)
