@@ -67,3 +67,8 @@ def test_two_processes_racing_on_one_project_lose_nothing(tmp_path):
     assert r["processes"] == 2 and not r["errors"], r
     assert r["saves"] > 0 and r["reads"] > 0, r
     assert not r["lost"] and r["pairs_ok"] and r["stale_reads"] == 0 and r["confirmation_errors"] == 0, r
+
+
+def test_the_soak_refuses_a_process_count_it_cannot_fill(tmp_path):
+    with pytest.raises(ValueError, match="a session per process, got 3 process"):
+        soak.run(sessions=2, seconds=1, images=1, folder=tmp_path, processes=3)

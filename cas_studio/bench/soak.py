@@ -132,6 +132,9 @@ def run(*, sessions: int = 50, seconds: float = 30.0, images: int = 5, readers: 
     """Run the soak; returns counts and checks (see the module docstring). With ``processes`` > 1
     the sessions and readers are spread over that many processes racing on the one project (as
     two app instances, or the app and a script, would), each process's threads as above."""
+    if processes < 1 or sessions < processes:
+        raise ValueError(f"the soak needs at least one process and a session per process, got {processes} "
+                         f"process(es) for {sessions} session(s)")
     work = folder or Path(tempfile.mkdtemp(prefix="cas-soak-"))
     root, names = _setup(work, images)
     shares = [(root, names, sessions // processes + (k < sessions % processes),
