@@ -235,3 +235,24 @@ def test_coco_export_names_each_frame_of_a_video(tmp_path):
     coco = coco_dataset(project)
     assert coco["videos"] == [{"id": 1, "name": "clip.avi"}]
     assert [(im["file_name"], im["video_id"], im["frame_id"]) for im in coco["images"]] == [("images/clip_00002.png", 1, 1)]
+
+
+def test_zoom_augmentation_keeps_the_object_in_view_and_aligned():
+    from cas_studio.video.propagation import _augment
+
+    h, w = 96, 128
+    target = np.zeros((h, w), np.int64)
+    target[8:20, 100:116] = 255  # a small object near a corner
+    image = np.zeros((h, w, 3), np.uint8)
+    image[..., 2] = 200
+    image[target == 255] = (200, 0, 0)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        im, t = _augment(image, target, rng, zoom=(3.0, 3.0))
+        obj = t == 255
+        # Zoomed in 3x on the object: it stays in view, and larger than it was.
+        assert obj.sum() > 2 * (target == 255).sum()
+        inner = cv2.erode(obj.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        assert (im[inner][:, 0].astype(int) > im[inner][:, 2].astype(int)).all()  # red under the object's label
+    _, t = _augment(image, target, rng, zoom=(1.0, 1.0))
+    assert abs((t == 255).sum() - (target == 255).sum()) < 0.3 * (target == 255).sum()

@@ -44,6 +44,9 @@ from .frames import Frames
 #: one), the imprinted head is.
 SEPARATED = 0.7
 
+#: The fine-tune's scale range for more than two regions: small moves between frames.
+NEAR = (0.8, 1.25)
+
 #: Fine-tune steps over which the learning rate rises linearly to its value.
 WARMUP_STEPS = 10
 
@@ -76,6 +79,16 @@ class PropagateOptions:
             annotated regions apart (mean region IoU under :data:`SEPARATED`) and whenever there
             are more than two regions; False keeps the base model's head (a new, random one
             for more regions than it has channels).
+        zoom: the range of the fine-tune's random scale (log-uniform); above 1.25x it zooms in
+            around the annotated object, as when it comes closer. Objects in `davis` grow up to
+            8x in area within a sequence; on the 8 sequences propagation's options were chosen
+            on, at 80 steps, J was 0.647 with (0.8, 1.25), 0.695 with (0.7, 3.0) and 0.713 with
+            (0.6, 4.0). For more than two regions the range is :data:`NEAR`.
+        base_vote: the weight of the un-tuned base model's own vote: its output, with its own
+            prototypes of the annotated regions, adds this times its squared distances to the
+            fine-tuned ones, a guard against a fine-tune that over-fits the annotated frames
+            (on those 8 sequences at 80 steps, J 0.647 -> 0.665, 0.695 -> 0.712 and 0.713 ->
+            0.713 with the three zooms; 0 turns it off, saving one pass a frame).
     """
 
     model: str = "saliency"
@@ -90,6 +103,8 @@ class PropagateOptions:
     imprint: bool | None = None
     frozen_blocks: int = 0
     flip: bool = True
+    zoom: tuple[float, float] = (0.6, 4.0)
+    base_vote: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -138,14 +153,30 @@ def _working_size(h: int, w: int, side: int) -> tuple[int, int]:
     return max(32, int(round(h * scale / 32)) * 32), max(32, int(round(w * scale / 32)) * 32)
 
 
-def _augment(image: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _augment(image: np.ndarray, target: np.ndarray, rng: np.random.Generator, *,
+             zoom: tuple[float, float] = (0.8, 1.25)) -> tuple[np.ndarray, np.ndarray]:
     """A random similarity transform (scale, shift, small rotation, flip) and colour jitter, OSVOS-style:
-    what the object may do between frames. Pixels warped in from outside are ignored (-1)."""
+    what the object may do between frames. Pixels warped in from outside are ignored (-1).
+
+    The scale is log-uniform in ``zoom``. Beyond 1.25x the zoom centres on a pixel of a region other
+    than the largest (the object, in a 0/255 mask), put anywhere in the middle half of the view, so
+    an object that comes closer is still seen whole or in part rather than zoomed out of view.
+    """
     h, w = target.shape
     angle = rng.uniform(-10, 10)
-    scale = np.exp(rng.uniform(np.log(0.8), np.log(1.25)))
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
-    m[:, 2] += rng.uniform(-0.1, 0.1, 2) * (w, h)
+    scale = float(np.exp(rng.uniform(np.log(zoom[0]), np.log(zoom[1]))))
+    centre = np.array([w / 2, h / 2])
+    to = centre + rng.uniform(-0.1, 0.1, 2) * (w, h)
+    if scale > 1.25:
+        ids, counts = np.unique(target[target >= 0], return_counts=True)
+        if len(ids) > 1:
+            region = rng.choice(ids[np.arange(len(ids)) != int(np.argmax(counts))])
+            ys, xs = np.nonzero(target == region)
+            k = int(rng.integers(len(ys)))
+            centre = np.array([xs[k], ys[k]], float)
+            to = np.array([w, h]) * rng.uniform(0.25, 0.75, 2)
+    m = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, scale)
+    m[:, 2] += to - centre
     image = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
     target = cv2.warpAffine(target.astype(np.float32), m, (w, h), flags=cv2.INTER_NEAREST,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=-1).astype(np.int64)
@@ -163,10 +194,11 @@ class Propagator:
 
     def __init__(self, model: torch.nn.Module, ids: np.ndarray, prototypes: torch.Tensor,
                  frame_shape: tuple[int, int], work: tuple[int, int], *, steps: int, stopped: bool,
-                 flip: bool = False) -> None:
+                 flip: bool = False, base: tuple[torch.nn.Module, torch.Tensor, float] | None = None) -> None:
         self.model, self.ids, self.prototypes = model, ids, prototypes
         self.frame_shape, self.work = frame_shape, work
         self.steps, self.stopped, self.flip = steps, stopped, flip
+        self.base = base  # (the un-tuned model, its prototypes, its vote's weight)
 
     @classmethod
     def fit(cls, annotated: Mapping[int, tuple[np.ndarray, np.ndarray]], *,
@@ -209,18 +241,20 @@ class Propagator:
             k = np.searchsorted(ids, lab).clip(0, len(ids) - 1)
             k[ids[k] != lab] = -1
             index[i] = cv2.resize(k.astype(np.float32), work[::-1], interpolation=cv2.INTER_NEAREST).astype(np.int64)
+        base = None
+        if options.base_vote > 0 or (options.imprint is None and len(ids) == 2):
+            original = load_model(options.model, "cpu").to(device)
+            seen = {i: _probabilities(original, small[i], device) for i in small}
+            base = (original, _prototypes(seen, index, ids, work), float(options.base_vote))
         imprint = options.imprint
         if imprint is None:  # more than two regions: a new head, always imprinted
-            imprint = len(ids) > 2
-            if not imprint:
-                base = {i: _probabilities(model, small[i], device) for i in small}
-                imprint = _agreement(base, index, _prototypes(base, index, ids, work)) < SEPARATED
+            imprint = len(ids) > 2 or _agreement(seen, index, base[1]) < SEPARATED
         if imprint:
             imprint_head(model, [small[i] for i in small], [index[i] for i in small], len(ids))
         steps, stopped = _finetune(model, small, index, options, device, progress, should_stop)
         tuned = {i: _probabilities(model, small[i], device) for i in small}
         return cls(model, ids, _prototypes(tuned, index, ids, work), shape, work, steps=steps, stopped=stopped,
-                   flip=options.flip)
+                   flip=options.flip, base=base if options.base_vote > 0 else None)
 
     @torch.inference_mode()
     def label(self, frame: np.ndarray) -> np.ndarray:
@@ -234,8 +268,12 @@ class Propagator:
         p = _probabilities(self.model, small, device)  # (M, h, w)
         if self.flip:
             p = 0.5 * (p + _probabilities(self.model, np.ascontiguousarray(small[:, ::-1]), device).flip(-1))
+        dist = _distances(p, self.prototypes)  # (N, h, w)
+        if self.base is not None:
+            model, prototypes, weight = self.base
+            dist += weight * _distances(_probabilities(model, small, device), prototypes)
+        dist = dist.numpy()
         # Up-sampled before the arg-min so borders stay smooth.
-        dist = _distances(p, self.prototypes).numpy()  # (N, h, w)
         h, w = self.frame_shape
         up = np.stack([cv2.resize(d, (w, h), interpolation=cv2.INTER_LINEAR) for d in dist])
         return self.ids[up.argmin(0)]
@@ -352,6 +390,11 @@ def _finetune(model: torch.nn.Module, images: dict[int, np.ndarray], targets: di
                             weight_decay=1e-4)
     rng = np.random.default_rng(options.seed)
     keys = sorted(images)
+    # Zoomed in on one region, a copy hides the others, and with more than two regions the CAS
+    # loss then lets two of them share a code (the 3-shape test: 2 pairs on 2 channels, even with
+    # the batch pooled): the wide zoom is for one object against the rest.
+    ids = np.unique(np.concatenate([np.unique(t) for t in targets.values()]))
+    zoom = options.zoom if (ids >= 0).sum() <= 2 else NEAR
     info = model.info
     start = time.perf_counter()
     step, stopped = 0, False
@@ -366,14 +409,19 @@ def _finetune(model: torch.nn.Module, images: dict[int, np.ndarray], targets: di
         xs, ts = [], []
         for _ in range(options.batch):
             k = keys[int(rng.integers(len(keys)))]
-            im, t = _augment(images[k], targets[k], rng)
+            im, t = _augment(images[k], targets[k], rng, zoom=zoom)
             xs.append(to_tensor(im, info.mean, info.std))
             ts.append(torch.from_numpy(t))
         warm = min(1.0, (step + 1) / WARMUP_STEPS)  # Adam's first steps are large whatever the gradient
         for group, lr in zip(opt.param_groups, (options.lr / 3, options.lr)):
             group["lr"] = lr * warm
         logits = model(torch.stack(xs).to(device))
-        loss = cas_loss(logits, torch.stack(ts).to(device), alpha=options.alpha, average=True)
+        # One video's ids mean the same region in every copy, so the batch is scored as one image
+        # (copies side by side): a region's mean is pooled over the copies, and a copy zoomed in
+        # on one region cannot give the background another region's code.
+        joined = logits.permute(1, 2, 0, 3).flatten(2)[None]
+        loss = cas_loss(joined, torch.stack(ts).permute(1, 0, 2).flatten(1)[None].to(device),
+                        alpha=options.alpha, average=True)
         if not torch.isfinite(loss):
             raise PropagationError(f"the fine-tune's loss became {float(loss)} at step {step + 1}: lower the learning rate")
         opt.zero_grad(set_to_none=True)
