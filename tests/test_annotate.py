@@ -327,3 +327,33 @@ def test_touching_regions_never_share_a_colour_and_far_ones_keep_theirs():
     far = [i for i in ids.tolist() if i not in near and i in merged]
     kept = np.mean([(again[i] == table[i]).all() for i in far])
     assert kept > 0.8
+
+
+def test_region_colours_differ_from_the_image_under_them_and_from_their_neighbours():
+    from cas_studio.colours import DISTINCT, MIN_CONTRAST, adjacent_pairs, neighbour_colours, region_means
+
+    image = data.coffee()[::2, ::2]
+    hierarchy = ann.build_regions(image)
+    labels = hierarchy.cut(hierarchy.regions_at(0.5))
+    ids = np.unique(labels)
+    plain = neighbour_colours(labels, ids)
+    under = region_means(labels, image)
+    close = [i for i in ids.tolist() if np.linalg.norm(plain[i].astype(float) - under[i]) < MIN_CONTRAST]
+    assert close  # the wooden table and the cup: some slots fall near the photo's own colours
+    table = neighbour_colours(labels, ids, image=image)
+    contrast = np.linalg.norm(table[ids].astype(float) - under[ids], axis=1)
+    best = np.linalg.norm(DISTINCT[None].astype(float) - under[ids][:, None], axis=2).max(1)
+    assert (contrast >= np.minimum(MIN_CONTRAST, best - 1e-6)).mean() > 0.95
+    assert all(np.linalg.norm(table[i].astype(float) - under[i]) > np.linalg.norm(plain[i].astype(float) - under[i])
+               for i in close if not (table[i] == plain[i]).all())
+    pairs = adjacent_pairs(labels, ids)
+    assert not any((table[a] == table[b]).all() for a, b in pairs.tolist())
+    # A region the colour of its own slot (a flat patch painted in it) is given another colour.
+    flat = np.zeros((40, 60), np.int32)
+    flat[:, 30:] = 1
+    picture = np.zeros((40, 60, 3), np.uint8)
+    picture[flat == 1] = DISTINCT[1 % len(DISTINCT)]
+    assert not (neighbour_colours(flat, np.array([1]), image=picture)[1] == DISTINCT[1]).all()
+    assert (neighbour_colours(flat, np.array([1]))[1] == DISTINCT[1]).all()
+    with pytest.raises(ValueError, match="label map"):
+        neighbour_colours(flat, np.array([1]), image=picture[:20])

@@ -55,7 +55,7 @@ def overlay(image: np.ndarray, labels: np.ndarray, *, alpha: float = 0.45,
         coloured = np.flatnonzero(np.bincount(labels.ravel(), minlength=n))
         if len(muted):
             coloured = np.setdiff1d(coloured, np.asarray(list(muted), np.int64))
-        colours = colorize(labels, distinct=coloured)
+        colours = colorize(labels, distinct=coloured, image=rgb)
     else:  # matched colours: the same reference id looks the same in every view compared
         colours = colorize(colour_ids)
     out = cv2.addWeighted(rgb, 1.0 - alpha, colours, alpha, 0.0)

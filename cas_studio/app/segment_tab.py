@@ -110,7 +110,8 @@ def _segment(ctx: AppContext, image_path: str | None, task: str, model: str | No
         summary = _saliency_summary(name, state["arch"], timing, sal, t, auto, mask)
         return heat, overlay, channels, out, summary, state, round(t, 3)
     labels = kind.decode(net, probs, image) + 1
-    colours = annotate.colorize(labels, distinct=np.unique(labels))  # touching regions never share a colour
+    # Touching regions never share a colour, and none takes the colour of the image under it.
+    colours = annotate.colorize(labels, distinct=np.unique(labels), image=image)
     outlines = annotate.overlay(image, labels, alpha=0.0)
     summary = (f"**{task}** with `{name}` {_timing((time.perf_counter() - t_start) * 1000, elapsed)}: "
                f"**{len(np.unique(labels))} regions** from {probs.shape[0]} channels")

@@ -391,8 +391,8 @@ def _finetune(model: torch.nn.Module, images: dict[int, np.ndarray], targets: di
     rng = np.random.default_rng(options.seed)
     keys = sorted(images)
     # Zoomed in on one region, a copy hides the others, and with more than two regions the CAS
-    # loss then lets two of them share a code (the 3-shape test: 2 pairs on 2 channels, even with
-    # the batch pooled): the wide zoom is for one object against the rest.
+    # loss then lets two of them share a code (the 3-shape test: 2 pairs on 2 channels, also with
+    # the batch scored as one image): the wide zoom is for one object against the rest.
     ids = np.unique(np.concatenate([np.unique(t) for t in targets.values()]))
     zoom = options.zoom if (ids >= 0).sum() <= 2 else NEAR
     info = model.info
@@ -416,12 +416,7 @@ def _finetune(model: torch.nn.Module, images: dict[int, np.ndarray], targets: di
         for group, lr in zip(opt.param_groups, (options.lr / 3, options.lr)):
             group["lr"] = lr * warm
         logits = model(torch.stack(xs).to(device))
-        # One video's ids mean the same region in every copy, so the batch is scored as one image
-        # (copies side by side): a region's mean is pooled over the copies, and a copy zoomed in
-        # on one region cannot give the background another region's code.
-        joined = logits.permute(1, 2, 0, 3).flatten(2)[None]
-        loss = cas_loss(joined, torch.stack(ts).permute(1, 0, 2).flatten(1)[None].to(device),
-                        alpha=options.alpha, average=True)
+        loss = cas_loss(logits, torch.stack(ts).to(device), alpha=options.alpha, average=True)
         if not torch.isfinite(loss):
             raise PropagationError(f"the fine-tune's loss became {float(loss)} at step {step + 1}: lower the learning rate")
         opt.zero_grad(set_to_none=True)

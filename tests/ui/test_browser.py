@@ -189,6 +189,40 @@ def test_finetune_start_progress_completion(page, tmp_path):
     expect(page.locator("#ft-pct")).to_have_text("100%")
 
 
+def test_a_fine_cut_opens_as_a_picture_a_person_can_read(page, tmp_path):
+    """Over-segmented at the finest cut (hundreds of proposed superpixels), the canvas in the browser
+    still shows the photo: outlines faint, proposed regions uncoloured, not a mesh."""
+    import io
+
+    import cv2
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    from cas_studio.annotation import render
+
+    image = data.coffee()
+    image_file = write_image(tmp_path / "coffee.png", image)
+    folder = tmp_path / "readable-project"
+    status = new_project_with(page, folder, image_file)
+    page.locator("#oversegment").click()
+    expect(status).to_contain_text("1 edits")
+    labels = read_label_map(folder / "labels" / "coffee.png.png")
+    assert len(np.unique(labels)) > render.FAINT_ABOVE
+    canvas = page.locator("#canvas img")
+    canvas.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    seen = np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("RGB")).astype(np.float32)
+    size = seen.shape[1::-1]
+    photo = cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    # The photo with every outline in full ink, scaled the same way: the mesh it must not be.
+    mesh = image.copy()
+    edge = render.boundaries(labels)
+    mesh[edge] = np.where(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[edge][:, None] < 128, 255, 0)
+    mesh = cv2.resize(mesh, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    shown, meshed = np.abs(seen - photo).mean(), np.abs(mesh - photo).mean()
+    assert shown < 0.5 * meshed, (shown, meshed)
+
+
 def test_editor_granularity_paint_to_merge_and_keyboard(page, tmp_path):
     """End to end in the Annotate tab: over-segment, coarsen with the slider, merge with one brush
     stroke drawn on the main canvas, undo / redo / confirm with the keyboard; then the label map and
