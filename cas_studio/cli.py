@@ -25,6 +25,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "loss": ("cas_studio.bench.loss", "CAS vs CE forward+backward time ratios"),
     "annotate": ("cas_studio.bench.annotator", "over-segmentation and edit times at 1 and 4 MP; --clicks: simulated annotator"),
     "clicks": ("cas_studio.bench.noc", "click-to-object NoC@85/90 on davis and SOD val, beside GrabCut"),
+    "clicks-adapt": ("cas_studio.bench.clicks_adapt",
+                     "davis: NoC on a sequence's other frames before and after fine-tuning on 3 accepted objects"),
     "browser": ("cas_studio.bench.browser", "click-to-object round trip in Chromium at 1 MP (target 300 ms)"),
     "infer": ("cas_studio.bench.infer", "inference time per 256x256 image of the shipped models"),
     "finetune": ("cas_studio.bench.finetune", "fine-tuning 10 annotated 256x256 images for 20 epochs"),

@@ -183,3 +183,16 @@ def test_infer_benchmark_times_the_python_api_with_and_without_the_allocator_set
     assert re.fullmatch(r"api predict_saliency 64x64, allocator as it comes: [\d.]+ ms", lines[0])
     assert re.fullmatch(r"api predict_saliency 64x64, after keep_freed_memory\(\): [\d.]+ ms", lines[1])
     assert re.fullmatch(r"api keep_freed_memory\(\): [\d.]+x faster", lines[2])
+
+
+def test_clicks_adapt_benchmark_scores_the_other_frames_before_and_after(data_dir, capsys, monkeypatch):
+    from cas_studio.bench import clicks_adapt
+
+    monkeypatch.setenv("CAS_DATA", str(data_dir))
+    assert clicks_adapt.main(["--only", "bear", "--steps", "2", "--accepted", "7"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    row = re.match(r"bear\s+(\d+) frames\s+NoC@90\s+([\d.]+) ->\s+([\d.]+)", lines[0])
+    assert row and int(row.group(1)) == 2  # bear's 9 frames, 7 accepted: scored on the other 2
+    assert 1 <= float(row.group(2)) <= 20 and 1 <= float(row.group(3)) <= 20
+    assert re.fullmatch(r"davis: NoC@90 [\d.]+ -> [\d.]+, NoC@85 [\d.]+ -> [\d.]+, [\d.]+ s per adaptation", lines[-1])
+    assert clicks_adapt.main(["--only", "bear", "--accepted", "9"]) == 1  # nothing left to score

@@ -188,3 +188,46 @@ def test_the_cas_twin_adds_the_cas_loss_on_the_code_and_keeps_gradients():
     assert gain < 0
     with pytest.raises(ValueError, match="needs the 2-channel logits"):
         loss_fn(logit, target, target[:, None], cas=1.0)
+
+
+def test_adapting_to_an_accepted_object_learns_it_and_leaves_the_source_model_alone():
+    import cv2
+
+    from cas_studio.interactive.adapt import AdaptError, AdaptOptions, adapt_click_model
+    from cas_studio.interactive.clicks import farthest_from_border, iou
+    from cas_studio.models.weights import load_model
+
+    rng = np.random.default_rng(0)
+    # A low-contrast blob on a like texture: the shipped model mostly misses it from one click.
+    image = rng.normal(120, 25, (120, 160, 3)).clip(0, 255).astype(np.uint8)
+    mask = np.zeros((120, 160), np.uint8)
+    cv2.ellipse(mask, (80, 60), (45, 25), 20, 0, 360, 1, -1)
+    mask = mask.astype(bool)
+    image[mask] = (image[mask].astype(int) + (25, -10, 10)).clip(0, 255).astype(np.uint8)
+    base = load_model("clicks", "cpu")
+    before_state = {k: v.clone() for k, v in base.state_dict().items()}
+    x, y, _ = farthest_from_border(mask)
+
+    def one_click(model) -> float:
+        seg = ClickSegmenter(model, "cpu")
+        seg.set_image(image)
+        return iou(seg.predict([(x, y, True)]), mask)
+
+    steps = []
+    tuned = adapt_click_model([(image, mask)], weights=base,
+                              options=AdaptOptions(steps=30, size=96, batch=2, lr=3e-4, device="cpu"),
+                              progress=lambda done, total: steps.append(done))
+    assert steps == list(range(1, 31))
+    assert one_click(tuned) > one_click(base) + 0.08
+    assert all(torch.equal(v, base.state_dict()[k]) for k, v in before_state.items())  # a copy was tuned
+    stopped = adapt_click_model([(image, mask)], weights=base, options=AdaptOptions(steps=30, size=64),
+                                should_stop=lambda: True)
+    assert all(torch.equal(v, stopped.state_dict()[k]) for k, v in before_state.items())
+    with pytest.raises(AdaptError, match="no accepted object"):
+        adapt_click_model([])
+    with pytest.raises(AdaptError, match="object 0: the mask is empty"):
+        adapt_click_model([(image, np.zeros_like(mask))])
+    with pytest.raises(AdaptError, match=r"object 0: the mask is \(60, 80\) but the image is \(120, 160\)"):
+        adapt_click_model([(image, mask[::2, ::2])])
+    with pytest.raises(AdaptError, match="HxWx3 uint8"):
+        adapt_click_model([(image.astype(np.float32), mask)])

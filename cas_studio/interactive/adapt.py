@@ -1,0 +1,163 @@
+"""Learn from the project: fine-tune the click model on the objects a person accepted.
+
+Objects accepted on a few frames of a video (or a few photos of one kind) are the best training
+data the click model will ever see for the rest of them: the same object, light and camera. A copy
+of the click model is fine-tuned on them with the training's own recipe (random crops that keep
+the object, iterative click simulation, BCE weighted on the previous prediction's errors plus soft
+IoU), within a time budget, with BatchNorm kept as trained (a few images cannot re-estimate it).
+
+Example:
+    >>> import numpy as np
+    >>> from cas_studio.interactive.adapt import AdaptOptions, adapt_click_model
+    >>> image = np.zeros((96, 128, 3), np.uint8); image[20:70, 30:90] = 220
+    >>> mask = np.zeros((96, 128), bool); mask[20:70, 30:90] = True
+    >>> model = adapt_click_model([(image, mask)], options=AdaptOptions(steps=1, size=64, batch=1))
+    >>> model.info.task
+    'clicks'
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..models.weights import load_model, resolve_device
+from .clicks import next_click
+from .data import _crop_resize
+from .network import network_input, object_logit
+from .train import first_clicks, loss_fn
+
+
+class AdaptError(ValueError):
+    """The accepted objects cannot train the click model; the message says why."""
+
+
+@dataclass(frozen=True)
+class AdaptOptions:
+    """How the click model is fine-tuned on accepted objects.
+
+    Attributes:
+        seconds: the time budget (the fine-tune stops at the step that would pass it).
+        steps: the most steps.
+        size: the training crop's side in pixels.
+        batch: crops per step.
+        lr: AdamW learning rate of the decoder (encoder a third, click inputs 4x), after a 10-step
+            warm-up.
+        max_iters: the most simulated correction clicks per step.
+        seed: the crops' and clicks' random seed.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    """
+
+    seconds: float = 60.0
+    steps: int = 300
+    size: int = 320
+    batch: int = 4
+    lr: float = 1e-4
+    max_iters: int = 3
+    seed: int = 0
+    device: str = "auto"
+
+
+def _check(objects: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    if not objects:
+        raise AdaptError("no accepted object: accept at least one object to learn from")
+    out = []
+    for k, (image, mask) in enumerate(objects):
+        image, mask = np.asarray(image), np.asarray(mask)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise AdaptError(f"object {k}: expected an HxWx3 uint8 image, got {image.shape} {image.dtype}")
+        if mask.shape != image.shape[:2]:
+            raise AdaptError(f"object {k}: the mask is {mask.shape} but the image is {image.shape[:2]}")
+        mask = mask.astype(bool)
+        if not mask.any() or mask.all():
+            raise AdaptError(f"object {k}: the mask is {'empty' if not mask.any() else 'the whole image'}: "
+                             "an object needs pixels in and out")
+        out.append((image, mask))
+    return out
+
+
+def adapt_click_model(objects: Sequence[tuple[np.ndarray, np.ndarray]], *, weights: str | torch.nn.Module = "clicks",
+                      options: AdaptOptions = AdaptOptions(),
+                      progress: Callable[[int, int], None] | None = None,
+                      should_stop: Callable[[], bool] | None = None) -> torch.nn.Module:
+    """A copy of the click model fine-tuned on ``objects``, (HxWx3 uint8 image, HxW bool mask) pairs.
+
+    Args:
+        objects: the accepted objects, each with its image.
+        weights: the click model to start from (a name, a path or a loaded click model; never changed).
+        options: the budget and recipe.
+        progress: called as ``progress(step, steps)`` after each step.
+        should_stop: polled every step; True ends the fine-tune early (the result is still usable).
+
+    Returns:
+        The fine-tuned click model in eval mode, with the metadata of the one it started from:
+        :class:`~cas_studio.interactive.ClickSegmenter` takes it as it is.
+
+    Raises:
+        AdaptError: no object, an image that is not HxWx3 uint8, a mask of another size, an empty
+            or full mask.
+    """
+    objects = _check(objects)
+    device = resolve_device(options.device)
+    source = weights if isinstance(weights, torch.nn.Module) else load_model(weights, "cpu")
+    model = copy.deepcopy(source).to(device)
+    model.eval()  # BatchNorm as trained; gradients still flow
+    for p in model.parameters():
+        p.requires_grad_(True)
+    groups = {"enc": [], "extra": [], "dec": []}
+    for n, p in model.named_parameters():
+        groups["enc" if n.startswith("net.encoder.") else "extra" if n.startswith("net.extra.") else "dec"].append(p)
+    rates = (options.lr / 3, options.lr, options.lr * 4)
+    opt = torch.optim.AdamW([{"params": groups["enc"]}, {"params": groups["dec"]}, {"params": groups["extra"]}],
+                            lr=options.lr, weight_decay=1e-4)
+    rng = np.random.default_rng(options.seed)
+    start = time.perf_counter()
+    bar = tqdm(total=options.steps, desc="adapt clicks", unit="step", leave=False, disable=None)
+    step = 0
+    while step < options.steps:
+        if should_stop is not None and should_stop():
+            break
+        elapsed = time.perf_counter() - start
+        if step and elapsed + elapsed / step > options.seconds:
+            break
+        crops = [_crop_resize(*objects[int(rng.integers(len(objects)))], options.size, rng) for _ in range(options.batch)]
+        crops = [(im, m) for im, m in crops if m.any()]
+        if not crops:
+            continue
+        images = torch.from_numpy(np.stack([im for im, _ in crops]))
+        masks = np.stack([m for _, m in crops])
+        clicks = [first_clicks(m, rng) for m in masks]
+        prev = torch.zeros(len(masks), 1, *masks.shape[1:])
+        for _ in range(int(rng.integers(0, options.max_iters + 1))):
+            with torch.no_grad():
+                prob = torch.sigmoid(object_logit(model, network_input(images, clicks, prev).to(device))).cpu()
+            for b, pred in enumerate(prob.numpy() > 0.5):
+                c = next_click(pred, masks[b])
+                if c is not None:
+                    clicks[b].append(c)
+            prev = prob[:, None]
+        warm = min(1.0, (step + 1) / 10)
+        for g, lr in zip(opt.param_groups, rates):
+            g["lr"] = lr * warm
+        logits = model(network_input(images, clicks, prev).to(device).contiguous(memory_format=torch.channels_last))
+        loss = loss_fn((logits[:, 1] - logits[:, 0]).float(), torch.from_numpy(masks).float().to(device),
+                       prev.to(device))
+        if not torch.isfinite(loss):
+            raise AdaptError(f"the fine-tune's loss became {float(loss)} at step {step + 1}: lower the learning rate")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        bar.update(1)
+        if progress is not None:
+            progress(step, options.steps)
+    bar.close()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval()
