@@ -411,3 +411,36 @@ def test_the_canvas_previews_what_grow_would_add(session):
     assert (shown[~add] == plain[~add]).all()  # nothing else changes
     s.grow()
     assert (s.labels()[add] == region).all()  # and grow takes exactly what was shown
+
+
+def test_teach_clicks_learns_from_accepted_objects_and_the_project_keeps_its_click_model(session, tmp_path):
+    import torch
+
+    from cas_studio.interactive.adapt import PROJECT_WEIGHTS, accepted_objects
+    from cas_studio.models.weights import load_model
+
+    s = session
+    with pytest.raises(AnnotationError, match="no accepted object to learn from"):
+        s.teach_clicks(seconds=1)
+    assert not (s.project.root / PROJECT_WEIGHTS).exists()
+    s.click_object(60, 60)
+    region = s.accept_object()
+    objects = accepted_objects(s.project)
+    assert len(objects) == 1 and (objects[0][1] == (on_disk(s) == region)).all()
+    assert objects[0][0].shape == s.image.shape
+    steps = []
+    summary = s.teach_clicks(seconds=2, progress=lambda done, total: steps.append(done))
+    assert steps and "learned from 1 accepted object in" in summary
+    saved = s.project.root / PROJECT_WEIGHTS
+    assert saved.is_file()
+    assert s.segmenter.model.info.task == "clicks"  # the session now clicks with the taught model
+    # A new session on the project (another tab, after a restart) clicks with the project's own model.
+    again = Session(s.project)
+    again.load_image()
+    seg = again._segmenter()
+    shipped = load_model("clicks", "cpu")
+    taught = seg.model.state_dict()
+    assert any(not torch.equal(v.float(), taught[k].float()) for k, v in shipped.state_dict().items()
+               if v.dtype.is_floating_point)
+    mask = again.click_object(60, 60)
+    assert mask.shape == s.image.shape[:2]

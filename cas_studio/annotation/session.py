@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 from dataclasses import dataclass, field
@@ -613,13 +614,37 @@ class Session:
     def _segmenter(self):
         if self.segmenter is None:
             from ..interactive import ClickSegmenter
+            from ..interactive.adapt import PROJECT_WEIGHTS
 
+            # A project whose objects taught the click model (teach_clicks) keeps using its own.
+            own = self.project.root / PROJECT_WEIGHTS if self.project is not None else None
             try:
-                self.segmenter = ClickSegmenter(self.load_model("clicks"))
+                self.segmenter = ClickSegmenter(str(own) if own is not None and own.is_file() else self.load_model("clicks"))
             except (ValueError, FileNotFoundError) as err:
                 raise AnnotationError(f"Click-to-object needs the click model: {err}") from None
             self.segmenter.set_image(self.image)
         return self.segmenter
+
+    def teach_clicks(self, *, seconds: float = 60.0, progress: Callable[[int, int], None] | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> str:
+        """Fine-tune the click model on this project's accepted objects (within ``seconds``) and use
+        it for click-to-object in this project from now on; returns a one-line report."""
+        if self.project is None:
+            raise AnnotationError("Open a project first: the click model learns from its accepted objects.")
+        from ..interactive import ClickSegmenter
+        from ..interactive.adapt import AdaptError, AdaptOptions, teach_project
+
+        start = time.perf_counter()
+        try:
+            model, n = teach_project(self.project, weights=self.load_model("clicks"),
+                                     options=AdaptOptions(seconds=seconds), progress=progress, should_stop=should_stop)
+        except (AdaptError, ImageError, OSError) as err:
+            raise AnnotationError(f"The click model cannot learn from this project: {err}") from None
+        self.segmenter = ClickSegmenter(model)
+        if self.image is not None:
+            self.segmenter.set_image(self.image)
+        return (f"the click model learned from {n} accepted object{'s' * (n != 1)} in "
+                f"{time.perf_counter() - start:.0f} s; click-to-object uses it in this project from now on")
 
     def click_object(self, x: int, y: int, positive: bool = True) -> np.ndarray:
         """Add a click to the object in progress and return its mask (HxW bool), not yet saved.

@@ -293,6 +293,15 @@ def accept_object(ctx: AppContext, s: Session):
 
 
 @_guard
+def teach_clicks(ctx: AppContext, s: Session, progress=gr.Progress()):
+    """Fine-tune the click model on the project's accepted objects; the project uses it from now on."""
+    summary = s.teach_clicks(progress=lambda done, total: progress((done, total), desc="the click model learns"))
+    gr.Info(summary[0].upper() + summary[1:] + ".")
+    picture, status = _view(ctx, s)
+    return s, picture, f"{status} {summary[0].upper() + summary[1:]}."
+
+
+@_guard
 def object_step(ctx: AppContext, which: str, s: Session):
     """Undo the last click of the object in progress, or drop the object."""
     s.undo_click() if which == "undo" else s.cancel_object()
@@ -400,6 +409,7 @@ def build(ctx: AppContext, default_folder: str, remembered: gr.BrowserState) -> 
                 accept_btn = gr.Button("Accept object (Enter)", variant="primary", elem_id="accept-object", scale=1)
                 undo_click_btn = gr.Button("Undo click (Backspace)", elem_id="undo-click", scale=1)
                 cancel_btn = gr.Button("Drop object (Esc)", elem_id="cancel-object", scale=1)
+                teach_btn = gr.Button("Teach clicks this project", elem_id="teach-clicks", scale=1)
             with gr.Row():
                 parts = gr.Slider(2, 8, value=2, step=1, label="split into")
                 deselect_btn = gr.Button("Deselect (Esc)", elem_id="deselect")
@@ -486,6 +496,9 @@ def build(ctx: AppContext, default_folder: str, remembered: gr.BrowserState) -> 
                      trigger_mode="multiple", concurrency_id="inference", concurrency_limit=1, api_name=False,
                      show_progress="hidden").then(None, labels_map, None, js="(v) => window.casCanvas.setLabels(v)")
     accept_btn.click(bind(accept_object, ctx), state, [*views, sign], api_name="accept_object", **api)
+    # The click model learns from the accepted objects of every image of the project (a minute).
+    teach_btn.click(bind(teach_clicks, ctx), state, views, concurrency_id="inference", concurrency_limit=1,
+                    api_name="teach_clicks")
     undo_click_btn.click(lambda s: object_step(ctx, "undo", s), state, views, **edit)
     cancel_btn.click(lambda s: object_step(ctx, "cancel", s), state, views, **edit)
     undo_btn.click(lambda s: undo_redo(ctx, "undo", s), state, views, api_name="undo", **api)

@@ -161,3 +161,59 @@ def adapt_click_model(objects: Sequence[tuple[np.ndarray, np.ndarray]], *, weigh
     for p in model.parameters():
         p.requires_grad_(False)
     return model.eval()
+
+
+#: A confirmed region counts as an accepted object when it covers this share of its image or
+#: more, and at most :data:`MAX_OBJECT_SHARE` (a larger one is the background around objects).
+MIN_OBJECT_SHARE = 0.002
+MAX_OBJECT_SHARE = 0.8
+#: Most objects learned from (the most recently saved images first): a fine-tune of a minute sees
+#: a few hundred crops, so more objects would be seen once or never.
+MAX_OBJECTS = 64
+#: Where a project keeps its own click model, relative to the project folder.
+PROJECT_WEIGHTS = "models/clicks.safetensors"
+
+
+def accepted_objects(project, *, limit: int = MAX_OBJECTS) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(image, mask) of each confirmed region of ``project`` (a :class:`~cas_studio.data.project.Project`)
+    sized like an object (:data:`MIN_OBJECT_SHARE` to :data:`MAX_OBJECT_SHARE` of its image), the
+    most recently saved images first, at most ``limit``."""
+    from ..io import read_image
+
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    for path in sorted(project.confirmed(), key=lambda p: project.label_path(p).stat().st_mtime_ns, reverse=True):
+        labels, ids = project.load_labels(path), project.confirmed_ids(path)
+        if labels is None or ids is None:
+            continue
+        areas = np.bincount(labels.ravel(), minlength=int(labels.max()) + 1)
+        keep = [int(i) for i in ids if 0 < i < len(areas) and
+                MIN_OBJECT_SHARE * labels.size <= areas[i] <= MAX_OBJECT_SHARE * labels.size]
+        if not keep:
+            continue
+        image = read_image(path)
+        out += [(image, labels == i) for i in keep]
+        if len(out) >= limit:
+            break
+    return out[:limit]
+
+
+def teach_project(project, *, weights: str | torch.nn.Module = "clicks", options: AdaptOptions = AdaptOptions(),
+                  progress: Callable[[int, int], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> tuple[torch.nn.Module, int]:
+    """Fine-tune the click model on ``project``'s accepted objects and save it in the project
+    (:data:`PROJECT_WEIGHTS`, written atomically); returns the model and the objects it learned from.
+
+    Raises:
+        AdaptError: the project has no confirmed region sized like an object.
+    """
+    from ..models.weights import info_of, save_weights
+
+    objects = accepted_objects(project)
+    if not objects:
+        raise AdaptError("no accepted object to learn from: accept objects with click-to-object (or confirm "
+                         "regions of 0.2-80% of an image) first")
+    model = adapt_click_model(objects, weights=weights, options=options, progress=progress, should_stop=should_stop)
+    path = project.root / PROJECT_WEIGHTS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_weights(model, path, info_of(model), half=True)
+    return model, len(objects)

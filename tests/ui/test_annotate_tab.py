@@ -116,3 +116,8 @@ def test_the_lasso_preview_gets_the_shown_label_map_or_nothing(ctx, session):
     session.image = None
     session.current().unlink()  # the image vanished from disk under the session
     assert tab.canvas_labels(4, session) == "4|"
+
+
+def test_teach_clicks_refuses_a_project_with_no_accepted_object_by_saying_so(ctx, session):
+    with pytest.raises(gr.Error, match="no accepted object to learn from"):
+        tab.teach_clicks(ctx, session)
