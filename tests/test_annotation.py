@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from skimage import data
@@ -189,19 +190,38 @@ def test_grow_needs_a_selection_and_a_hierarchy(session):
         s.grow()
 
 
-def test_lasso_merges_the_regions_at_least_half_inside(session):
+def test_lasso_takes_what_lies_inside_splitting_the_regions_it_cuts_and_never_a_confirmed_one(session):
     s = session
     s.oversegment("felzenszwalb", granularity=0.6)
-    outline = [(20, 20), (120, 20), (120, 100), (20, 100)]
-    ids = s.lasso_preview(outline)
-    assert len(ids) >= 2
-    s.lasso(outline)
+    before = on_disk(s).copy()
+    # A confirmed region first: a click-merge of two touching regions near the top-left.
+    s.click_region("merge", 5, 5)
+    s.click_region("merge", 5, 40)
+    confirmed = on_disk(s)[5, 5]
+    assert confirmed in s._confirmed_regions()
+    outline = [(2, 2), (120, 20), (120, 100), (20, 100)]
+    inside = cv2.fillPoly(np.zeros(before.shape, np.uint8), [np.array(outline, np.int32)], 1).astype(bool)
+    cut = [r for r in np.unique(before[inside]) if (before[~inside] == r).any()]
+    assert cut  # the outline crosses regions
+    take = s.lasso_preview(outline)
+    mine = on_disk(s) == confirmed
+    assert (take == (inside & ~mine)).all()  # everything inside but the confirmed region
+    region = s.lasso(outline)
     labels = on_disk(s)
-    assert len(np.unique(labels[np.isin(s.history.peek_undo(), ids)])) == 1
+    assert (labels[inside & ~mine] == region).all() and not (labels[~inside] == region).any()
+    assert (labels[mine] == confirmed).all()  # a confirmed region is never taken
+    # The regions the outline cut keep their outside parts, still proposed.
+    for r in cut:
+        if r in s.proposed() and (before == r).sum() > 0:
+            assert (labels[(before == r) & ~inside & ~mine] == r).all()
+    assert region in s._confirmed_regions()
+    assert len(set(cut) & set(s.proposed())) > 0
     with pytest.raises(AnnotationError, match="at least 3 points"):
         s.lasso([(1, 1), (5, 5)])
     with pytest.raises(AnnotationError, match="leaves the"):
         s.lasso([(1, 1), (5, 5), (5000, 3)])
+    with pytest.raises(AnnotationError, match="only confirmed regions"):
+        s.lasso([(30, 30), (60, 30), (60, 60)])  # inside the lasso's own, now confirmed, region
 
 
 def test_ids_past_16_bits_are_refused_before_anything_is_stored(session):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from .._lazy import lazy_getattr
 from ..constants import MAX_ID, UNLABELLED
-from .edits import (erase, merge, merge_under, paint, recut, regions_inside, regranulate, region_at, split,
+from .edits import (erase, merge, merge_under, paint, recut, inside_outline, regranulate, region_at, split,
                     stroke_mask, untouched_regions)
 from .history import History
 from .oversegmentation import (DEFAULT_GRANULARITY, DEFAULT_METHOD, DEFAULTS, METHODS, build_regions, oversegment,
@@ -27,7 +27,7 @@ from .oversegmentation import (DEFAULT_GRANULARITY, DEFAULT_METHOD, DEFAULTS, ME
 from .render import boundaries, colorize, matched_colours, overlay
 
 _LAZY = {name: "session" for name in ("Session", "AnnotationError", "SaveConflict", "PendingObject")}
-__all__ = ["MAX_ID", "UNLABELLED", "erase", "merge", "merge_under", "paint", "recut", "regions_inside",
+__all__ = ["MAX_ID", "UNLABELLED", "erase", "merge", "merge_under", "paint", "recut", "inside_outline",
            "regranulate", "region_at", "split", "stroke_mask", "untouched_regions", "History",
            "DEFAULT_GRANULARITY", "DEFAULT_METHOD", "DEFAULTS", "METHODS", "build_regions", "oversegment",
            "relabel", "salient_object", "boundaries", "colorize", "matched_colours", "overlay",

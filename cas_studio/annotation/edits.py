@@ -16,9 +16,6 @@ from ..constants import MAX_ID, UNLABELLED
 from ..data.confirmation import untouched_regions
 from ..io import to_rgb8
 
-#: A region joins a lasso when at least this share of its pixels lies inside the outline (the
-#: canvas preview and the simulated annotator read it here too).
-LASSO_COVER = 0.5
 # k-means of a split is fitted on at most this many pixels, then every pixel takes its nearest centre.
 _SPLIT_SAMPLE = 20_000
 
@@ -86,14 +83,10 @@ def region_at(labels: np.ndarray, x: int, y: int) -> int:
     return int(labels[y, x])
 
 
-def regions_inside(labels: np.ndarray, outline: np.ndarray) -> np.ndarray:
-    """Ids of the regions (never :data:`UNLABELLED`) with at least :data:`LASSO_COVER` of their
-    pixels inside the closed polygon ``outline`` ((N, 2) int (x, y) points): what a lasso merges."""
-    from ..inference.grouping import coverage
-
-    inside = cv2.fillPoly(np.zeros(labels.shape, np.uint8), [np.asarray(outline, np.int32).reshape(-1, 2)], 1)
-    ids = np.flatnonzero(coverage(inside, labels) >= LASSO_COVER)
-    return ids[ids != UNLABELLED]
+def inside_outline(shape: tuple[int, int], outline: np.ndarray) -> np.ndarray:
+    """HxW bool: the pixels inside the closed polygon ``outline`` ((N, 2) int (x, y) points), the
+    outline's own pixels included: what a lasso takes."""
+    return cv2.fillPoly(np.zeros(shape, np.uint8), [np.asarray(outline, np.int32).reshape(-1, 2)], 1).view(bool)
 
 
 def merge(labels: np.ndarray, ids: Sequence[int]) -> np.ndarray:

@@ -497,25 +497,30 @@ class Session:
             raise AnnotationError("The next larger region is all confirmed regions; nothing to grow into.")
         self.claim(self.labels(), add, self.selected[0])
 
-    def lasso_preview(self, outline: Sequence[tuple[int, int]]) -> list[int]:
-        """Regions with at least :data:`~cas_studio.annotation.edits.LASSO_COVER` of their pixels inside
-        the closed ``outline`` ((x, y) points): what :meth:`lasso` merges."""
+    def lasso_preview(self, outline: Sequence[tuple[int, int]]) -> np.ndarray:
+        """The pixels :meth:`lasso` takes (HxW bool): those inside the closed ``outline`` ((x, y)
+        points) that are unlabelled or proposed; confirmed regions are never taken."""
         labels = self.labels()
         pts = np.asarray(outline, np.int64).reshape(-1, 2)
         if len(pts) < 3:
-            raise AnnotationError("Draw a closed outline around the regions to merge (at least 3 points).")
+            raise AnnotationError("Draw a closed outline around what to take (at least 3 points).")
         h, w = labels.shape
         if (pts[:, 0] < 0).any() or (pts[:, 1] < 0).any() or (pts[:, 0] >= w).any() or (pts[:, 1] >= h).any():
             raise AnnotationError(f"The outline leaves the {w}x{h} image.")
-        return [int(i) for i in edits.regions_inside(labels, pts)]
+        return edits.inside_outline(labels.shape, pts) & self._free(labels)
 
-    def lasso(self, outline: Sequence[tuple[int, int]]) -> None:
-        """Merge every region at least half inside the closed ``outline`` into one (one action)."""
-        ids = self.lasso_preview(outline)
-        if len(ids) < 2:
-            raise AnnotationError("The outline holds fewer than two regions at least half inside it; draw around "
-                                  "the regions to merge.")
-        self.apply_edit(edits.merge(self.labels(), ids))
+    def lasso(self, outline: Sequence[tuple[int, int]]) -> int:
+        """Make what lies inside the closed ``outline`` one new confirmed region (one action) and
+        return its id: the regions the outline cuts are split along it, their outside parts kept as
+        they were (proposed ones stay proposed); confirmed regions are never taken."""
+        take = self.lasso_preview(outline)
+        if not take.any():
+            raise AnnotationError("The outline holds only confirmed regions; nothing to take. Draw around "
+                                  "unconfirmed ones.")
+        labels = self.labels()
+        region = int(labels.max()) + 1
+        self.claim(labels, take, region)
+        return region
 
     def _ensure_hierarchy(self) -> None:
         if self.hierarchy is None:  # rebuilt from what the sidecar recorded

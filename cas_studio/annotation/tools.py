@@ -183,7 +183,8 @@ for _tool in (
          "a click gives a whole object, more clicks fix it (Shift: negative)", collects_clicks=True),
     Tool("merge", "merge stroke", "drag", _merge_stroke, help="merge every region the stroke touches",
          draws="stroke"),
-    Tool("lasso", "lasso", "drag", _lasso, help="merge every region at least half inside the outline",
+    Tool("lasso", "lasso", "drag", _lasso, help="take what lies inside the outline as one region, splitting the "
+                                               "regions it cuts",
          draws="lasso"),
     Tool("new", "paint a new region", "drag", _new_region, help="paint a new region", draws="stroke"),
     Tool("grow", "paint into the selected region", "drag", _grow_brush,

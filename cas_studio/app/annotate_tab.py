@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 import gradio as gr
+import numpy as np
 
 from .. import annotation as ann
 from ..annotation import view
@@ -268,14 +269,19 @@ def canvas_actions(ctx: AppContext, payload: str, parts: float, s: Session):
 
 
 def canvas_labels(gen: float | None, s: Session) -> str:
-    """``"gen|data URL"``: the label map as the canvas shows it, for the lasso's preview (no URL when
+    """``"gen|data URL"``: the label map as the canvas shows it, confirmed pixels marked (blue), for
+    the lasso's preview of what it takes (no URL when
     the image has no labels yet); ``gen`` is the browser's picture count, returned so that it can
     tell an answer for an older picture."""
     gen = int(gen or 0)
     if s.project is None or s.history is None:
         return f"{gen}|"
     try:
-        return f"{gen}|{canvas.encode_labels(view.shown_labels(s, DISPLAY_PIXELS))}"
+        shown = view.shown_labels(s, DISPLAY_PIXELS)
+        free = np.zeros(int(shown.max()) + 1, bool)  # unlabelled and proposed: what a lasso may take
+        free[0] = True
+        free[[i for i in s.proposed() if i < len(free)]] = True
+        return f"{gen}|{canvas.encode_labels(shown, locked=~np.take(free, shown))}"
     except (AnnotationError, ValueError, OSError):
         # Asked for in the background, not by a click: no message; the lasso then merges without
         # a preview, and the action itself reports any problem.

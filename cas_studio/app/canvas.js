@@ -1,10 +1,9 @@
 // The Annotate canvas: drawing, zoom and pan, installed once per page (Blocks.load). Served as
-// the source of canvas.CANVAS_JS; %TOOLS% is replaced by the drag tools (canvas.drag_tools()),
-// %LASSO_COVER% by the share of a region a lasso must hold (annotation.edits.LASSO_COVER).
+// the source of canvas.CANVAS_JS; %TOOLS% is replaced by the drag tools (canvas.drag_tools()).
 () => {
   if (window.casCanvas) return;
   const S = {queue: [], zoom: 1, px: 0, py: 0, down: null, path: [], pending: [], space: false,
-             gen: 0, labels: null, fetching: -1, previewIds: null, tint: null, tintKey: null};
+             gen: 0, labels: null, fetching: -1, previewTaken: 0, tint: null, tintKey: null};
   window.casCanvas = S;
   S.take = () => { const q = S.queue.splice(0); S.pending.forEach(p => p.sent = true);
                    return JSON.stringify(q); };
@@ -14,7 +13,7 @@
   const checked = (id) => { const i = document.querySelector('#' + id + ' input:checked'); return i ? i.value : null; };
   const radius = () => { const i = document.querySelector('#brush-size input[type=number]');
                          const v = i ? parseFloat(i.value) : 5; return isFinite(v) && v > 0 ? v : 5; };
-  const TOOLS = %TOOLS%, LASSO_COVER = %LASSO_COVER%;
+  const TOOLS = %TOOLS%;
   const tool = () => checked('drag-tool') || Object.keys(TOOLS)[0];
   const draws = (label) => (TOOLS[label === undefined ? tool() : label] || {}).draws;
   function geom() {
@@ -48,9 +47,9 @@
     c.lineCap = c.lineJoin = 'round';
     c.stroke();
   }
-  // The lasso's preview. The label map comes once per picture (gen counts pictures); each move
-  // counts, per region, the pixels the filled outline covers, and tints the regions at least LASSO_COVER
-  // inside, as annotate.regions_inside decides on release.
+  // The lasso's preview. The label map (confirmed pixels marked) comes once per picture (gen counts
+  // pictures); each move tints the pixels inside the outline that are not confirmed: what
+  // Session.lasso takes on release.
   const lassoing = () => S.down !== null && !S.down.pan && S.path.length && S.path.at(-1).kind === 'lasso';
   S.labelsReady = () => !!S.labels && S.labels.gen === S.gen;  // the map of the picture shown
   S.wantLabels = () => {
@@ -70,11 +69,9 @@
       const w = im.naturalWidth, h = im.naturalHeight;
       const cv = document.createElement('canvas'); cv.width = w; cv.height = h;
       const x = cv.getContext('2d', {willReadFrequently: true}); x.drawImage(im, 0, 0);
-      const d = x.getImageData(0, 0, w, h).data, ids = new Uint16Array(w * h);
-      let max = 0;
-      for (let i = 0, j = 0; i < ids.length; i++, j += 4) { const v = d[j] | (d[j + 1] << 8); ids[i] = v; if (v > max) max = v; }
-      const area = new Uint32Array(max + 1); for (let i = 0; i < ids.length; i++) area[ids[i]]++;
-      S.labels = {gen, w, h, ids, area, max};
+      const d = x.getImageData(0, 0, w, h).data, ids = new Uint16Array(w * h), locked = new Uint8Array(w * h);
+      for (let i = 0, j = 0; i < ids.length; i++, j += 4) { ids[i] = d[j] | (d[j + 1] << 8); locked[i] = d[j + 2] >= 128; }
+      S.labels = {gen, w, h, ids, locked};
       schedulePreview();
     };
     im.src = url;
@@ -100,30 +97,29 @@
     pts.forEach(([x, y], i) => i ? c.lineTo(x, y) : c.moveTo(x, y)); c.closePath();
     // Filled and outlined: cv2.fillPoly on the server counts the outline's own pixels as inside.
     c.fillStyle = c.strokeStyle = '#fff'; c.lineWidth = 1; c.fill(); c.stroke();
-    const m = c.getImageData(0, 0, bw, bh).data, inside = new Uint32Array(L.max + 1);
-    for (let y = 0, j = 3; y < bh; y++) {
+    // The tint is what the lasso takes: every pixel inside the outline but confirmed ones.
+    const m = c.getImageData(0, 0, bw, bh).data;
+    const t = S.tint || (S.tint = document.createElement('canvas'));
+    t.width = bw; t.height = bh;
+    const tc = t.getContext('2d'), im = tc.createImageData(bw, bh), o = im.data;
+    let taken = 0;
+    for (let y = 0, j = 0; y < bh; y++) {
       const row = (y + y0) * L.w + x0;
-      for (let x = 0; x < bw; x++, j += 4) if (m[j] >= 128) inside[L.ids[row + x]]++;
+      for (let x = 0; x < bw; x++, j += 4)
+        if (m[j + 3] >= 128 && !L.locked[row + x]) { o[j + 1] = 229; o[j + 2] = 255; o[j + 3] = 110; taken++; }
     }
-    const chosen = [];
-    for (let id = 1; id <= L.max; id++) if (inside[id] && inside[id] >= LASSO_COVER * L.area[id]) chosen.push(id);
-    S.previewIds = chosen;
-    p.tintKey = chosen.length >= 2 ? L.gen + ':' + chosen.join(',') : null;  // fewer than two merge nothing
-    if (p.tintKey && p.tintKey !== S.tintKey) {
-      const sel = new Uint8Array(L.max + 1); chosen.forEach(id => sel[id] = 1);
-      const t = S.tint || (S.tint = document.createElement('canvas'));
-      t.width = L.w; t.height = L.h;
-      const tc = t.getContext('2d'), im = tc.createImageData(L.w, L.h), o = im.data;
-      for (let i = 0, j = 0; i < L.ids.length; i++, j += 4)
-        if (sel[L.ids[i]]) { o[j] = 0; o[j + 1] = 229; o[j + 2] = 255; o[j + 3] = 110; }
-      tc.putImageData(im, 0, 0); S.tintKey = p.tintKey;
-    }
+    tc.putImageData(im, 0, 0);
+    S.tintBox = [x0, y0, bw, bh];
+    S.previewTaken = taken;
+    p.tintKey = taken ? L.gen + ':' + p.points.length + ':' + taken : null;  // nothing to take: no tint
+    S.tintKey = p.tintKey;
   }
   function drawTint(c, g) {
     const p = [...S.pending, ...S.path].reverse().find(q => q.kind === 'lasso');
     if (!p || !p.tintKey || p.tintKey !== S.tintKey || !S.labelsReady()) return;
     if (S.labels.w !== g.nw || S.labels.h !== g.nh) return;
-    c.drawImage(S.tint, g.left, g.top, g.nw * g.s, g.nh * g.s);
+    const [x0, y0, bw, bh] = S.tintBox;
+    c.drawImage(S.tint, g.left + x0 * g.s, g.top + y0 * g.s, bw * g.s, bh * g.s);
   }
   function redraw(cursor) {
     const c = ctx(); c.clearRect(0, 0, overlay.width, overlay.height);
@@ -168,7 +164,7 @@
     S.down = {x: e.clientX, y: e.clientY, pan, moved: false, px: S.px, py: S.py, shift: e.shiftKey};
     const kind = draws() === 'lasso' ? 'lasso' : 'stroke';
     if (!pan) S.path.push({kind, action: TOOLS[tool()].id, radius: radius(), points: [toImage(g, e.clientX, e.clientY)]});
-    if (!pan && kind === 'lasso') { S.previewIds = null; S.wantLabels(); }
+    if (!pan && kind === 'lasso') { S.previewTaken = 0; S.wantLabels(); }
   }, true);
   document.addEventListener('pointermove', (e) => {
     if (S.down === null) { if (inside(e)) redraw([e.clientX, e.clientY]); else if (overlay) redraw(); return; }

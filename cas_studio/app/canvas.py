@@ -20,7 +20,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..annotation.edits import LASSO_COVER
 from ..annotation.tools import MAX_BRUSH_RADIUS, get_tool, tools
 
 #: The drag that moves the picture instead of editing it (the canvas's own, not a session tool).
@@ -82,12 +81,14 @@ def parse_actions(payload: str | None) -> list[dict]:
     return actions
 
 
-def encode_labels(labels: np.ndarray) -> str:
-    """A label map as a PNG data URL the canvas script decodes: id = red + 256 * green.
+def encode_labels(labels: np.ndarray, *, locked: np.ndarray | None = None) -> str:
+    """A label map as a PNG data URL the canvas script decodes: id = red + 256 * green, and blue
+    255 on ``locked`` pixels (those a lasso may not take: confirmed regions).
 
     Parameters
     ----------
     labels : (H, W) integer region ids, 0 to 65535 (``annotate.MAX_ID``).
+    locked : optional (H, W) bool, the pixels no tool may take.
 
     Returns
     -------
@@ -102,6 +103,8 @@ def encode_labels(labels: np.ndarray) -> str:
     bgr = np.zeros(labels.shape + (3,), np.uint8)
     bgr[..., 2] = ids & 0xFF
     bgr[..., 1] = ids >> 8
+    if locked is not None:
+        bgr[..., 0] = np.where(np.asarray(locked, bool), 255, 0)
     # Level 1: the map is sent once per picture and fast matters more than a few kB.
     ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
@@ -136,5 +139,5 @@ def script(name: str) -> str:
 
 
 def canvas_js() -> str:
-    """The canvas script with the drag tools registered now (plug-ins included) and the lasso's rule."""
-    return script("canvas.js").replace("%TOOLS%", json.dumps(drag_tools())).replace("%LASSO_COVER%", repr(LASSO_COVER))
+    """The canvas script with the drag tools registered now (plug-ins included)."""
+    return script("canvas.js").replace("%TOOLS%", json.dumps(drag_tools()))

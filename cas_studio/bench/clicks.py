@@ -22,8 +22,11 @@ segmentation, until covering reaches 0.90 or 60 actions. Every action is physica
 * **lasso** (one action): a closed outline a hand traces around one connected piece of a human
   region (at least :data:`MIN_OBJECT` of the image): its outer border simplified to a polygon
   within :data:`LASSO_TOLERANCE` px (a traced outline, not a pixel-exact one; holes are not
-  traced). Every region at least half inside the outline joins one region, as in the app
-  (:meth:`cas_studio.annotation.Session.lasso`). The outline's length is counted as path drawn.
+  traced). What lies inside the outline becomes one new region, splitting the regions the
+  outline cuts, and regions already edited are never taken, as in the app
+  (:meth:`cas_studio.annotation.Session.lasso`); the simulation works on superpixels, so a
+  superpixel counts as inside when at least :data:`LASSO_COVER` of it is (the app cuts pixel-exact
+  along the outline). The outline's length is counted as path drawn.
 * **grow** (select + one key press per level): a region of at least :data:`MIN_GROW` of the
   image is selected (one click) and grown 1 to :data:`MAX_GROW` times; each press takes the
   smallest hierarchy node that strictly contains the region (as
@@ -53,7 +56,6 @@ from scipy.sparse.csgraph import connected_components
 from skimage.morphology import skeletonize
 
 from .. import annotation as ann
-from ..annotation.edits import LASSO_COVER
 from ..annotation.hierarchy import Hierarchy, build_hierarchy
 from ..annotation.tools import BRUSH_RADIUS
 from ..inference.grouping import adjacent_pairs, coverage
@@ -71,6 +73,9 @@ TOOL_OF = {"merge": ("click", "merge"), "stroke": ("drag", "merge"), "lasso": ("
 MAX_OBJECT_CLICKS = 5
 #: Human regions smaller than this share of the image are left to merges and strokes.
 MIN_OBJECT = 0.005
+#: The share of a superpixel inside a lasso outline from which the simulation counts it as taken
+#: (it works on superpixels; the app's lasso cuts pixel-exact along the outline).
+LASSO_COVER = 0.5
 #: How far a traced lasso outline may stray from the region's true border, in pixels.
 LASSO_TOLERANCE = 4.0
 #: Smallest region (share of the image) a person selects to grow, and the most presses in a row.
@@ -139,6 +144,15 @@ def _bound(t: np.ndarray) -> float:
     return _covering(merged)
 
 
+def _untouched(assign: np.ndarray, proposal: np.ndarray) -> np.ndarray:
+    """Per superpixel: whether its region is exactly one proposal region's (unedited, proposed)."""
+    pairs = np.unique(np.stack([assign, proposal]), axis=1)
+    per_region = np.bincount(pairs[0], minlength=assign.max() + 1)
+    size_r = np.bincount(assign, minlength=assign.max() + 1)
+    size_p = np.bincount(proposal[proposal >= 0], minlength=max(proposal.max() + 1, 1))
+    return (per_region[assign] == 1) & (proposal >= 0) & (size_r[assign] == size_p[np.maximum(proposal, 0)])
+
+
 def _regranulate(assign: np.ndarray, proposal: np.ndarray, cut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`cas_studio.annotation.edits.regranulate` on superpixel assignments (-1 in ``proposal``: none).
 
@@ -146,13 +160,7 @@ def _regranulate(assign: np.ndarray, proposal: np.ndarray, cut: np.ndarray) -> t
     new cut's regions, the rest stay.
     """
     n = len(assign)
-    pairs = np.unique(np.stack([assign, proposal]), axis=1)
-    per_region = np.bincount(pairs[0], minlength=assign.max() + 1)
-    size_r = np.bincount(assign, minlength=assign.max() + 1)
-    size_p = np.bincount(proposal[proposal >= 0], minlength=max(proposal.max() + 1, 1))
-    single = per_region[assign] == 1
-    whole = (proposal >= 0) & (size_r[assign] == size_p[np.maximum(proposal, 0)])
-    free = single & whole
+    free = _untouched(assign, proposal)
     out = assign.copy()
     base = assign[~free].max() + 1 if (~free).any() else 0
     _, inverse = np.unique(cut[free], return_inverse=True)
@@ -303,12 +311,17 @@ def simulate(counts: np.ndarray, pairs: np.ndarray, assign: np.ndarray, *, kinds
                 if len(group) >= 2:
                     groups.append((group, length, "stroke"))
         if "lasso" in kinds and tools.lassos:
-            size = rows  # pixels per region
+            free = _untouched(assign, proposal)
+            area = counts.sum(1)  # pixels per superpixel
             for inside, length in tools.lassos:
-                share = np.bincount(assign, weights=inside, minlength=n_regions) / np.maximum(size, 1)
-                group = np.flatnonzero(share >= LASSO_COVER)
-                if len(group) >= 2:
-                    groups.append((group, length, "lasso"))
+                take = free & (inside >= LASSO_COVER * np.maximum(area, 1))
+                if not take.any():
+                    continue
+                new_assign = assign.copy()
+                new_assign[take] = n_regions
+                gain = _covering(_table(new_assign, counts, n_regions + 1)) - current
+                if gain > best:
+                    best, choice = gain, ("lasso", new_assign, 1, length)
         for group, length, label in groups:
             others = np.ones(n_regions, bool)
             others[group] = False
@@ -351,12 +364,12 @@ def simulate(counts: np.ndarray, pairs: np.ndarray, assign: np.ndarray, *, kinds
         if choice is None:
             return actions, current, drawn  # no action helps any more
         kind, what, cost, length = choice
-        if kind in ("merge", "stroke", "lasso", "flood"):
+        if kind in ("merge", "stroke", "flood"):
             assign = np.where(np.isin(assign, what), what[0], assign)
         elif kind == "object":
             used_objects.add(what[0])
             assign = what[1]
-        elif kind == "grow":
+        elif kind in ("grow", "lasso"):
             assign = what
         else:
             assign, proposal = what

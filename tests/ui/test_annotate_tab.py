@@ -100,16 +100,27 @@ def test_clicks_and_strokes_on_a_downscaled_canvas_land_at_full_size(ctx, sessio
     assert len(np.unique(row)) == 1
 
 
-def test_the_lasso_preview_gets_the_shown_label_map_or_nothing(ctx, session):
+def test_the_lasso_preview_gets_the_shown_label_map_with_confirmed_pixels_marked_or_nothing(ctx, session):
     import base64
 
     import cv2
 
+    def decoded(answer: str) -> tuple[np.ndarray, np.ndarray]:
+        bgr = cv2.imdecode(np.frombuffer(base64.b64decode(answer.split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
+        return bgr[..., 2].astype(np.int32) + 256 * bgr[..., 1].astype(np.int32), bgr[..., 0] == 255
+
     gen, url = tab.canvas_labels(7, session).split("|", 1)
     assert gen == "7" and url.startswith("data:image/png;base64,")
-    bgr = cv2.imdecode(np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
-    ids = bgr[..., 2].astype(np.int32) + 256 * bgr[..., 1].astype(np.int32)
-    assert (ids == view.shown_labels(session, tab.DISPLAY_PIXELS)).all()
+    ids, locked = decoded(url)
+    shown = view.shown_labels(session, tab.DISPLAY_PIXELS)
+    assert (ids == shown).all() and not locked.any()  # all proposed: a lasso may take any pixel
+    labels = session.labels()
+    ys, xs = np.nonzero(labels[:, :-1] != labels[:, 1:])  # two touching regions, merged by two clicks
+    session.click_region("merge", int(xs[0]), int(ys[0]))
+    session.click_region("merge", int(xs[0]) + 1, int(ys[0]))
+    ids, locked = decoded(tab.canvas_labels(8, session).split("|", 1)[1])
+    confirmed = np.isin(ids, session._confirmed_regions())
+    assert confirmed.any() and (locked == confirmed).all()  # the confirmed region is marked, nothing else
     # No labels yet, or no project: an empty answer, never an error toast for a background fetch.
     assert tab.canvas_labels(3, tab._new_session(ctx)) == "3|"
     session.project.label_path(session.current()).unlink()

@@ -6,6 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -432,22 +433,22 @@ def test_lasso_grow_and_a_refused_stroke_on_the_main_canvas(page, tmp_path):
     grown = read_label_map(label_path)
     assert (grown == grown[y, x]).sum() > (before == before[y, x]).sum()
 
-    # Lasso: a closed outline around the middle; every region at least half inside becomes one.
+    # Lasso: a closed outline around the middle; what lies inside becomes one region.
     page.keyboard.press("Escape")
     page.locator("#drag-tool label", has_text="lasso").click()
     cx, cy, r = w / 2, h / 2, min(h, w) / 4
     ring = [(cx + r * np.cos(t), cy + r * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 24)]
     drag_pixels(page, canvas, ring)
     expect(status).to_contain_text("3 edits")
-    # A lasso around nothing (inside one region): refused by name, and its dashed outline goes.
-    drag_pixels(page, canvas, [(0.02 * w, 0.02 * h), (0.04 * w, 0.02 * h), (0.03 * w, 0.04 * h), (0.02 * w, 0.02 * h)])
+    # A lasso inside that new, confirmed region takes nothing: refused by name, its dashed outline goes.
+    drag_pixels(page, canvas, [(cx - 5, cy - 5), (cx + 5, cy - 5), (cx, cy + 5), (cx - 5, cy - 5)])
     expect(page.locator(".toast-body").last).to_contain_text("lasso")
     page.wait_for_function("() => window.casCanvas.pending.length === 0", timeout=5000)
     assert "3 edits" in status.inner_text()
     lassoed = read_label_map(label_path)
     assert len(np.unique(lassoed)) < len(np.unique(grown))
     centre = lassoed[int(cy), int(cx)]
-    # Regions at least half inside join: nearly all of the outline's inner square is one region now.
+    # What lies inside is one region now (but what the grow confirmed, if it reached in).
     assert (lassoed[int(cy - r / 2):int(cy + r / 2), int(cx - r / 2):int(cx + r / 2)] == centre).mean() > 0.8
 
     # Three merge strokes drawn back to back, before the canvas has redrawn: all three apply.
@@ -460,22 +461,22 @@ def test_lasso_grow_and_a_refused_stroke_on_the_main_canvas(page, tmp_path):
         assert len(np.unique(final[int(y * h), int(0.06 * w):int(0.34 * w)])) == 1
 
 
-def test_lasso_tints_the_regions_it_will_merge_before_release(page, tmp_path):
-    """While the lasso is drawn, the canvas names (and tints) the regions at least half inside it,
-    before anything is sent; on release exactly those become one region and the rest stay."""
+def test_lasso_tints_what_it_will_take_before_release_and_splits_the_regions_it_cuts(page, tmp_path):
+    """While the lasso is drawn, the canvas tints what lies inside it, before anything is sent; on
+    release exactly that becomes one region, and the regions it cut keep their outside parts."""
     from playwright.sync_api import expect
 
     from cas_studio.data.project import create_project
 
-    # A 4x4 grid of 60 px squares, imported as a label map: region (r, c) is square r, c.
+    # A 4x4 grid of 60 px squares, saved as proposed regions: region (r, c) is square r, c.
     grid = np.kron(np.arange(16).reshape(4, 4), np.ones((60, 60), np.int32)).astype(np.uint16)
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (16, 3))[grid].astype(np.uint8)
     folder = tmp_path / "lasso-preview"
     project = create_project(folder)
     (path,) = project.add_images([write_image(tmp_path / "grid.png", image)])
-    write_image(tmp_path / "grid-labels.png", grid)
-    project.import_labels(path, tmp_path / "grid-labels.png")
+    grid = grid.astype(np.int32) + 1
+    project.save_labels(path, grid, proposal=grid)  # as an over-segmentation would: nothing confirmed
     before = read_label_map(project.label_path(path))
 
     page.get_by_role("tab", name="Annotate").click()
@@ -486,16 +487,16 @@ def test_lasso_tints_the_regions_it_will_merge_before_release(page, tmp_path):
     page.locator("#drag-tool label", has_text="lasso").click()
     # Choosing the lasso fetches the shown label map at once, so the first move already previews.
     page.wait_for_function("() => window.casCanvas.labelsReady()", timeout=20_000)
-    # x 20..165 holds 2/3, all and 3/4 of columns 0-2; y 70..200 holds 5/6 and all of rows 1-2 and
-    # 1/3 of row 3: six squares are at least half inside (the least 0.56), the others at most 0.28.
+    # x 20..165, y 70..200 cuts through eleven squares and holds one whole (row 2, column 1).
     outline = [(20, 70), (165, 70), (165, 200), (20, 200), (20, 75)]
     drag_pixels(page, "#canvas img", outline, steps=4, release=False)
-    page.wait_for_function("() => window.casCanvas.previewIds !== null && window.casCanvas.previewIds.length > 0")
+    page.wait_for_function("() => window.casCanvas.previewTaken > 0")
     page.mouse.move(*client_point(page, "#canvas img", 22, 72))  # the preview follows the latest outline
     page.wait_for_timeout(200)
-    previewed = page.evaluate("() => window.casCanvas.previewIds")
-    expected = sorted(int(before[60 * r + 30, 60 * c + 30]) for r in (1, 2) for c in (0, 1, 2))
-    assert previewed == expected
+    inside = cv2.fillPoly(np.zeros(before.shape, np.uint8), [np.array([(20, 70), (165, 70), (165, 200), (20, 200)],
+                                                                      np.int32)], 1).astype(bool)
+    previewed = page.evaluate("() => window.casCanvas.previewTaken")
+    assert abs(previewed - inside.sum()) < 0.05 * inside.sum()
     # The tint is drawn on the overlay before release.
     tinted = page.evaluate("""() => { const c = document.getElementById('canvas-overlay');
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
@@ -503,11 +504,15 @@ def test_lasso_tints_the_regions_it_will_merge_before_release(page, tmp_path):
     assert tinted > 1000
     assert (read_label_map(project.label_path(path)) == before).all()  # nothing sent yet
     page.mouse.up()
-    expect(status).to_contain_text("11 regions")
+    deadline = time.time() + 30
+    while (read_label_map(project.label_path(path)) == before).all() and time.time() < deadline:
+        time.sleep(0.2)
     after = read_label_map(project.label_path(path))
-    merged = np.isin(before, expected)
-    assert len(np.unique(after[merged])) == 1
-    assert (after[~merged] == before[~merged]).all()
+    ring = np.ones((7, 7), np.uint8)  # a pixel or two of mouse rounding either side of the outline
+    core, shell = cv2.erode(inside.view(np.uint8), ring) > 0, cv2.dilate(inside.view(np.uint8), ring) > 0
+    assert len(np.unique(after[core])) == 1 and after[core][0] not in before  # one new region inside
+    assert (after[~shell] == before[~shell]).all()  # outside untouched: the cut squares keep their rest
+    assert len(np.unique(after)) == 16  # one square wholly inside is gone, one region is new
 
 
 def test_video_annotate_one_frame_then_propagate(page, tmp_path):
