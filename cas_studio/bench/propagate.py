@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-flip", action="store_true", help="label each frame in one pass, not with its mirror image")
     p.add_argument("--zoom", default=",".join(f"{z:g}" for z in PropagateOptions.zoom),
                    help="the fine-tune's scale range LOW,HIGH")
+    p.add_argument("--near-share", type=float, default=PropagateOptions.near_share,
+                   help="share of each batch's copies kept to small scale changes")
     p.add_argument("--base-vote", type=float, default=PropagateOptions.base_vote,
                    help="weight of the un-tuned base model's vote (0: none)")
     p.add_argument("--only", default="", help="comma-separated sequence names")
@@ -118,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
                                batch=args.batch, steps=args.steps,
                                imprint={"auto": None, "always": True, "never": False}[args.imprint],
                                frozen_blocks=args.frozen_blocks, flip=not args.no_flip,
-                               zoom=tuple(float(z) for z in args.zoom.split(",")), base_vote=args.base_vote)
+                               zoom=tuple(float(z) for z in args.zoom.split(",")), base_vote=args.base_vote,
+                               near_share=args.near_share)
     seqs = davis_sequences()
     if args.only:
         seqs = {k: v for k, v in seqs.items() if k in args.only.split(",")}
@@ -168,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
               "each then one accept")
     print(f"options: model {options.model}, budget {options.seconds:g} s, size {options.size}, lr {options.lr:g}, "
           f"batch {options.batch}, imprint {args.imprint}, frozen blocks {options.frozen_blocks}, flip {options.flip}, "
-          f"zoom {options.zoom[0]:g}-{options.zoom[1]:g}, base vote {options.base_vote:g}, at most {options.steps} steps")
+          f"zoom {options.zoom[0]:g}-{options.zoom[1]:g} (near share {options.near_share:g}), base vote {options.base_vote:g}, at most {options.steps} steps")
     held = [r["J"] for r in rows if r["seq"] not in SELECTION]
     if held and len(held) < len(rows):
         print(f"J on the {len(held)} sequences no option was chosen on: {np.mean(held):.3f}; "

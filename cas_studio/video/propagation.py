@@ -84,6 +84,8 @@ class PropagateOptions:
             8x in area within a sequence; on the 8 sequences propagation's options were chosen
             on, at 80 steps, J was 0.647 with (0.8, 1.25), 0.695 with (0.7, 3.0) and 0.713 with
             (0.6, 4.0). For more than two regions the range is :data:`NEAR`.
+        near_share: the share of each batch's copies that keep to :data:`NEAR` whatever ``zoom``
+            says (the first ``round(batch * near_share)`` copies).
         base_vote: the weight of the un-tuned base model's own vote: its output, with its own
             prototypes of the annotated regions, adds this times its squared distances to the
             fine-tuned ones, a guard against a fine-tune that over-fits the annotated frames
@@ -104,6 +106,7 @@ class PropagateOptions:
     frozen_blocks: int = 0
     flip: bool = True
     zoom: tuple[float, float] = (0.6, 4.0)
+    near_share: float = 0.0
     base_vote: float = 1.0
 
 
@@ -395,6 +398,7 @@ def _finetune(model: torch.nn.Module, images: dict[int, np.ndarray], targets: di
     # the batch scored as one image): the wide zoom is for one object against the rest.
     ids = np.unique(np.concatenate([np.unique(t) for t in targets.values()]))
     zoom = options.zoom if (ids >= 0).sum() <= 2 else NEAR
+    near = round(options.batch * options.near_share)
     info = model.info
     start = time.perf_counter()
     step, stopped = 0, False
@@ -407,9 +411,9 @@ def _finetune(model: torch.nn.Module, images: dict[int, np.ndarray], targets: di
         if step and elapsed + elapsed / step > options.seconds:  # the next step would overrun the budget
             break
         xs, ts = [], []
-        for _ in range(options.batch):
+        for copy in range(options.batch):
             k = keys[int(rng.integers(len(keys)))]
-            im, t = _augment(images[k], targets[k], rng, zoom=zoom)
+            im, t = _augment(images[k], targets[k], rng, zoom=NEAR if copy < near else zoom)
             xs.append(to_tensor(im, info.mean, info.std))
             ts.append(torch.from_numpy(t))
         warm = min(1.0, (step + 1) / WARMUP_STEPS)  # Adam's first steps are large whatever the gradient
