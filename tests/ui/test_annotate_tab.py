@@ -132,3 +132,17 @@ def test_the_lasso_preview_gets_the_shown_label_map_with_confirmed_pixels_marked
 def test_teach_clicks_refuses_a_project_with_no_accepted_object_by_saying_so(ctx, session):
     with pytest.raises(gr.Error, match="no accepted object to learn from"):
         tab.teach_clicks(ctx, session)
+
+
+def test_segment_channels_are_each_scaled_to_their_range_and_the_winning_ones_lead():
+    from cas_studio.app.segment_tab import channel_views
+
+    probs = np.full((3, 20, 30), 0.01, np.float32)
+    probs[2, :, :20] = 0.98  # channel 2 wins two thirds of the pixels
+    probs[1, :, 20:] = 0.03  # channel 1 barely varies: near black on a 0-1 scale
+    probs[0, :, 20:] = 0.96
+    views = channel_views(probs)
+    assert [v[1].split(":")[0] for v in views] == ["channel 2", "channel 0", "channel 1"]
+    assert views[0][1] == "channel 2: wins 67% of pixels, 0.01-0.98"
+    faint = views[2][0]
+    assert faint.max() - faint.min() > 150  # its own 0.01-0.03 range spans the colour map
