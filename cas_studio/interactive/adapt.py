@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from ..models.weights import load_model, resolve_device
 from .clicks import next_click
-from .data import _crop_resize
+from .data import crop_resize
 from .network import network_input, object_logit
 from .train import first_clicks, loss_fn
 
@@ -126,7 +126,7 @@ def adapt_click_model(objects: Sequence[tuple[np.ndarray, np.ndarray]], *, weigh
         elapsed = time.perf_counter() - start
         if step and elapsed + elapsed / step > options.seconds:
             break
-        crops = [_crop_resize(*objects[int(rng.integers(len(objects)))], options.size, rng) for _ in range(options.batch)]
+        crops = [crop_resize(*objects[int(rng.integers(len(objects)))], options.size, rng) for _ in range(options.batch)]
         crops = [(im, m) for im, m in crops if m.any()]
         if not crops:
             continue

@@ -29,7 +29,7 @@ from ..io import read_image
 ODDS = {"duts": 0.5, "bsds": 0.2, "horses": 0.1, "composite": 0.2}
 
 
-def _crop_resize(image: np.ndarray, mask: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def crop_resize(image: np.ndarray, mask: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A random crop that keeps part of the object, resized to ``size`` x ``size``."""
     h, w = mask.shape
     for _ in range(10):
@@ -130,7 +130,7 @@ class ObjectDataset(Dataset):
                         continue
                 else:
                     mask = _one_part(read_target(item, shape=image.shape[:2]) > 0, rng)
-                image, mask = _crop_resize(image, mask, self.size, rng)
+                image, mask = crop_resize(image, mask, self.size, rng)
             if mask.sum() >= 0.003 * mask.size:
                 break
         image = _jitter(image, 0.25, rng)
