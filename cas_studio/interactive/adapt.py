@@ -22,6 +22,7 @@ import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -32,6 +33,9 @@ from .clicks import next_click
 from .data import crop_resize
 from .network import network_input, object_logit
 from .train import first_clicks, loss_fn
+
+if TYPE_CHECKING:
+    from ..data.project import Project
 
 
 class AdaptError(ValueError):
@@ -174,7 +178,7 @@ MAX_OBJECTS = 64
 PROJECT_WEIGHTS = "models/clicks.safetensors"
 
 
-def accepted_objects(project, *, limit: int = MAX_OBJECTS) -> list[tuple[np.ndarray, np.ndarray]]:
+def accepted_objects(project: Project, *, limit: int = MAX_OBJECTS) -> list[tuple[np.ndarray, np.ndarray]]:
     """(image, mask) of each confirmed region of ``project`` (a :class:`~cas_studio.data.project.Project`)
     sized like an object (:data:`MIN_OBJECT_SHARE` to :data:`MAX_OBJECT_SHARE` of its image), the
     most recently saved images first, at most ``limit``."""
@@ -197,7 +201,7 @@ def accepted_objects(project, *, limit: int = MAX_OBJECTS) -> list[tuple[np.ndar
     return out[:limit]
 
 
-def teach_project(project, *, weights: str | torch.nn.Module = "clicks", options: AdaptOptions = AdaptOptions(),
+def teach_project(project: Project, *, weights: str | torch.nn.Module = "clicks", options: AdaptOptions = AdaptOptions(),
                   progress: Callable[[int, int], None] | None = None,
                   should_stop: Callable[[], bool] | None = None) -> tuple[torch.nn.Module, int]:
     """Fine-tune the click model on ``project``'s accepted objects and save it in the project
