@@ -3,9 +3,10 @@
 The picture stays a plain ``gr.Image``; a small script (:func:`canvas_js`) draws strokes, the lasso
 and the brush cursor on an overlay in the browser as the hand moves (no server round trip per mouse
 move), zooms (wheel) and pans (right or middle drag, or the "pan" tool), and sends the server only
-the finished action as a few numbers in image pixels. While a lasso is drawn, the regions it would
-merge are tinted before release: the script asks once per picture for the shown label map
-(:func:`encode_labels`) and applies the session's rule (at least half inside) to it as the hand moves. Actions drawn while the server is busy queue
+the finished action as a few numbers in image pixels. While a lasso is drawn, what it would take is
+tinted before release: the script asks once per picture for the shown label map with the confirmed
+pixels marked (:func:`encode_labels`) and tints, as the hand moves, the pixels inside the outline
+that are not confirmed (the session's rule). Actions drawn while the server is busy queue
 in the browser and are sent in order, so none is dropped; each one the session refuses is named in a
 warning, and the canvas still shows the current labels.
 """
