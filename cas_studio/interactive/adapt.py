@@ -29,10 +29,8 @@ import torch
 from tqdm import tqdm
 
 from ..models.weights import load_model, resolve_device
-from .clicks import next_click
 from .data import crop_resize
-from .network import network_input, object_logit
-from .train import first_clicks, loss_fn
+from .train import batch_loss, optimizer, simulate_clicks
 
 if TYPE_CHECKING:
     from ..data.project import Project
@@ -114,12 +112,7 @@ def adapt_click_model(objects: Sequence[tuple[np.ndarray, np.ndarray]], *, weigh
     model.eval()  # BatchNorm as trained; gradients still flow
     for p in model.parameters():
         p.requires_grad_(True)
-    groups = {"enc": [], "extra": [], "dec": []}
-    for n, p in model.named_parameters():
-        groups["enc" if n.startswith("net.encoder.") else "extra" if n.startswith("net.extra.") else "dec"].append(p)
-    rates = (options.lr / 3, options.lr, options.lr * 4)
-    opt = torch.optim.AdamW([{"params": groups["enc"]}, {"params": groups["dec"]}, {"params": groups["extra"]}],
-                            lr=options.lr, weight_decay=1e-4)
+    opt = optimizer(model, options.lr)
     rng = np.random.default_rng(options.seed)
     start = time.perf_counter()
     bar = tqdm(total=options.steps, desc="adapt clicks", unit="step", leave=False, disable=None)
@@ -136,22 +129,11 @@ def adapt_click_model(objects: Sequence[tuple[np.ndarray, np.ndarray]], *, weigh
             continue
         images = torch.from_numpy(np.stack([im for im, _ in crops]))
         masks = np.stack([m for _, m in crops])
-        clicks = [first_clicks(m, rng) for m in masks]
-        prev = torch.zeros(len(masks), 1, *masks.shape[1:])
-        for _ in range(int(rng.integers(0, options.max_iters + 1))):
-            with torch.no_grad():
-                prob = torch.sigmoid(object_logit(model, network_input(images, clicks, prev).to(device))).cpu()
-            for b, pred in enumerate(prob.numpy() > 0.5):
-                c = next_click(pred, masks[b])
-                if c is not None:
-                    clicks[b].append(c)
-            prev = prob[:, None]
+        clicks, prev = simulate_clicks(model, images, masks, rng, options.max_iters, device)
         warm = min(1.0, (step + 1) / 10)
-        for g, lr in zip(opt.param_groups, rates):
-            g["lr"] = lr * warm
-        logits = model(network_input(images, clicks, prev).to(device).contiguous(memory_format=torch.channels_last))
-        loss = loss_fn((logits[:, 1] - logits[:, 0]).float(), torch.from_numpy(masks).float().to(device),
-                       prev.to(device))
+        for g in opt.param_groups:
+            g["lr"] = g["initial_lr"] * warm
+        loss, _ = batch_loss(model, images, masks, clicks, prev, device)
         if not torch.isfinite(loss):
             raise AdaptError(f"the fine-tune's loss became {float(loss)} at step {step + 1}: lower the learning rate")
         opt.zero_grad(set_to_none=True)

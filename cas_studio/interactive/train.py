@@ -84,6 +84,43 @@ def loss_fn(logit: torch.Tensor, target: torch.Tensor, prev: torch.Tensor, *, lo
     return loss
 
 
+def optimizer(model: torch.nn.Module, lr: float) -> torch.optim.AdamW:
+    """AdamW over the click network: the encoder at ``lr / 3``, the decoder at ``lr``, the click
+    inputs at ``4 lr`` (new, so they learn fastest); each group's ``initial_lr`` is its rate."""
+    enc = [p for n, p in model.named_parameters() if n.startswith("net.encoder.")]
+    extra = [p for n, p in model.named_parameters() if n.startswith("net.extra.")]
+    dec = [p for n, p in model.named_parameters() if not n.startswith(("net.encoder.", "net.extra."))]
+    groups = [{"params": ps, "lr": rate, "initial_lr": rate} for ps, rate in ((enc, lr / 3), (dec, lr), (extra, lr * 4))]
+    return torch.optim.AdamW(groups, weight_decay=1e-4)
+
+
+def simulate_clicks(model: torch.nn.Module, images: torch.Tensor, masks: np.ndarray, rng: np.random.Generator,
+                    max_rounds: int, device: torch.device) -> tuple[list[list], torch.Tensor]:
+    """Simulated first clicks on each of ``masks`` (B, H, W bool), then 0..``max_rounds`` rounds of
+    the model's own prediction (no gradient) with the next click at its largest error, as the NoC
+    protocol clicks; returns the clicks and the (B, 1, H, W) previous probability to feed back."""
+    clicks = [first_clicks(m, rng) for m in masks]
+    prev = torch.zeros(len(masks), 1, *masks.shape[1:])
+    for _ in range(int(rng.integers(0, max_rounds + 1))):
+        with torch.no_grad():
+            prob = torch.sigmoid(object_logit(model, network_input(images, clicks, prev).to(device))).cpu()
+        for b, pred in enumerate(prob.numpy() > 0.5):
+            c = next_click(pred, masks[b])
+            if c is not None:
+                clicks[b].append(c)
+        prev = prob[:, None]
+    return clicks, prev
+
+
+def batch_loss(model: torch.nn.Module, images: torch.Tensor, masks: np.ndarray, clicks: list[list],
+               prev: torch.Tensor, device: torch.device, *, cas: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training pass on one batch: (:func:`loss_fn`, the (B, H, W) object logit)."""
+    logits = model(network_input(images, clicks, prev).to(device).contiguous(memory_format=torch.channels_last))
+    logit = (logits[:, 1] - logits[:, 0]).float()  # as object_logit
+    target = torch.from_numpy(np.ascontiguousarray(masks)).float().to(device)
+    return loss_fn(logit, target, prev.to(device), logits=logits, cas=cas), logit
+
+
 @torch.no_grad()
 def validate(model: torch.nn.Module, samples: list[tuple[np.ndarray, np.ndarray]], device: torch.device,
              clicks_at: tuple[int, ...] = (1, 3, 5)) -> dict[str, float]:
@@ -189,12 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     torch.manual_seed(args.seed)
     model = init_model(args.init, device).train()
-    enc = [p for n, p in model.named_parameters() if n.startswith("net.encoder.")]
-    extra = [p for n, p in model.named_parameters() if n.startswith("net.extra.")]
-    dec = [p for n, p in model.named_parameters() if not n.startswith(("net.encoder.", "net.extra."))]
-    opt = torch.optim.AdamW([{"params": enc, "lr": args.lr / 3}, {"params": dec, "lr": args.lr},
-                             {"params": extra, "lr": args.lr * 4}], weight_decay=1e-4)
-    base = [g["lr"] for g in opt.param_groups]
+    opt = optimizer(model, args.lr)
+    base = [g["initial_lr"] for g in opt.param_groups]
     start, best = 0, -1.0
     ckpt = out / "checkpoint.pt"
     if args.resume and ckpt.is_file():
@@ -220,21 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         for g, lr in zip(opt.param_groups, base):
             g["lr"] = lr * scale
         masks_np = masks.numpy()
-        clicks = [first_clicks(m, rng) for m in masks_np]
-        prev = torch.zeros(len(masks_np), 1, *masks_np.shape[1:])
-        for _ in range(int(rng.integers(0, args.max_iters + 1))):
-            with torch.no_grad():
-                prob = torch.sigmoid(object_logit(model, network_input(images, clicks, prev).to(device))).cpu()
-            pred = prob.numpy() > 0.5
-            for b in range(len(clicks)):
-                c = next_click(pred[b], masks_np[b])
-                if c is not None:
-                    clicks[b].append(c)
-            prev = prob[:, None]
-        target = masks.float().to(device)
-        logits = model(network_input(images, clicks, prev).to(device).contiguous(memory_format=torch.channels_last))
-        logit = (logits[:, 1] - logits[:, 0]).float()  # as object_logit
-        loss = loss_fn(logit, target, prev.to(device), logits=logits, cas=args.cas)
+        clicks, prev = simulate_clicks(model, images, masks_np, rng, args.max_iters, device)
+        loss, logit = batch_loss(model, images, masks_np, clicks, prev, device, cas=args.cas)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
