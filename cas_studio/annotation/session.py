@@ -442,7 +442,7 @@ class Session:
         line = np.clip(np.round(pts), -4 * max(h, w), 4 * max(h, w)).astype(np.int64)
         self.brush(tool, edits.stroke_mask((h, w), line.tolist(), max(1, int(round(r)))))
 
-    def _free(self, labels: np.ndarray, region: int | None = None) -> np.ndarray:
+    def takeable(self, labels: np.ndarray, region: int | None = None) -> np.ndarray:
         """Pixels a tool may take: unlabelled, proposed, or of ``region`` itself."""
         # A lookup table over every possible id: one gather instead of np.isin's sort. Ids past
         # MAX_ID (never made here) clip to the last entry, which is never free.
@@ -477,7 +477,7 @@ class Session:
             raise AnnotationError(f"Region {region} already holds its whole part of the image; nothing to grow into.")
         in_node = np.zeros(tree.finest, bool)
         in_node[node] = True
-        return np.take(in_node, sp) & ~mask & self._free(labels)
+        return np.take(in_node, sp) & ~mask & self.takeable(labels)
 
     def grow_preview_if_ready(self) -> np.ndarray | None:
         """:meth:`grow_preview` when the hierarchy is at hand (never rebuilt just to draw), else None."""
@@ -507,7 +507,7 @@ class Session:
         h, w = labels.shape
         if (pts[:, 0] < 0).any() or (pts[:, 1] < 0).any() or (pts[:, 0] >= w).any() or (pts[:, 1] >= h).any():
             raise AnnotationError(f"The outline leaves the {w}x{h} image.")
-        return edits.inside_outline(labels.shape, pts) & self._free(labels)
+        return edits.inside_outline(labels.shape, pts) & self.takeable(labels)
 
     def lasso(self, outline: Sequence[tuple[int, int]]) -> int:
         """Make what lies inside the closed ``outline`` one new confirmed region (one action) and
@@ -718,7 +718,7 @@ class Session:
         region = self.pending.region
         # Regions the person confirmed stay theirs: a new object fills only unlabelled and proposed
         # pixels (and its own region's, when it refines one).
-        mask = self.pending.mask & self._free(labels, region)
+        mask = self.pending.mask & self.takeable(labels, region)
         self.kept_out = int(self.pending.mask.sum() - mask.sum())
         if not mask.any():
             raise AnnotationError("The object lies entirely on confirmed regions; click inside one of them to "

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 
 import gradio as gr
-import numpy as np
 
 from .. import annotation as ann
 from ..annotation import view
@@ -278,10 +277,7 @@ def canvas_labels(gen: float | None, s: Session) -> str:
         return f"{gen}|"
     try:
         shown = view.shown_labels(s, DISPLAY_PIXELS)
-        free = np.zeros(int(shown.max()) + 1, bool)  # unlabelled and proposed: what a lasso may take
-        free[0] = True
-        free[[i for i in s.proposed() if i < len(free)]] = True
-        return f"{gen}|{canvas.encode_labels(shown, locked=~np.take(free, shown))}"
+        return f"{gen}|{canvas.encode_labels(shown, locked=~s.takeable(shown))}"
     except (AnnotationError, ValueError, OSError):
         # Asked for in the background, not by a click: no message; the lasso then merges without
         # a preview, and the action itself reports any problem.
