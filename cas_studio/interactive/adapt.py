@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -29,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from ..models.weights import load_model, resolve_device
+from ..training.budget import Budget
 from .data import crop_resize
 from .train import batch_loss, optimizer, simulate_clicks
 
@@ -114,15 +114,8 @@ def adapt_click_model(objects: Sequence[tuple[np.ndarray, np.ndarray]], *, weigh
         p.requires_grad_(True)
     opt = optimizer(model, options.lr)
     rng = np.random.default_rng(options.seed)
-    start = time.perf_counter()
     bar = tqdm(total=options.steps, desc="adapt clicks", unit="step", leave=False, disable=None)
-    step = 0
-    while step < options.steps:
-        if should_stop is not None and should_stop():
-            break
-        elapsed = time.perf_counter() - start
-        if step and elapsed + elapsed / step > options.seconds:
-            break
+    for step in Budget(options.steps, options.seconds, should_stop):
         crops = [crop_resize(*objects[int(rng.integers(len(objects)))], options.size, rng) for _ in range(options.batch)]
         crops = [(im, m) for im, m in crops if m.any()]
         if not crops:
@@ -139,10 +132,9 @@ def adapt_click_model(objects: Sequence[tuple[np.ndarray, np.ndarray]], *, weigh
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        step += 1
         bar.update(1)
         if progress is not None:
-            progress(step, options.steps)
+            progress(step + 1, options.steps)
     bar.close()
     for p in model.parameters():
         p.requires_grad_(False)

@@ -33,6 +33,7 @@ from ..data.transforms import to_tensor
 from ..io import to_rgb8
 from ..losses import cas_loss
 from ..models.weights import load_model, resolve_device
+from ..training.budget import Budget
 from .frames import Frames
 
 
@@ -404,16 +405,9 @@ def _finetune(model: torch.nn.Module, images: dict[int, np.ndarray], targets: di
     zoom = options.zoom if (ids >= 0).sum() <= 2 else NEAR
     near = round(options.batch * options.near_share)
     info = model.info
-    start = time.perf_counter()
-    step, stopped = 0, False
+    budget = Budget(options.steps, options.seconds, should_stop)
     bar = tqdm(total=options.steps, desc="fine-tune", unit="step", leave=False, disable=None)
-    while step < options.steps:
-        if should_stop is not None and should_stop():
-            stopped = True
-            break
-        elapsed = time.perf_counter() - start
-        if step and elapsed + elapsed / step > options.seconds:  # the next step would overrun the budget
-            break
+    for step in budget:
         xs, ts = [], []
         for copy in range(options.batch):
             k = keys[int(rng.integers(len(keys)))]
@@ -430,14 +424,13 @@ def _finetune(model: torch.nn.Module, images: dict[int, np.ndarray], targets: di
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        step += 1
         bar.update(1)
         if progress is not None:
-            elapsed = time.perf_counter() - start
-            left = min(options.steps - step, max(0.0, options.seconds - elapsed) * step / max(elapsed, 1e-9))
-            progress(Progress("fine-tune", step, options.steps, elapsed, left * elapsed / step))
+            done, elapsed = step + 1, budget.elapsed
+            left = min(options.steps - done, max(0.0, options.seconds - elapsed) * done / max(elapsed, 1e-9))
+            progress(Progress("fine-tune", done, options.steps, elapsed, left * elapsed / done))
     bar.close()
-    return step, stopped
+    return budget.done, budget.stopped
 
 
 def propagate(frames: Frames | Sequence[np.ndarray], annotations: Mapping[int, np.ndarray], *,
