@@ -306,12 +306,18 @@ def test_a_fine_cut_is_shown_as_a_picture_with_faint_outlines_and_edits_keep_ful
     assert set(np.unique(mine[ring])) <= {0, 255}
 
 
-def test_touching_regions_never_share_a_colour_and_far_ones_keep_theirs():
-    from cas_studio.colours import adjacent_pairs, colorize, neighbour_colours
-
+@pytest.fixture(scope="module")
+def coffee_cut() -> tuple[np.ndarray, np.ndarray]:
+    """The coffee photo (half size) and its hierarchy cut at granularity 0.5."""
     image = data.coffee()[::2, ::2]
     hierarchy = ann.build_regions(image)
-    labels = hierarchy.cut(hierarchy.regions_at(0.5))
+    return image, hierarchy.cut(hierarchy.regions_at(0.5))
+
+
+def test_touching_regions_never_share_a_colour_and_far_ones_keep_theirs(coffee_cut):
+    from cas_studio.colours import adjacent_pairs, colorize, neighbour_colours
+
+    _, labels = coffee_cut
     ids = np.unique(labels)
     table = neighbour_colours(labels, ids)
     pairs = adjacent_pairs(labels, ids)
@@ -329,12 +335,10 @@ def test_touching_regions_never_share_a_colour_and_far_ones_keep_theirs():
     assert kept > 0.8
 
 
-def test_region_colours_differ_from_the_image_under_them_and_from_their_neighbours():
+def test_region_colours_differ_from_the_image_under_them_and_from_their_neighbours(coffee_cut):
     from cas_studio.colours import DISTINCT, MIN_CONTRAST, adjacent_pairs, neighbour_colours, region_means
 
-    image = data.coffee()[::2, ::2]
-    hierarchy = ann.build_regions(image)
-    labels = hierarchy.cut(hierarchy.regions_at(0.5))
+    image, labels = coffee_cut
     ids = np.unique(labels)
     plain = neighbour_colours(labels, ids)
     under = region_means(labels, image)
